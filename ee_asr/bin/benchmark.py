@@ -1,0 +1,86 @@
+"""Benchmark early exit on a trained experiment: what decoding at each exit and each policy
+costs against the full model, and what the early-exit loss costs in training.
+
+  python -m ee_asr.bin.benchmark --exp exp/<tag> --data dump/test
+
+Prints tables and writes JSON (default <exp>/benchmark.json) with `exits` ({exit, seconds,
+ratio, ideal_ratio}), `policies` ({policy, threshold, wer, mean_exit, compute_ratio,
+time_ratio}) and `train_step_ratio` (early-exit step / single-exit step of the same depth).
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ee_asr.common.atomic import atomic_write_text
+from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.common.edit_ops import word_counts
+from ee_asr.data.dataset import FeatureDataset
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.decode.benchmark import load_batches, time_exits, time_policies, time_train_steps
+from ee_asr.models.load import load_trained
+
+
+def parse_points(specs):
+    points = []
+    for spec in specs:
+        policy, _, thr = spec.partition(":")
+        points.append((policy, float(thr)))
+    return points
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--exp", required=True)
+    ap.add_argument("--data", required=True, help="dump dir with feats.scp, utt2num_frames, text")
+    ap.add_argument("--points", nargs="*", default=["entropy:0.02", "entropy:0.05", "entropy:0.1", "maxprob:0.9",
+                                                     "maxprob:0.95"], help="policy:threshold operating points")
+    ap.add_argument("--max-utts", type=int, default=200)
+    ap.add_argument("--batch-bins", type=int, default=40000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--train-steps", type=int, default=4)
+    ap.add_argument("--num-threads", type=int, default=1)
+    ap.add_argument("--output", default=None)
+    args = ap.parse_args(argv)
+    setup_logging()
+    torch.set_num_threads(args.num_threads)
+    model, config = load_trained(args.exp)
+    tokenizer = Tokenizer(config["bpemodel"])
+    dataset = FeatureDataset(args.data, tokenizer)
+    batches = load_batches(dataset, args.batch_bins, args.max_utts)
+    refs = [dataset.text[u] for b in batches for u in b[0]]
+
+    def wer_of(results):
+        errs = [word_counts(ref, tokenizer.decode(r["ids"])) for ref, r in zip(refs, results)]
+        return 100.0 * sum(e["sub"] + e["del"] + e["ins"] for e in errs) / max(sum(len(r.split()) for r in refs), 1)
+
+    logging.info("timing %d exits on %d utterances", len(model.exit_layers), len(refs))
+    exits = time_exits(model, batches, args.repeats)
+    logging.info("timing %d policy operating points", len(args.points))
+    policies = time_policies(model, batches, parse_points(args.points), args.repeats, wer_of)
+    logging.info("timing training steps")
+    train_batches = load_batches(dataset, min(args.batch_bins, 8000), args.max_utts)
+    steps = time_train_steps(config, train_batches, args.repeats, args.train_steps)
+    result = {"exp": str(args.exp), "data": str(args.data), "utterances": len(refs), "threads": args.num_threads,
+              "exits": exits, "policies": policies, "train_step_seconds": steps,
+              "train_step_ratio": steps["early_exit"] / steps["single_exit"]}
+    print("|exit|seconds|ratio|ideal ratio|excess|\n|---|---|---|---|---|")
+    for e in exits:
+        print(f"|{e['exit']}|{e['seconds']:.3f}|{e['ratio']:.3f}|{e['ideal_ratio']:.3f}|"
+              f"{e['ratio'] - e['ideal_ratio']:+.3f}|")
+    print("\n|policy|threshold|WER|mean exit|compute|time ratio|\n|---|---|---|---|---|---|")
+    for p in policies:
+        print(f"|{p['policy']}|{p['threshold']:g}|{p['wer']:.2f}|{p['mean_exit']:.2f}|{p['compute_ratio']:.3f}|"
+              f"{p['time_ratio']:.3f}|")
+    print(f"\ntraining step: early-exit {steps['early_exit']:.3f}s, single-exit {steps['single_exit']:.3f}s, "
+          f"ratio {result['train_step_ratio']:.3f}")
+    out = Path(args.output or Path(args.exp) / "benchmark.json")
+    atomic_write_text(out, json.dumps(result, indent=1))
+    logging.info("wrote %s", out)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,23 @@
+"""Write 80-dim log-mel fbank for one wav.scp (one job of a stage-2 split) as ark/scp."""
+
+import argparse
+import logging
+
+from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.data.fbank import write_fbank
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--wav-scp", required=True)
+    p.add_argument("--segments", default=None)
+    p.add_argument("--out-prefix", required=True, help="writes <prefix>.ark, .scp and .num_frames")
+    p.add_argument("--num-mel-bins", type=int, default=80)
+    args = p.parse_args(argv)
+    setup_logging()
+    n = write_fbank(args.wav_scp, args.out_prefix, args.segments, args.num_mel_bins)
+    logging.info("%s: %d utterances", args.out_prefix, n)
+
+
+if __name__ == "__main__":
+    run_main(main)

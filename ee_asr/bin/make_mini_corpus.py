@@ -1,0 +1,35 @@
+"""Synthesise the mini corpus into Kaldi data dirs `<data>/{train,dev,test}`; rerun to resume."""
+
+import argparse
+import logging
+
+from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.corpora.mini_tts import make_corpus
+
+SIZES = {  # train, dev, test utterances
+    "tiny": (160, 20, 20),
+    "small": (1500, 100, 200),
+    "demo": (5000, 150, 300),
+}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", required=True, help="output root for the data dirs")
+    p.add_argument("--wav-dir", required=True, help="where the audio goes")
+    p.add_argument("--size", choices=sorted(SIZES), default="demo")
+    p.add_argument("--vocab-size", type=int, default=1000, help="keep sentences within the N most frequent words")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--nj", type=int, default=2)
+    p.add_argument("--text-file", default=None, help="your own sentences, one per line")
+    args = p.parse_args(argv)
+    setup_logging()
+    n_train, n_dev, n_test = SIZES[args.size]
+    heldout = 20 if args.size == "tiny" else 150
+    counts = make_corpus(args.data, args.wav_dir, n_train, n_dev, n_test, args.vocab_size, heldout,
+                         seed=args.seed, nj=args.nj, text_file=args.text_file)
+    logging.info("wrote %s", counts)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,40 @@
+"""Write files so that a reader never sees a half-written one.
+
+Every output that a later stage reads is written to a temporary name in the same
+directory and renamed into place: rename is atomic on POSIX, so an interrupted job
+leaves either the old file or nothing, never a truncated file.
+"""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; rename it to `path` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", encoding="utf-8"):
+    """Open a temporary file for writing; it becomes `path` only when closed cleanly."""
+    with atomic_path(path) as tmp:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+
+
+def atomic_write_text(path, text):
+    with atomic_open(path) as f:
+        f.write(text)

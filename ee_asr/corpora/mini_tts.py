@@ -1,0 +1,145 @@
+"""The mini corpus: multi-speaker synthetic English speech with held-out test voices and sentences.
+
+Splits:
+- train: training sentences spoken by training speakers;
+- dev:   held-out sentences, training speakers (checkpoint selection);
+- test:  held-out sentences, held-out speakers (voice variants no training speaker uses).
+Every utterance is augmented at random: speed 0.9-1.1, reverberation, noise at 5-25 dB SNR.
+The same seed gives the same corpus; audio already written is kept, so a rerun resumes.
+"""
+
+import logging
+import os
+import random
+import subprocess
+import tempfile
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ee_asr.corpora.sentences import narrow_domain, read_pool
+from ee_asr.corpora.voices import Speaker, train_and_test_speakers
+from ee_asr.data.datadir import fix_data_dir, write_table
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt_id: str
+    speaker: Speaker
+    text: str
+    seed: int
+
+
+def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test, n_heldout_sents, seed):
+    rng = random.Random(seed)
+    sentences = list(sentences)
+    rng.shuffle(sentences)
+    if len(sentences) <= 2 * n_heldout_sents:
+        raise ValueError(f"only {len(sentences)} sentences for {n_heldout_sents} held-out dev and test sentences")
+    dev_sents = sentences[:n_heldout_sents]
+    test_sents = sentences[n_heldout_sents:2 * n_heldout_sents]
+    train_sents = sentences[2 * n_heldout_sents:]
+    plan = {}
+    for name, n, sents, speakers in (("train", n_train, train_sents, train_speakers),
+                                     ("dev", n_dev, dev_sents, train_speakers),
+                                     ("test", n_test, test_sents, test_speakers)):
+        utts = []
+        for i in range(n):
+            spk = speakers[i % len(speakers)]
+            text = sents[rng.randrange(len(sents))] if n > len(sents) else sents[i % len(sents)]
+            utts.append(Utterance(f"{spk.id}-{name}{i:05d}", spk, text, zlib.crc32(f"{seed}-{name}-{i}".encode())))
+        plan[name] = utts
+    return plan
+
+
+def augment(wave, rng):
+    """Noise at 5-25 dB SNR on half of the utterances; white or brown-ish (low-passed) noise."""
+    if rng.random() < 0.5:
+        noise = rng.standard_normal(len(wave)).astype(np.float32)
+        if rng.random() < 0.5:
+            noise = np.cumsum(noise)
+            noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
+        snr = rng.uniform(5, 25)
+        p_sig = np.mean(wave ** 2) + 1e-10
+        noise *= np.sqrt(p_sig / (10 ** (snr / 10)) / (np.mean(noise ** 2) + 1e-10))
+        wave = wave + noise
+    peak = np.max(np.abs(wave))
+    return wave * (0.9 / peak) if peak > 0.99 else wave
+
+
+def sox_effects(rng):
+    effects = []
+    if rng.random() < 0.5:
+        effects += ["speed", f"{rng.uniform(0.9, 1.1):.3f}"]
+    if rng.random() < 0.3:
+        effects += ["reverb", str(rng.randrange(10, 60)), "50", str(rng.randrange(20, 100))]
+    return effects + ["rate", str(SAMPLE_RATE), "channels", "1"]
+
+
+def synthesize(utt: Utterance, wav_path: Path):
+    if wav_path.exists():
+        return
+    rng = np.random.default_rng(utt.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, conv = os.path.join(tmp, "raw.wav"), os.path.join(tmp, "conv.wav")
+        utt.speaker.synthesize(utt.text, raw)
+        subprocess.run(["sox", raw, "-b", "16", conv, *sox_effects(random.Random(utt.seed))],
+                       check=True, capture_output=True)
+        wave, _ = soundfile.read(conv, dtype="float32")
+        wave = augment(wave, rng)
+        tmp_out = wav_path.with_suffix(".tmp.wav")
+        soundfile.write(tmp_out, wave, SAMPLE_RATE, subtype="PCM_16")
+        os.replace(tmp_out, wav_path)
+
+
+def _job(args):
+    utt, wav_path = args
+    try:
+        synthesize(utt, wav_path)
+        return None
+    except (subprocess.CalledProcessError, OSError) as e:
+        err = getattr(e, "stderr", b"") or b""
+        return f"{utt.utt_id}: {e} {err.decode(errors='replace') if isinstance(err, bytes) else err}".strip()
+
+
+def write_split(data_dir, utts, wav_dir):
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    write_table(data_dir / "wav.scp", [(u.utt_id, str((wav_dir / f"{u.utt_id}.wav").resolve())) for u in utts])
+    write_table(data_dir / "text", [(u.utt_id, u.text) for u in utts])
+    write_table(data_dir / "utt2spk", [(u.utt_id, u.speaker.id) for u in utts])
+    fix_data_dir(data_dir)
+
+
+def make_corpus(out_data, wav_root, n_train, n_dev, n_test, vocab_size=1000, n_heldout_sents=150,
+                n_train_espeak=60, n_test_espeak=12, seed=1, nj=2, text_file=None):
+    sentences = narrow_domain(read_pool(text_file), vocab_size)
+    logging.info("%d sentences within the %d most frequent words", len(sentences), vocab_size)
+    train_spk, test_spk = train_and_test_speakers(n_train_espeak, n_test_espeak, seed)
+    plan = plan_corpus(sentences, train_spk, test_spk, n_train, n_dev, n_test, n_heldout_sents, seed)
+    jobs = []
+    for name, utts in plan.items():
+        wav_dir = Path(wav_root) / name
+        wav_dir.mkdir(parents=True, exist_ok=True)
+        jobs += [(u, wav_dir / f"{u.utt_id}.wav") for u in utts]
+    start, errors = time.time(), []
+    with ProcessPoolExecutor(nj) as pool:
+        for i, err in enumerate(pool.map(_job, jobs, chunksize=8), start=1):
+            if err:
+                errors.append(err)
+            if i % 500 == 0 or i == len(jobs):
+                rate = i / (time.time() - start)
+                logging.info("synthesised %d/%d utterances, %.1f utt/s, eta %.0fs", i, len(jobs), rate,
+                             (len(jobs) - i) / rate)
+    if errors:
+        raise RuntimeError(f"{len(errors)} utterances failed, first: {errors[0]}")
+    for name, utts in plan.items():
+        write_split(Path(out_data) / name, utts, Path(wav_root) / name)
+    return {name: len(u) for name, u in plan.items()}

@@ -1,0 +1,41 @@
+"""Features, lengths and token ids of one data split, loaded lazily from feats.scp."""
+
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+
+from ee_asr.common.errors import DataError
+from ee_asr.data.datadir import read_dict
+
+
+class FeatureDataset:
+    def __init__(self, dump_dir, tokenizer=None):
+        d = Path(dump_dir)
+        self.feats = kaldiio.load_scp(str(d / "feats.scp"))
+        self.lengths = {k: int(v) for k, v in read_dict(d / "utt2num_frames").items()}
+        self.text = read_dict(d / "text")
+        self.tokenizer = tokenizer
+        missing = sorted(set(self.lengths) - set(self.text))
+        if missing:
+            raise DataError(d / "text", f"utterance '{missing[0]}' has features but no transcript")
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def collate(self, utts):
+        """Pad a list of utterances into (ids, feats, feat_lens, tokens, token_lens)."""
+        feats = [np.asarray(self.feats[u]) for u in utts]
+        lens = torch.tensor([len(f) for f in feats])
+        x = torch.zeros(len(feats), int(lens.max()), feats[0].shape[1])
+        for i, f in enumerate(feats):
+            x[i, : len(f)] = torch.from_numpy(f)
+        if self.tokenizer is None:
+            return utts, x, lens, None, None
+        toks = [self.tokenizer.encode(self.text[u]) for u in utts]
+        tlens = torch.tensor([len(t) for t in toks])
+        y = torch.full((len(toks), max(1, int(tlens.max()))), -1, dtype=torch.long)
+        for i, t in enumerate(toks):
+            y[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        return utts, x, lens, y, tlens

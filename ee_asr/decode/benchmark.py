@@ -1,0 +1,98 @@
+"""What early exit saves, measured: decoding time per exit against the bare encoder's ideal,
+policy operating points against full decoding, and the training step against a single-exit
+model of the same depth. Every ratio is measured within one run, measurements interleaved
+and repeated (the minimum is kept), because a shared machine is noisy."""
+
+import copy
+import time
+
+import torch
+
+from ee_asr.data.batching import make_batches
+from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.models.registry import build_model
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def load_batches(dataset, batch_bins, max_utts, with_tokens=False):
+    utts = sorted(dataset.lengths)[:max_utts]
+    batches = make_batches({u: dataset.lengths[u] for u in utts}, batch_bins)
+    return [dataset.collate(b) for b in batches]
+
+
+@torch.no_grad()
+def bare_encoder(model, x, xl, layers):
+    feats, lens = model.prepare(x, xl)
+    state = model.encoder.start(feats, lens)
+    model.encoder.advance(state, layers)
+
+
+def time_exits(model, batches, repeats):
+    """Per exit: seconds to decode everything with a fixed exit, and the bare encoder's seconds."""
+    exits = model.encoder.exit_layers
+    best = {e: [float("inf"), float("inf")] for e in exits}
+    for _ in range(repeats):
+        for e in exits:
+            t_dec = sum(_timed(lambda: decode_dynamic(model, x, xl, "fixed", e)) for _, x, xl, _, _ in batches)
+            t_enc = sum(_timed(lambda: bare_encoder(model, x, xl, e)) for _, x, xl, _, _ in batches)
+            best[e] = [min(best[e][0], t_dec), min(best[e][1], t_enc)]
+    full_dec, full_enc = best[exits[-1]]
+    return [{"exit": e, "seconds": best[e][0], "ratio": best[e][0] / full_dec,
+             "ideal_ratio": best[e][1] / full_enc} for e in exits]
+
+
+def time_policies(model, batches, operating_points, repeats, wer_of):
+    """operating_points: [(policy, threshold)]; wer_of(policy, threshold, results) -> WER."""
+    last = model.encoder.exit_layers[-1]
+    points = [("fixed", last)] + [p for p in operating_points if p != ("fixed", last)]
+    best, outs = {p: float("inf") for p in points}, {}
+    for _ in range(repeats):
+        for policy, thr in points:
+            res = []
+            t = sum(_timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr))) for _, x, xl, _, _ in batches)
+            best[(policy, thr)] = min(best[(policy, thr)], t)
+            outs[(policy, thr)] = res
+    full = best[("fixed", last)]
+    rows = []
+    for policy, thr in points:
+        res = outs[(policy, thr)]
+        mean_exit = sum(r["exit"] for r in res) / len(res)
+        rows.append({"policy": policy, "threshold": thr, "wer": wer_of(res), "mean_exit": mean_exit,
+                     "compute_ratio": mean_exit / last, "time_ratio": best[(policy, thr)] / full,
+                     "seconds": best[(policy, thr)]})
+    return rows
+
+
+def single_exit_config(config):
+    """The same encoder cut to one exit at the last layer: the single-exit baseline."""
+    single = copy.deepcopy(config)
+    single["encoder_conf"]["exit_layers"] = [config["encoder_conf"].get("exit_layers", [12])[-1]]
+    single["model_conf"] = {k: v for k, v in (config.get("model_conf") or {}).items() if k != "exit_weighting"}
+    return single
+
+
+def time_train_steps(config, batches, repeats, steps):
+    """Seconds per optimizer step (forward, backward, AdamW) for the early-exit and single-exit models."""
+    models = {"early_exit": build_model(config), "single_exit": build_model(single_exit_config(config))}
+    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    best = {k: float("inf") for k in models}
+    for m in models.values():
+        m.train()
+    for _ in range(repeats):
+        for k, m in models.items():
+            total = 0.0
+            for _, x, xl, y, yl in batches[:steps]:
+                torch.manual_seed(0)  # the same SpecAugment masks for both models
+                start = time.perf_counter()
+                loss, _ = m(x, xl, y, yl)
+                loss.backward()
+                opts[k].step()
+                opts[k].zero_grad()
+                total += time.perf_counter() - start
+            best[k] = min(best[k], total / min(steps, len(batches)))
+    return best

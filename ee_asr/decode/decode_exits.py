@@ -1,0 +1,63 @@
+"""Decode a data split at every exit with greedy CTC, one encoder pass per batch for all exits.
+
+Writes `<out>/exit{L}/text` (hypotheses) and `<out>/exits.jsonl`: one line per utterance and
+exit with `utt, exit, hyp, ref, ref_words, errors` (and sub/del/ins), their character
+counterparts, `entropy, maxprob[, nbest_posterior], frames`, which scoring and the exit-selection sweeps read.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ee_asr.common.atomic import atomic_open
+from ee_asr.common.edit_ops import char_counts, word_counts
+from ee_asr.data.batching import make_batches
+from ee_asr.data.dataset import FeatureDataset
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.exits.scoring import exit_scores
+from ee_asr.models.ctc_greedy import greedy_ids
+
+
+def utterance_record(utt, layer, hyp, ref, scores, frames):
+    w, c = word_counts(ref, hyp), char_counts(ref, hyp)
+    return {"utt": utt, "exit": layer, "hyp": hyp, "ref": ref,
+            "ref_words": len(ref.split()), "errors": w["sub"] + w["del"] + w["ins"],
+            "sub": w["sub"], "del": w["del"], "ins": w["ins"],
+            "ref_chars": len(" ".join(ref.split())), "char_errors": c["sub"] + c["del"] + c["ins"],
+            "char_sub": c["sub"], "char_del": c["del"], "char_ins": c["ins"],
+            **{k: round(v, 6) for k, v in scores.items()}, "frames": frames}
+
+
+@torch.no_grad()
+def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0):
+    """`nbest_beam` > 0 adds the N-best posterior of a prefix beam search of that width."""
+    out_dir = Path(out_dir)
+    tokenizer = Tokenizer(config["bpemodel"])
+    dataset = FeatureDataset(data_dir)
+    batches = make_batches(dataset.lengths, batch_bins)
+    records, start = [], time.time()
+    for utts in tqdm(batches, desc=f"decode {Path(data_dir).name}", unit="batch", mininterval=5):
+        _, x, xl, _, _ = dataset.collate(utts)
+        exits, olens = model.exit_log_probs(x.to(device), xl.to(device))
+        for layer, logp in exits:
+            scores = exit_scores(logp, olens, with_nbest=nbest_beam > 0, beam=nbest_beam)
+            for i, ids in enumerate(greedy_ids(logp, olens)):
+                records.append(utterance_record(utts[i], layer, tokenizer.decode(ids), dataset.text[utts[i]],
+                                                scores[i], int(olens[i])))
+    elapsed = time.time() - start
+    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)", len(dataset),
+                 len(model.exit_layers), elapsed, len(dataset) / max(elapsed, 1e-9))
+    records.sort(key=lambda r: (r["exit"], r["utt"]))
+    for layer in model.exit_layers:
+        with atomic_open(out_dir / f"exit{layer}" / "text") as f:
+            for r in records:
+                if r["exit"] == layer:
+                    f.write(f"{r['utt']} {r['hyp']}\n")
+    with atomic_open(out_dir / "exits.jsonl") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return records

@@ -1,0 +1,31 @@
+"""Transcribe audio files with early exit: features, dynamic decoding, one result per file."""
+
+import time
+
+import torch
+
+from ee_asr.common.errors import UserError
+from ee_asr.data.audio import read_audio
+from ee_asr.data.fbank import compute_fbank, make_fbank
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.decode.dynamic import decode_dynamic
+
+
+class Transcriber:
+    def __init__(self, model, config, policy, threshold, beam=10, device="cpu"):
+        self.model, self.policy, self.threshold, self.beam, self.device = model, policy, threshold, beam, device
+        self.tokenizer = Tokenizer(config["bpemodel"])
+        self.fbank_opts = make_fbank(num_mel_bins=config["input_size"])
+
+    def transcribe(self, spec):
+        """Return {text, exit, seconds} for a wav.scp-style audio spec; UserError if unusable."""
+        start = time.perf_counter()
+        wave = read_audio(spec)
+        feats = compute_fbank(wave, self.fbank_opts)
+        if len(feats) < 16:
+            raise UserError(f"'{spec}' is too short ({len(wave) / 16000:.2f}s) to transcribe")
+        x = torch.from_numpy(feats)[None].to(self.device)
+        res = decode_dynamic(self.model, x, torch.tensor([len(feats)], device=self.device), self.policy,
+                             self.threshold, self.beam)[0]
+        return {"text": self.tokenizer.decode(res["ids"]), "exit": res["exit"],
+                "seconds": time.perf_counter() - start}

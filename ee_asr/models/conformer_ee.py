@@ -1,0 +1,168 @@
+"""A Conformer encoder with exits: espnet's conformer blocks, run a few layers at a time.
+
+The encoder is driven through an explicit state (`start`, `advance`, `exit_output`) so that
+a caller can stop after any exit and never compute the layers above it. Each exit has its
+own LayerNorm: the blocks are pre-norm, so their raw outputs are un-normalised, and one
+shared final norm would have to serve hidden states of very different scales.
+"""
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
+from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
+
+from ee_asr.common.errors import UserError
+
+
+@dataclass
+class EncoderState:
+    """Hidden state after `layers_done` blocks; `x` is a (hidden, pos_emb) tuple for rel-pos attention."""
+
+    x: object
+    masks: torch.Tensor
+    layers_done: int
+
+    @property
+    def hidden(self):
+        return self.x[0] if isinstance(self.x, tuple) else self.x
+
+    @property
+    def lengths(self):
+        return self.masks.squeeze(1).sum(1)
+
+    def select(self, index):
+        """Keep only the batch rows in `index` (utterances that have not exited yet)."""
+        if isinstance(self.x, tuple):
+            hidden, pos = self.x
+            # relative positional embeddings have batch dim 1 and are shared by all rows
+            x = (hidden[index], pos if pos.size(0) == 1 else pos[index])
+        else:
+            x = self.x[index]
+        return EncoderState(x, self.masks[index], self.layers_done)
+
+
+# Output length of each subsampling front for an unpadded input of n frames. espnet derives
+# lengths by subsampling the padding mask, which counts up to two frames too many for padded
+# rows; those frames see only padding, and would make a batch decode differently from the
+# same utterances one at a time.
+SUBSAMPLED_LENGTH = {
+    "conv2d": lambda n: ((n - 1) // 2 - 1) // 2,
+    "conv2d6": lambda n: ((n - 1) // 2 - 2) // 3,
+    "conv2d8": lambda n: (((n - 1) // 2 - 1) // 2 - 1) // 2,
+}
+
+
+class MaskedConvolution(torch.nn.Module):
+    """espnet's conformer convolution module, with padded frames zeroed before the depthwise conv.
+
+    espnet's ConvolutionModule convolves the whole padded sequence, and its first pointwise
+    conv has a bias, so padding would leak into the last frames of shorter utterances and a
+    batch would decode differently from the same utterances one at a time. This runs the same
+    sub-modules (same weights) in the same order, masking where the leak would enter. `mask`
+    is set by the encoder before each block runs.
+    """
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+        self.mask = None
+
+    def forward(self, x):
+        c = self.conv
+        x = torch.nn.functional.glu(c.pointwise_conv1(x.transpose(1, 2)), dim=1)
+        if self.mask is not None:
+            x = x.masked_fill(~self.mask, 0.0)
+        x = c.activation(c.norm(c.depthwise_conv(x)))
+        return c.pointwise_conv2(x).transpose(1, 2)
+
+
+class ConformerEEEncoder(torch.nn.Module):
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int = 256,
+        attention_heads: int = 4,
+        linear_units: int = 2048,
+        num_blocks: int = 12,
+        exit_layers: Sequence[int] = (2, 4, 6, 8, 10, 12),
+        dropout_rate: float = 0.1,
+        positional_dropout_rate: float = 0.1,
+        attention_dropout_rate: float = 0.0,
+        input_layer: str = "conv2d",
+        macaron_style: bool = True,
+        use_cnn_module: bool = True,
+        cnn_module_kernel: int = 31,
+        pos_enc_layer_type: str = "rel_pos",
+        selfattention_layer_type: str = "rel_selfattn",
+        activation_type: str = "swish",
+    ):
+        super().__init__()
+        exit_layers = sorted(int(x) for x in exit_layers)
+        if not exit_layers or exit_layers[0] < 1 or exit_layers[-1] > num_blocks or len(set(exit_layers)) != len(exit_layers):
+            raise UserError(f"exit_layers {exit_layers} must be distinct layers in 1..{num_blocks}")
+        body = ConformerEncoder(
+            input_size=input_size, output_size=output_size, attention_heads=attention_heads,
+            linear_units=linear_units, num_blocks=num_blocks, dropout_rate=dropout_rate,
+            positional_dropout_rate=positional_dropout_rate, attention_dropout_rate=attention_dropout_rate,
+            input_layer=input_layer, normalize_before=True, macaron_style=macaron_style,
+            rel_pos_type="latest", pos_enc_layer_type=pos_enc_layer_type,
+            selfattention_layer_type=selfattention_layer_type, activation_type=activation_type,
+            use_cnn_module=use_cnn_module, cnn_module_kernel=cnn_module_kernel)
+        # Only the subsampling front and the blocks are kept; exits bring their own norms.
+        self.embed = body.embed
+        self.encoders = body.encoders
+        for layer in self.encoders:
+            if layer.conv_module is not None:
+                layer.conv_module = MaskedConvolution(layer.conv_module)
+        self.exit_layers = exit_layers
+        self.exit_norms = torch.nn.ModuleList(LayerNorm(output_size) for _ in exit_layers)
+        self._output_size = output_size
+        self._subsampled_length = SUBSAMPLED_LENGTH.get(input_layer)
+
+    def output_size(self) -> int:
+        return self._output_size
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.encoders)
+
+    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        masks = (~make_pad_mask(ilens, maxlen=xs.size(1))[:, None, :]).to(xs.device)
+        short, limit = check_short_utt(self.embed, xs.size(1))
+        if short:
+            raise UserError(f"an input of {xs.size(1)} frames is too short for subsampling (needs > {limit})")
+        x, masks = self.embed(xs, masks)
+        if self._subsampled_length is not None:
+            hidden = x[0] if isinstance(x, tuple) else x
+            olens = self._subsampled_length(ilens.to(hidden.device))
+            masks = (~make_pad_mask(olens, maxlen=hidden.size(1))[:, None, :]).to(hidden.device)
+        return EncoderState(x, masks, 0)
+
+    def advance(self, state: EncoderState, to_layer: int) -> EncoderState:
+        x, masks = state.x, state.masks
+        for i in range(state.layers_done, to_layer):
+            layer = self.encoders[i]
+            if layer.conv_module is not None:
+                layer.conv_module.mask = masks
+            x, masks = layer(x, masks)
+        return EncoderState(x, masks, max(to_layer, state.layers_done))
+
+    def exit_output(self, state: EncoderState) -> torch.Tensor:
+        """The normalised hidden state of the exit at layer `state.layers_done`."""
+        return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)
+
+    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layer: Optional[int] = None):
+        """Return ([(layer, hidden), ...] for every exit up to `max_layer`, output lengths)."""
+        max_layer = self.exit_layers[-1] if max_layer is None else max_layer
+        state = self.start(xs, ilens)
+        outs = []
+        for layer in self.exit_layers:
+            if layer > max_layer:
+                break
+            state = self.advance(state, layer)
+            outs.append((layer, self.exit_output(state)))
+        return outs, state.lengths

@@ -1,0 +1,52 @@
+"""Early-exit CTC model: feature normalisation, SpecAugment, an exit encoder and a CTC head per exit."""
+
+import torch
+from espnet2.asr.ctc import CTC
+
+from ee_asr.models.exit_weighting import ExitWeighting
+
+
+class EarlyExitCTC(torch.nn.Module):
+    def __init__(self, vocab_size, encoder, normalize=None, specaug=None, shared_head=False,
+                 exit_weighting="equal", ctc_dropout=0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.normalize = normalize
+        self.specaug = specaug
+        self.encoder = encoder
+        self.exit_layers = list(encoder.exit_layers)
+        n_heads = 1 if shared_head else len(self.exit_layers)
+        self.ctc_heads = torch.nn.ModuleList(
+            CTC(vocab_size, encoder.output_size(), dropout_rate=ctc_dropout) for _ in range(n_heads))
+        self.weighting = ExitWeighting(self.exit_layers, exit_weighting)
+
+    def head(self, exit_index):
+        return self.ctc_heads[exit_index if len(self.ctc_heads) > 1 else 0]
+
+    def prepare(self, feats, feat_lens):
+        """Normalisation always; SpecAugment only while training."""
+        if self.normalize is not None:
+            feats, feat_lens = self.normalize(feats, feat_lens)
+        if self.specaug is not None and self.training:
+            feats, feat_lens = self.specaug(feats, feat_lens)
+        return feats, feat_lens
+
+    def forward(self, feats, feat_lens, tokens, token_lens):
+        """Return (loss, stats) with `loss_exit{L}` for every exit; losses are per utterance."""
+        feats, feat_lens = self.prepare(feats, feat_lens)
+        outs, olens = self.encoder(feats, feat_lens)
+        losses, stats = [], {}
+        for i, (layer, hidden) in enumerate(outs):
+            loss = self.head(i)(hidden, olens, tokens, token_lens)
+            losses.append(loss)
+            stats[f"loss_exit{layer}"] = loss.detach()
+        loss = self.weighting(losses)
+        stats["loss"] = loss.detach()
+        return loss, stats
+
+    @torch.no_grad()
+    def exit_log_probs(self, feats, feat_lens, max_layer=None):
+        """One encoder pass; [(layer, log_probs (B, T, V)), ...] and output lengths."""
+        feats, feat_lens = self.prepare(feats, feat_lens)
+        outs, olens = self.encoder(feats, feat_lens, max_layer=max_layer)
+        return [(layer, self.head(i).log_softmax(h)) for i, (layer, h) in enumerate(outs)], olens

@@ -1,0 +1,47 @@
+"""Components chosen by name in the YAML config (`encoder: conformer_ee` + `encoder_conf:`)."""
+
+import inspect
+
+from espnet2.asr.specaug.specaug import SpecAug
+from espnet2.layers.global_mvn import GlobalMVN
+from espnet2.layers.utterance_mvn import UtteranceMVN
+
+from ee_asr.common.errors import UserError
+from ee_asr.models.conformer_ee import ConformerEEEncoder
+from ee_asr.models.ctc_ee import EarlyExitCTC
+
+ENCODERS = {"conformer_ee": ConformerEEEncoder}
+NORMALIZERS = {"global_mvn": GlobalMVN, "utterance_mvn": UtteranceMVN}
+SPECAUGS = {"specaug": SpecAug}
+MODELS = {"ctc_ee": EarlyExitCTC}
+
+
+def check_keys(kind, name, cls, conf, fixed=()):
+    """Fail naming the key when `<kind>_conf` has a key that `cls` does not take."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [p for p in params if p not in fixed and p != "self"]
+    for key in conf:
+        if key not in known:
+            raise UserError(f"{kind}_conf: unknown key '{key}' for {kind} '{name}' (known: {', '.join(known)})")
+
+
+def choose(kind, registry, name, conf, **fixed):
+    if name is None:
+        return None
+    if name not in registry:
+        raise UserError(f"{kind}: unknown choice '{name}' (choices: {', '.join(sorted(registry))})")
+    conf = dict(conf or {})
+    check_keys(kind, name, registry[name], conf, fixed)
+    return registry[name](**fixed, **conf)
+
+
+def build_model(config):
+    """Build the model from a resolved config (which holds input_size and vocab_size)."""
+    encoder = choose("encoder", ENCODERS, config["encoder"], config.get("encoder_conf"),
+                     input_size=config["input_size"])
+    normalize = choose("normalize", NORMALIZERS, config.get("normalize"), config.get("normalize_conf"))
+    specaug = choose("specaug", SPECAUGS, config.get("specaug"), config.get("specaug_conf"))
+    return choose("model", MODELS, config["model"], config.get("model_conf"),
+                  vocab_size=config["vocab_size"], encoder=encoder, normalize=normalize, specaug=specaug)

@@ -1,0 +1,53 @@
+"""Per-exit WER/CER tables in ESPnet's RESULTS.md format, from decoders' exits.jsonl files."""
+
+import json
+from pathlib import Path
+
+from ee_asr.common.errors import DataError
+
+HEADER = "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|\n|---|---|---|---|---|---|---|---|---|\n"
+
+
+def read_jsonl(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DataError(path, f"not valid JSON: {e.msg}", n) from None
+    return rows
+
+
+KEYS = {"word": ("ref_words", "sub", "del", "ins"), "char": ("ref_chars", "char_sub", "char_del", "char_ins")}
+
+
+def table_row(name, records, unit):
+    """One ESPnet row over records at a single exit; unit is 'word' or 'char'."""
+    ref_key, *err_keys = KEYS[unit]
+    ref = sum(r[ref_key] for r in records)
+    sub, dele, ins = (sum(r[k] for r in records) for k in err_keys)
+    s_err = sum(1 for r in records if any(r[k] for k in err_keys))
+    cells = [ref - sub - dele, sub, dele, ins, sub + dele + ins]
+    pct = "|".join(f"{100.0 * v / max(ref, 1):.1f}" for v in cells)
+    return f"|{name}|{len(records)}|{ref}|{pct}|{100.0 * s_err / max(len(records), 1):.1f}|\n"
+
+
+def wer(records):
+    return 100.0 * sum(r["errors"] for r in records) / max(sum(r["ref_words"] for r in records), 1)
+
+
+def exit_tables(decode_dirs):
+    """Markdown WER and CER tables with one row per decode dir and exit."""
+    wer_rows, cer_rows, summary = [], [], {}
+    for d in decode_dirs:
+        records = read_jsonl(Path(d) / "exits.jsonl")
+        for layer in sorted({r["exit"] for r in records}):
+            at = [r for r in records if r["exit"] == layer]
+            name = f"{Path(d).name}/exit{layer}"
+            wer_rows.append(table_row(name, at, "word"))
+            cer_rows.append(table_row(name, at, "char"))
+            summary[f"{Path(d).name}/wer_exit{layer}"] = round(wer(at), 2)
+    text = "### WER\n\n" + HEADER + "".join(wer_rows) + "\n### CER\n\n" + HEADER + "".join(cer_rows)
+    return text, summary

@@ -1,0 +1,31 @@
+"""Validation: per-exit CTC loss and greedy character error rate (`loss_exit{L}`, `cer_exit{L}`)."""
+
+import editdistance
+import torch
+
+from ee_asr.models.ctc_greedy import greedy_ids
+
+
+@torch.no_grad()
+def validate(model, dataset, batches, tokenizer, device):
+    model.eval()
+    sums, n_utts, char_err, char_ref = {}, 0, {}, {}
+    for utts in batches:
+        _, x, xl, y, yl = dataset.collate(utts)
+        x, xl, y, yl = x.to(device), xl.to(device), y.to(device), yl.to(device)
+        _, stats = model(x, xl, y, yl)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(utts)
+        n_utts += len(utts)
+        exits, olens = model.exit_log_probs(x, xl)
+        refs = [dataset.text[u] for u in utts]
+        for layer, logp in exits:
+            for ref, ids in zip(refs, greedy_ids(logp, olens)):
+                hyp = tokenizer.decode(ids)
+                char_err[layer] = char_err.get(layer, 0) + editdistance.eval(hyp, ref)
+                char_ref[layer] = char_ref.get(layer, 0) + len(ref)
+    out = {k: v / max(n_utts, 1) for k, v in sums.items()}
+    for layer in char_err:
+        out[f"cer_exit{layer}"] = 100.0 * char_err[layer] / max(char_ref[layer], 1)
+    model.train()
+    return out

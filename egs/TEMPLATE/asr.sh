@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The numbered stages of an ee-asr recipe. A recipe's run.sh passes its corpus options and "$@".
+#   1 data prep (local/data.sh)   2 fbank + CMVN   3 sentencepiece   4 training
+#   5 decoding at every exit      6 scoring and RESULTS.md
+# Each stage is skipped when its .done marker holds the same options, and reruns when they change.
+set -euo pipefail
+
+# General
+stage=1               # first stage to run
+stop_stage=6          # last stage to run
+nj=2                  # parallel jobs for feature extraction
+dumpdir=dump          # features go here
+expdir=exp            # experiments go here
+# Data
+local_data_opts=""    # options passed to local/data.sh
+train_set=train       # training data dir under data/
+valid_set=dev         # validation data dir (checkpoint selection)
+test_sets="test"      # space-separated data dirs to decode
+# Features
+n_mels=80             # log-mel fbank dimension
+# Tokens
+token_type=unigram    # sentencepiece model type: unigram, bpe or char
+nbpe=300              # sentencepiece vocabulary size
+# Training
+train_config=conf/train.yaml  # model, optimizer and schedule
+tag=""                # experiment name; default: <config name>_<token type><nbpe>
+num_procs=1           # processes for torch DDP via torchrun (1: plain python)
+device=cpu            # cpu or cuda
+train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1"
+# Decoding
+decode_batch_bins=40000  # padded frames per decoding batch
+inference_model=model.pth  # weights file under exp/<tag>/
+
+help_message="Usage: $0 [options]   (every variable above is an option: --stop-stage 4, --nbpe 500, ...)"
+. ./path.sh
+. ./cmd.sh
+. utils/log.sh
+. utils/stage.sh
+orig_args=$(printf '%q ' "$@")
+. utils/parse_options.sh
+[ $# -eq 0 ] || { log "unexpected arguments: $*"; exit 1; }
+
+[ -f "$train_config" ] || { log "train config $train_config does not exist"; exit 1; }
+[ -n "$tag" ] || tag="$(basename "${train_config%.*}")_${token_type}${nbpe}"
+exp="$expdir/$tag"
+bpedir="data/token_list/${token_type}${nbpe}"
+rerun() { log "to rerun this stage: $0 ${orig_args}--stage $1 --stop-stage $1"; }
+want() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+file_sig() { [ -f "$1" ] && md5sum < "$1" | cut -c1-12 || echo none; }
+
+if want 1; then
+  opts="local_data_opts=$local_data_opts sets=$train_set,$valid_set,$test_sets"
+  if stage_skip 1 data "$opts"; then
+    log "Stage 1: data prep already done with the same options"
+  else
+    log "Stage 1: data prep: local/data.sh $local_data_opts"; rerun 1
+    stage_begin 1 data "$opts"
+    # shellcheck disable=SC2086
+    local/data.sh $local_data_opts
+    for d in $train_set $valid_set $test_sets; do
+      python -m ee_asr.bin.validate_data_dir "data/$d"
+    done
+    stage_end 1 data "$opts"
+  fi
+fi
+
+if want 2; then
+  opts="n_mels=$n_mels nj=$nj data=$(cat data/.stage1.done 2>/dev/null | md5sum | cut -c1-12)"
+  if stage_skip 2 "$dumpdir" "$opts"; then
+    log "Stage 2: features already done with the same options"
+  else
+    log "Stage 2: ${n_mels}-dim fbank for $train_set $valid_set $test_sets with $nj jobs"; rerun 2
+    stage_begin 2 "$dumpdir" "$opts"
+    for d in $train_set $valid_set $test_sets; do
+      out="$dumpdir/$d"; mkdir -p "$out/split"
+      cp data/$d/{text,utt2spk,spk2utt,wav.scp} "$out/"
+      n=$(wc -l < "data/$d/text"); this_nj=$(( nj < n ? nj : n ))
+      if [ -f "data/$d/segments" ]; then
+        utils/split_scp.sh "data/$d/segments" "$this_nj" "$out/split/segments"
+        seg_opt="--segments $out/split/segments.JOB"
+        utils/split_scp.sh "data/$d/wav.scp" 1 "$out/split/wav"  # every job reads the whole wav.scp
+        wav_of_job="$out/split/wav.1"
+      else
+        utils/split_scp.sh "data/$d/wav.scp" "$this_nj" "$out/split/wav"
+        seg_opt=""; wav_of_job="$out/split/wav.JOB"
+      fi
+      # shellcheck disable=SC2086
+      $train_cmd JOB=1:"$this_nj" "$out/log/fbank.JOB.log" \
+        python -m ee_asr.bin.compute_fbank --wav-scp "$wav_of_job" $seg_opt \
+          --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels"
+      for ((j = 1; j <= this_nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
+      for ((j = 1; j <= this_nj; j++)); do cat "$out/split/feats.$j.num_frames"; done > "$out/utt2num_frames.tmp"
+      mv "$out/feats.scp.tmp" "$out/feats.scp"; mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"
+      log "  $d: $(wc -l < "$out/feats.scp") utterances"
+    done
+    python -m ee_asr.bin.compute_cmvn "$dumpdir/$train_set/feats.scp" "$dumpdir/$train_set/cmvn.npz"
+    stage_end 2 "$dumpdir" "$opts"
+  fi
+fi
+
+if want 3; then
+  opts="token_type=$token_type nbpe=$nbpe text=$(file_sig data/$train_set/text)"
+  if stage_skip 3 "$bpedir" "$opts"; then
+    log "Stage 3: sentencepiece already trained with the same options"
+  else
+    log "Stage 3: sentencepiece $token_type with $nbpe pieces on data/$train_set/text"; rerun 3
+    stage_begin 3 "$bpedir" "$opts"
+    python -m ee_asr.bin.train_bpe --text "data/$train_set/text" --model-prefix "$bpedir/bpe" \
+      --vocab-size "$nbpe" --model-type "$token_type"
+    stage_end 3 "$bpedir" "$opts"
+  fi
+fi
+
+if want 4; then
+  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$dumpdir/$train_set/feats.scp") procs=$num_procs args=$train_args"
+  if stage_skip 4 "$exp" "$opts"; then
+    log "Stage 4: $exp already trained with the same options"
+  else
+    log "Stage 4: training $exp with $train_config (log: $exp/train.rank0.log)"; rerun 4
+    mkdir -p "$exp"
+    rm -f "$exp/.stage4.done"  # training resumes from its own checkpoints, so nothing is removed
+    # shellcheck disable=SC2206
+    args=(--config "$train_config" --train-dir "$dumpdir/$train_set" --valid-dir "$dumpdir/$valid_set"
+                --bpemodel "$bpedir/bpe.model" --cmvn "$dumpdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device" $train_args)
+    if [ "$num_procs" -gt 1 ]; then
+      torchrun --standalone --nproc_per_node "$num_procs" -m ee_asr.bin.train "${args[@]}"
+    else
+      python -m ee_asr.bin.train "${args[@]}"
+    fi
+    stage_end 4 "$exp" "$opts"
+  fi
+fi
+
+if want 5; then
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins"
+  if stage_skip 5 "$exp" "$opts"; then
+    log "Stage 5: decoding already done with the same options"
+  else
+    log "Stage 5: decoding $test_sets at every exit of $exp"; rerun 5
+    for d in $test_sets; do
+      python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
+        --batch-bins "$decode_batch_bins" --device "$device"
+    done
+    stage_end 5 "$exp" "$opts"
+  fi
+fi
+
+if want 6; then
+  log "Stage 6: scoring $exp"; rerun 6
+  python -m ee_asr.bin.score --exp-dir "$exp"
+  stage_end 6 "$exp" "decoded=$(cat "$exp/.stage5.done" 2>/dev/null | md5sum | cut -c1-12)"
+fi
+log "Successfully finished stages $stage-$stop_stage. [elapsed=${SECONDS}s]"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The mini corpus: synthesise multi-speaker English speech with Debian's TTS engines into
+# data/{train,dev,test}. Test speakers and test sentences are held out from training.
+set -euo pipefail
+. ./path.sh
+. utils/log.sh
+
+size=demo           # tiny (~200 utterances, seconds), small (~1.8k) or demo (~5.5k, ~2 min)
+vocab_size=1000     # keep sentences whose words are all among the N most frequent
+seed=1              # the same seed gives the same corpus
+nj=2                # synthesis processes
+wav_dir=downloads/mini_tts  # where the audio goes
+text_file=""        # your own sentences (one per line) instead of Debian's text
+help_message="Usage: $0 [--size tiny|small|demo] [--vocab-size N] [--seed N] [--nj N]"
+. utils/parse_options.sh
+
+log "synthesising the $size mini corpus into data/ (audio in $wav_dir)"
+python -m ee_asr.bin.make_mini_corpus --data data --wav-dir "$wav_dir" --size "$size" \
+  --vocab-size "$vocab_size" --seed "$seed" --nj "$nj" ${text_file:+--text-file "$text_file"}

@@ -1,0 +1,48 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def run_py(*args, check=True, **kw):
+    """Run `python -m <args>` with the repo on the path; return the CompletedProcess."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def write_wav(path, seconds=1.0, sr=16000, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = 0.3 * np.sin(2 * np.pi * (200 + 50 * seed) * t) + 0.01 * rng.standard_normal(len(t))
+    soundfile.write(path, wave.astype(np.float32), sr, subtype="PCM_16")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A valid 4-utterance Kaldi data dir with real (synthetic tone) audio."""
+    d = tmp_path / "data"
+    d.mkdir()
+    utts = [("spk1-a", "spk1", "hello world"), ("spk1-b", "spk1", "good morning"),
+            ("spk2-a", "spk2", "early exit"), ("spk2-b", "spk2", "speech recognition")]
+    wav, text, u2s = [], [], []
+    for i, (u, s, t) in enumerate(utts):
+        p = tmp_path / f"{u}.wav"
+        write_wav(p, 0.8 + 0.2 * i, seed=i)
+        wav.append(f"{u} {p}\n")
+        text.append(f"{u} {t}\n")
+        u2s.append(f"{u} {s}\n")
+    (d / "wav.scp").write_text("".join(wav))
+    (d / "text").write_text("".join(text))
+    (d / "utt2spk").write_text("".join(u2s))
+    (d / "spk2utt").write_text("spk1 spk1-a spk1-b\nspk2 spk2-a spk2-b\n")
+    return d

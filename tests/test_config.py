@@ -1,0 +1,30 @@
+import pytest
+
+from conftest import run_py
+from ee_asr.common.errors import UserError
+from ee_asr.train.config import load_config
+
+
+def test_unknown_top_level_key_fails(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("encoder: conformer_ee\nmax_epcoh: 3\n")
+    with pytest.raises(UserError, match="unknown key 'max_epcoh'"):
+        load_config(cfg)
+
+
+def test_defaults_fill_in(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("max_epoch: 3\n")
+    config = load_config(cfg)
+    assert config["max_epoch"] == 3 and config["encoder"] == "conformer_ee"
+
+
+def test_train_cli_rejects_typo_before_any_work(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("encoder_conf:\n  output_sise: 64\n")
+    proc = run_py("ee_asr.bin.train", "--config", str(cfg), "--train-dir", str(tmp_path), "--valid-dir",
+                  str(tmp_path), "--bpemodel", str(tmp_path / "x.model"), "--exp-dir", str(tmp_path / "exp"),
+                  check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    # the data are checked first, so the bad key or the missing data is named, never a crash
+    assert "ERROR:" in proc.stderr

@@ -1,0 +1,59 @@
+import shutil
+
+import pytest
+
+from ee_asr.corpora.mini_tts import make_corpus, plan_corpus
+from ee_asr.corpora.sentences import narrow_domain, normalize, read_pool
+from ee_asr.corpora.voices import train_and_test_speakers
+from ee_asr.data.datadir import read_dict, validate_data_dir
+
+needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+                               reason="espeak-ng and sox are not installed (make system-deps)")
+
+
+def test_normalize_keeps_only_plain_words():
+    assert normalize("Hello, World!") == "hello world"
+    assert normalize("it's 5 o'clock") is None
+    assert normalize("don't stop") == "don't stop"
+
+
+def test_plan_holds_out_test_speakers_and_sentences():
+    sentences = [f"sentence number {i} here" for i in range(100)]
+    train_spk, test_spk = train_and_test_speakers(20, 5, seed=3)
+    assert not {s.id for s in train_spk} & {s.id for s in test_spk}
+    plan = plan_corpus(sentences, train_spk, test_spk, 200, 20, 20, n_heldout_sents=10, seed=3)
+    train_text = {u.text for u in plan["train"]}
+    assert not train_text & {u.text for u in plan["test"]}
+    assert not train_text & {u.text for u in plan["dev"]}
+    assert {u.speaker for u in plan["test"]} <= set(test_spk)
+    again = plan_corpus(sentences, *train_and_test_speakers(20, 5, seed=3), 200, 20, 20, 10, seed=3)
+    assert [u.utt_id for u in again["train"]] == [u.utt_id for u in plan["train"]]
+
+
+@needs_tts
+def test_tiny_corpus_is_valid_and_deterministic(tmp_path):
+    text = tmp_path / "sents.txt"
+    text.write_text("\n".join(f"the cat sat on mat number {w}" for w in
+                              "one two three four five six seven eight nine ten eleven twelve".split()) + "\n")
+    counts = make_corpus(tmp_path / "data", tmp_path / "wav", 8, 2, 2, vocab_size=100, n_heldout_sents=2,
+                         n_train_espeak=3, n_test_espeak=2, seed=5, nj=2, text_file=text)
+    assert counts == {"train": 8, "dev": 2, "test": 2}
+    for split in ("train", "dev", "test"):
+        validate_data_dir(tmp_path / "data" / split)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "wav" / "train").glob("*.wav")}
+    shutil.rmtree(tmp_path / "wav")
+    make_corpus(tmp_path / "data2", tmp_path / "wav", 8, 2, 2, vocab_size=100, n_heldout_sents=2,
+                n_train_espeak=3, n_test_espeak=2, seed=5, nj=1, text_file=text)
+    second = {p.name: p.read_bytes() for p in (tmp_path / "wav" / "train").glob("*.wav")}
+    assert first == second
+    assert read_dict(tmp_path / "data" / "train" / "text") == read_dict(tmp_path / "data2" / "train" / "text")
+
+
+def test_debian_text_pool_when_installed():
+    try:
+        pool = read_pool()
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"no Debian text installed: {e}")
+    narrow = narrow_domain(pool, 1000)
+    assert len(narrow) > 1000
+    assert all(4 <= len(s.split()) <= 12 for s in narrow)

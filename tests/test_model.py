@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from ee_asr.common.errors import UserError
+from ee_asr.models.registry import build_model
+
+TINY = {"encoder": "conformer_ee", "model": "ctc_ee", "input_size": 80, "vocab_size": 20, "normalize": None,
+        "encoder_conf": {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 6,
+                         "exit_layers": [2, 4, 6], "cnn_module_kernel": 7, "dropout_rate": 0.0}}
+
+
+def tiny_model(**model_conf):
+    torch.manual_seed(0)
+    return build_model({**TINY, "model_conf": model_conf})
+
+
+def batch(b=3, t=60):
+    x = torch.randn(b, t, 80)
+    xl = torch.tensor([t, t - 10, t - 25][:b])
+    y = torch.randint(1, 19, (b, 4))
+    yl = torch.tensor([4, 3, 2][:b])
+    return x, xl, y, yl
+
+
+def count_layer_calls(model):
+    calls = []
+    for i, layer in enumerate(model.encoder.encoders):
+        layer.register_forward_hook(lambda *_, i=i: calls.append(i))
+    return calls
+
+
+def test_forward_returns_every_exit_and_per_exit_losses():
+    model = tiny_model()
+    loss, stats = model(*batch())
+    assert set(stats) == {"loss", "loss_exit2", "loss_exit4", "loss_exit6"}
+    assert torch.isclose(loss, stats["loss_exit2"] + stats["loss_exit4"] + stats["loss_exit6"])
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_asking_for_exits_up_to_k_computes_exactly_k_layers():
+    model = tiny_model().eval()
+    calls = count_layer_calls(model)
+    x, xl, _, _ = batch()
+    exits, _ = model.exit_log_probs(x, xl, max_layer=4)
+    assert [layer for layer, _ in exits] == [2, 4]
+    assert calls == [0, 1, 2, 3]
+
+
+def test_early_exit_output_matches_full_pass():
+    model = tiny_model().eval()
+    x, xl, _, _ = batch()
+    full, olens = model.exit_log_probs(x, xl)
+    part, _ = model.exit_log_probs(x, xl, max_layer=2)
+    assert torch.allclose(full[0][1], part[0][1], atol=1e-6)
+    assert olens.tolist() == [((n - 1) // 2 - 1) // 2 for n in xl.tolist()]  # conv2d: 4x subsampling
+
+
+def test_shared_head_has_one_ctc_layer():
+    assert len(tiny_model(shared_head=True).ctc_heads) == 1
+    assert len(tiny_model().ctc_heads) == 3
+
+
+@pytest.mark.parametrize("weighting", ["increasing", [0.5, 1.0, 2.0], "learned"])
+def test_exit_weighting(weighting):
+    model = tiny_model(exit_weighting=weighting)
+    loss, stats = model(*batch())
+    per_exit = torch.stack([stats[f"loss_exit{k}"] for k in (2, 4, 6)])
+    if weighting == "increasing":
+        assert torch.isclose(loss, (per_exit * torch.tensor([0.5, 1.0, 1.5])).sum())
+    elif weighting == "learned":
+        assert torch.isclose(loss, per_exit.sum())  # log-variances start at 0
+        loss.backward()
+        assert model.weighting.log_vars.grad is not None
+    else:
+        assert torch.isclose(loss, (per_exit * torch.tensor(weighting)).sum())
+
+
+def test_bad_choices_and_keys_fail_naming_them():
+    with pytest.raises(UserError, match="encoder_conf: unknown key 'num_blokcs'"):
+        build_model({**TINY, "encoder_conf": {"num_blokcs": 3}})
+    with pytest.raises(UserError, match="encoder: unknown choice 'conformr'"):
+        build_model({**TINY, "encoder": "conformr"})
+    with pytest.raises(UserError, match="exit_layers"):
+        build_model({**TINY, "encoder_conf": {**TINY["encoder_conf"], "exit_layers": [2, 9]}})
+    with pytest.raises(UserError, match="exit_weighting"):
+        tiny_model(exit_weighting=[1.0, 2.0])

@@ -1,0 +1,127 @@
+"""Training mechanics on a tiny model: resume, kill -9 safety, DDP replicas, decoding and scoring."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, run_py, write_wav
+from ee_asr.data.cmvn import compute_global_stats, write_stats
+from ee_asr.data.fbank import write_fbank
+from ee_asr.data.tokenizer import train_sentencepiece
+
+TEXTS = ["one two three", "four five six", "seven eight nine", "ten one two", "three four five",
+         "six seven eight", "nine ten one", "two three four"]
+CONFIG = """
+encoder_conf: {output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, exit_layers: [2, 4],
+               cnn_module_kernel: 7, input_layer: conv2d}
+specaug: specaug
+specaug_conf: {apply_time_warp: false, num_freq_mask: 1, num_time_mask: 1, time_mask_width_range: [0, 5]}
+optim_conf: {lr: 0.001}
+scheduler_conf: {warmup_steps: 10}
+batch_bins: 600
+max_epoch: %d
+keep_nbest_models: 2
+log_interval: 2
+"""
+
+
+def make_dump(root, name, n):
+    d = root / name
+    d.mkdir(parents=True)
+    wav, text = [], []
+    for i in range(n):
+        utt = f"u{name}{i:02d}"
+        write_wav(root / f"{utt}.wav", 0.6 + 0.05 * (i % 5), seed=i)
+        wav.append(f"{utt} {root / f'{utt}.wav'}\n")
+        text.append(f"{utt} {TEXTS[i % len(TEXTS)]}\n")
+    (d / "wav.scp").write_text("".join(wav))
+    (d / "text").write_text("".join(text))
+    write_fbank(d / "wav.scp", d / "feats")
+    os.replace(d / "feats.num_frames", d / "utt2num_frames")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    train = make_dump(root, "train", 16)
+    valid = make_dump(root, "valid", 4)
+    (root / "text.txt").write_text("\n".join(TEXTS) + "\n")
+    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=20, model_type="char")
+    write_stats(compute_global_stats(train / "feats.scp"), root / "cmvn.npz")
+    return root
+
+
+def train_cmd(root, exp, epochs):
+    cfg = root / f"conf{epochs}.yaml"
+    cfg.write_text(CONFIG % epochs)
+    return ["--config", str(cfg), "--train-dir", str(root / "train"), "--valid-dir", str(root / "valid"),
+            "--bpemodel", str(root / "bpe.model"), "--cmvn", str(root / "cmvn.npz"), "--exp-dir", str(exp)]
+
+
+def test_train_resume_decode_and_score(tiny_setup):
+    root = tiny_setup
+    exp = root / "exp_resume"
+    run_py("ee_asr.bin.train", *train_cmd(root, exp, 1))
+    assert (exp / "checkpoints" / "epoch1.pth").exists() and (exp / "model.pth").exists()
+    log = (exp / "train.rank0.log").read_text()
+    assert "loss_exit2=" in log and "cer_exit4=" in log
+    run_py("ee_asr.bin.train", *train_cmd(root, exp, 2))
+    log = (exp / "train.rank0.log").read_text()
+    assert "resumed from" in log and "after epoch 1" in log
+    history = json.loads((exp / "checkpoints" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    config = (exp / "config.yaml").read_text()
+    assert "vocab_size:" in config and "stats_file:" in config
+    # decoding and scoring read only exp/config.yaml and the weights
+    run_py("ee_asr.bin.decode", "--exp-dir", str(exp), "--data-dir", str(root / "valid"))
+    rows = [json.loads(line) for line in (exp / "decode_valid" / "exits.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 2 and {r["exit"] for r in rows} == {2, 4}
+    assert {"utt", "exit", "hyp", "ref", "ref_words", "errors", "entropy", "maxprob"} <= set(rows[0])
+    assert (exp / "decode_valid" / "exit2" / "text").exists()
+    out = run_py("ee_asr.bin.score", "--exp-dir", str(exp)).stdout
+    assert "|decode_valid/exit2|4|12|" in out and "|decode_valid/exit4|4|12|" in out
+    assert "torch version" in (exp / "RESULTS.md").read_text()
+
+
+def test_kill_9_then_rerun_resumes_and_finishes(tiny_setup):
+    root = tiny_setup
+    exp = root / "exp_kill"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "ee_asr.bin.train", *train_cmd(root, exp, 6)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (exp / "checkpoints" / "epoch2.pth").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # every checkpoint file on disk loads: none is half-written
+    for f in (exp / "checkpoints").glob("*.pth"):
+        torch.load(f, map_location="cpu", weights_only=False)
+    run_py("ee_asr.bin.train", *train_cmd(root, exp, 6))
+    history = json.loads((exp / "checkpoints" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert "resumed from" in (exp / "train.rank0.log").read_text()
+
+
+def test_ddp_two_cpu_processes_keep_identical_parameters(tiny_setup):
+    root = tiny_setup
+    exp = root / "exp_ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).parent / "torchrun"
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "ee_asr.bin.train",
+                           *train_cmd(root, exp, 2)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [l for l in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in l]
+    assert len(lines) == 2  # one check per epoch
+    for line in lines:
+        digests = line.split(": ", 2)[-1].split()
+        assert len(digests) == 2 and digests[0] == digests[1]
+    assert "step 2:" in (exp / "train.rank0.log").read_text()  # both ranks took optimizer steps
