@@ -26,5 +26,13 @@ def test_train_cli_rejects_typo_before_any_work(tmp_path):
                   str(tmp_path), "--bpemodel", str(tmp_path / "x.model"), "--exp-dir", str(tmp_path / "exp"),
                   check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    # the data are checked first, so the bad key or the missing data is named, never a crash
-    assert "ERROR:" in proc.stderr
+    assert "encoder_conf: unknown key 'output_sise'" in proc.stderr
+
+
+def test_missing_features_are_named(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("max_epoch: 1\n")
+    proc = run_py("ee_asr.bin.train", "--config", str(cfg), "--train-dir", str(tmp_path), "--valid-dir",
+                  str(tmp_path), "--bpemodel", str(tmp_path / "x.model"), "--exp-dir", str(tmp_path / "exp"),
+                  check=False)
+    assert proc.returncode == 2 and "feats.scp: is missing" in proc.stderr and "Traceback" not in proc.stderr

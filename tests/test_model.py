@@ -85,3 +85,17 @@ def test_bad_choices_and_keys_fail_naming_them():
         build_model({**TINY, "encoder_conf": {**TINY["encoder_conf"], "exit_layers": [2, 9]}})
     with pytest.raises(UserError, match="exit_weighting"):
         tiny_model(exit_weighting=[1.0, 2.0])
+
+
+def test_normalisation_leaves_the_callers_features_alone(tmp_path):
+    import numpy as np
+
+    stats = tmp_path / "cmvn.npz"
+    np.savez(stats, count=np.array(10), sum=np.full(80, 5.0), sum_square=np.full(80, 30.0))
+    model = build_model({**TINY, "normalize": "global_mvn", "normalize_conf": {"stats_file": str(stats)}}).eval()
+    x, xl, _, _ = batch()
+    before = x.clone()
+    first, _ = model.exit_log_probs(x, xl)
+    second, _ = model.exit_log_probs(x, xl)
+    assert torch.equal(x, before)
+    assert torch.allclose(first[-1][1], second[-1][1])

@@ -52,7 +52,7 @@ def make_dump(root, name, n):
 def tiny_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     train = make_dump(root, "train", 16)
-    valid = make_dump(root, "valid", 4)
+    make_dump(root, "valid", 4)
     (root / "text.txt").write_text("\n".join(TEXTS) + "\n")
     train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=20, model_type="char")
     write_stats(compute_global_stats(train / "feats.scp"), root / "cmvn.npz")
@@ -125,3 +125,40 @@ def test_ddp_two_cpu_processes_keep_identical_parameters(tiny_setup):
         digests = line.split(": ", 2)[-1].split()
         assert len(digests) == 2 and digests[0] == digests[1]
     assert "step 2:" in (exp / "train.rank0.log").read_text()  # both ranks took optimizer steps
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_setup):
+    exp = tiny_setup / "exp_tools"
+    run_py("ee_asr.bin.train", *train_cmd(tiny_setup, exp, 1))
+    return exp
+
+
+def test_transcribe_reports_each_file_and_survives_bad_ones(tiny_setup, trained, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    good = tiny_setup / "utrain00.wav"
+    proc = run_py("ee_asr.bin.transcribe", "--exp", str(trained), "--policy", "entropy", "--threshold", "0.5",
+                  str(good), str(empty), str(tmp_path / "missing.flac"), str(good), check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(l.startswith(str(good)) and "exit=" in l for l in lines)
+    assert "ERROR" in proc.stderr and "empty.wav" in proc.stderr and "missing.flac" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_policy_decode_and_benchmark_json(tiny_setup, trained):
+    run_py("ee_asr.bin.decode_policy", "--exp-dir", str(trained), "--data-dir", str(tiny_setup / "valid"),
+           "--policy", "fixed", "--thresholds", "2", "4")
+    summary = json.loads((trained / "decode_valid" / "policy_fixed" / "thr_2" / "summary.json").read_text())
+    assert summary["mean_exit"] == 2 and summary["compute_ratio"] == 0.5 and summary["utterances"] == 4
+    out = trained / "bench.json"
+    run_py("ee_asr.bin.benchmark", "--exp", str(trained), "--data", str(tiny_setup / "valid"), "--repeats", "1",
+           "--train-steps", "1", "--points", "entropy:0.5", "--output", str(out))
+    result = json.loads(out.read_text())
+    assert [e["exit"] for e in result["exits"]] == [2, 4]
+    assert set(result["exits"][0]) >= {"exit", "seconds", "ratio", "ideal_ratio"}
+    assert result["exits"][-1]["ratio"] == 1.0
+    assert {p["policy"] for p in result["policies"]} == {"fixed", "entropy"}
+    assert set(result["policies"][0]) >= {"policy", "threshold", "wer", "mean_exit", "compute_ratio", "time_ratio"}
+    assert result["train_step_ratio"] > 0

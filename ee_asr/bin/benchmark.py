@@ -22,6 +22,7 @@ from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.benchmark import load_batches, time_exits, time_policies, time_train_steps
 from ee_asr.models.load import load_trained
+from ee_asr.train.config import DERIVED, load_config
 
 
 def parse_points(specs):
@@ -43,14 +44,18 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--train-steps", type=int, default=4)
     ap.add_argument("--num-threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--train-config", default=None,
+                    help="time training steps of this training YAML instead of the experiment's model")
+    ap.add_argument("--train-batch-bins", type=int, default=8000)
     ap.add_argument("--output", default=None)
     args = ap.parse_args(argv)
     setup_logging()
     torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp)
+    model, config = load_trained(args.exp, device=args.device)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(args.data, tokenizer)
-    batches = load_batches(dataset, args.batch_bins, args.max_utts)
+    batches = load_batches(dataset, args.batch_bins, args.max_utts, args.device)
     refs = [dataset.text[u] for b in batches for u in b[0]]
 
     def wer_of(results):
@@ -62,9 +67,15 @@ def main(argv=None):
     logging.info("timing %d policy operating points", len(args.points))
     policies = time_policies(model, batches, parse_points(args.points), args.repeats, wer_of)
     logging.info("timing training steps")
-    train_batches = load_batches(dataset, min(args.batch_bins, 8000), args.max_utts)
-    steps = time_train_steps(config, train_batches, args.repeats, args.train_steps)
+    train_config = config
+    if args.train_config:
+        train_config = {**load_config(args.train_config), **{k: config[k] for k in DERIVED},
+                        "normalize_conf": config.get("normalize_conf")}
+    train_batches = load_batches(dataset, args.train_batch_bins, args.max_utts, args.device)
+    steps = time_train_steps(train_config, train_batches, args.repeats, args.train_steps, args.device)
     result = {"exp": str(args.exp), "data": str(args.data), "utterances": len(refs), "threads": args.num_threads,
+              "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+              "train_config": args.train_config or "experiment's",
               "exits": exits, "policies": policies, "train_step_seconds": steps,
               "train_step_ratio": steps["early_exit"] / steps["single_exit"]}
     print("|exit|seconds|ratio|ideal ratio|excess|\n|---|---|---|---|---|")

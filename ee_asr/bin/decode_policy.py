@@ -10,34 +10,25 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
-from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.bin.inference_args import add_inference_args, load_for_inference
+from ee_asr.common.cli import run_main
 from ee_asr.decode.policy_decode import decode_with_policy
 from ee_asr.exits.policies import ONLINE_POLICIES
-from ee_asr.models.load import load_trained
 
 
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--exp-dir", required=True)
-    p.add_argument("--data-dir", required=True)
+    add_inference_args(p)
     p.add_argument("--policy", required=True, choices=ONLINE_POLICIES)
     p.add_argument("--thresholds", type=float, nargs="+", required=True,
                    help="for fixed: exit layers; else the policy's threshold")
     p.add_argument("--beam", type=int, default=10, help="N-best size K for the nbest policy")
-    p.add_argument("--model-file", default="model.pth")
-    p.add_argument("--batch-bins", type=int, default=40000)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--num-threads", type=int, default=1)
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    setup_logging()
-    torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp_dir, args.model_file, args.device)
+    model, config = load_for_inference(args)
     base = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}" / f"policy_{args.policy}"
     for t in args.thresholds:
         s, _ = decode_with_policy(model, config, args.data_dir, base / f"thr_{t:g}", args.policy, t,

@@ -22,3 +22,4 @@ def run_main(main, argv=None):
     except UserError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         sys.exit(2)
+

@@ -90,7 +90,8 @@ def synthesize(utt: Utterance, wav_path: Path):
     with tempfile.TemporaryDirectory() as tmp:
         raw, conv = os.path.join(tmp, "raw.wav"), os.path.join(tmp, "conv.wav")
         utt.speaker.synthesize(utt.text, raw)
-        subprocess.run(["sox", raw, "-b", "16", conv, *sox_effects(random.Random(utt.seed))],
+        # -D: no dither, which sox otherwise draws at random when writing 16-bit samples
+        subprocess.run(["sox", "-D", raw, "-b", "16", conv, *sox_effects(random.Random(utt.seed))],
                        check=True, capture_output=True)
         wave, _ = soundfile.read(conv, dtype="float32")
         wave = augment(wave, rng)

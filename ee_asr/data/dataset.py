@@ -13,6 +13,9 @@ from ee_asr.data.datadir import read_dict
 class FeatureDataset:
     def __init__(self, dump_dir, tokenizer=None):
         d = Path(dump_dir)
+        for name in ("feats.scp", "utt2num_frames", "text"):
+            if not (d / name).is_file():
+                raise DataError(d / name, "is missing: run feature extraction (stage 2) first")
         self.feats = kaldiio.load_scp(str(d / "feats.scp"))
         self.lengths = {k: int(v) for k, v in read_dict(d / "utt2num_frames").items()}
         self.text = read_dict(d / "text")

@@ -13,16 +13,23 @@ from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.models.registry import build_model
 
 
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(fn):
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()  # GPU work is asynchronous: time it to completion
     return time.perf_counter() - start
 
 
-def load_batches(dataset, batch_bins, max_utts, with_tokens=False):
+def load_batches(dataset, batch_bins, max_utts, device="cpu"):
     utts = sorted(dataset.lengths)[:max_utts]
     batches = make_batches({u: dataset.lengths[u] for u in utts}, batch_bins)
-    return [dataset.collate(b) for b in batches]
+    return [tuple(t.to(device) if torch.is_tensor(t) else t for t in dataset.collate(b)) for b in batches]
 
 
 @torch.no_grad()
@@ -68,6 +75,13 @@ def time_policies(model, batches, operating_points, repeats, wer_of):
     return rows
 
 
+def _train_step(model, opt, x, xl, y, yl):
+    loss, _ = model(x, xl, y, yl)
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+
+
 def single_exit_config(config):
     """The same encoder cut to one exit at the last layer: the single-exit baseline."""
     single = copy.deepcopy(config)
@@ -76,9 +90,10 @@ def single_exit_config(config):
     return single
 
 
-def time_train_steps(config, batches, repeats, steps):
+def time_train_steps(config, batches, repeats, steps, device="cpu"):
     """Seconds per optimizer step (forward, backward, AdamW) for the early-exit and single-exit models."""
-    models = {"early_exit": build_model(config), "single_exit": build_model(single_exit_config(config))}
+    models = {"early_exit": build_model(config).to(device),
+              "single_exit": build_model(single_exit_config(config)).to(device)}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     best = {k: float("inf") for k in models}
     for m in models.values():
@@ -88,11 +103,6 @@ def time_train_steps(config, batches, repeats, steps):
             total = 0.0
             for _, x, xl, y, yl in batches[:steps]:
                 torch.manual_seed(0)  # the same SpecAugment masks for both models
-                start = time.perf_counter()
-                loss, _ = m(x, xl, y, yl)
-                loss.backward()
-                opts[k].step()
-                opts[k].zero_grad()
-                total += time.perf_counter() - start
+                total += _timed(lambda: _train_step(m, opts[k], x, xl, y, yl))
             best[k] = min(best[k], total / min(steps, len(batches)))
     return best

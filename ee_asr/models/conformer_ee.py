@@ -16,6 +16,7 @@ from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
 from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
 
 from ee_asr.common.errors import UserError
+from ee_asr.models.subsampling import Conv2dSubsampling4
 
 
 @dataclass
@@ -73,11 +74,17 @@ class MaskedConvolution(torch.nn.Module):
 
     def forward(self, x):
         c = self.conv
-        x = torch.nn.functional.glu(c.pointwise_conv1(x.transpose(1, 2)), dim=1)
+        # The kernel-1 pointwise convolutions run as matrix products on (B, T, C): the same
+        # weights and result, but CPU convolution kernels are several times slower for them.
+        x = torch.nn.functional.glu(_pointwise(c.pointwise_conv1, x), dim=-1)
         if self.mask is not None:
-            x = x.masked_fill(~self.mask, 0.0)
-        x = c.activation(c.norm(c.depthwise_conv(x)))
-        return c.pointwise_conv2(x).transpose(1, 2)
+            x = x.masked_fill(~self.mask.transpose(1, 2), 0.0)
+        x = c.activation(c.norm(c.depthwise_conv(x.transpose(1, 2))))
+        return _pointwise(c.pointwise_conv2, x.transpose(1, 2))
+
+
+def _pointwise(conv, x):
+    return torch.nn.functional.linear(x, conv.weight.squeeze(-1), conv.bias)
 
 
 class ConformerEEEncoder(torch.nn.Module):
@@ -99,6 +106,7 @@ class ConformerEEEncoder(torch.nn.Module):
         pos_enc_layer_type: str = "rel_pos",
         selfattention_layer_type: str = "rel_selfattn",
         activation_type: str = "swish",
+        subsampling_channels: Optional[int] = None,
     ):
         super().__init__()
         exit_layers = sorted(int(x) for x in exit_layers)
@@ -114,6 +122,11 @@ class ConformerEEEncoder(torch.nn.Module):
             use_cnn_module=use_cnn_module, cnn_module_kernel=cnn_module_kernel)
         # Only the subsampling front and the blocks are kept; exits bring their own norms.
         self.embed = body.embed
+        if subsampling_channels is not None:
+            if input_layer != "conv2d":
+                raise UserError("subsampling_channels is only for input_layer: conv2d")
+            # keep espnet's positional encoding module, replace only the convolutions
+            self.embed = Conv2dSubsampling4(input_size, output_size, subsampling_channels, body.embed.out[-1])
         self.encoders = body.encoders
         for layer in self.encoders:
             if layer.conv_module is not None:
@@ -139,6 +152,8 @@ class ConformerEEEncoder(torch.nn.Module):
         if self._subsampled_length is not None:
             hidden = x[0] if isinstance(x, tuple) else x
             olens = self._subsampled_length(ilens.to(hidden.device))
+            if int(olens.min()) < 1:
+                raise UserError(f"an input of {int(ilens.min())} frames is too short for subsampling")
             masks = (~make_pad_mask(olens, maxlen=hidden.size(1))[:, None, :]).to(hidden.device)
         return EncoderState(x, masks, 0)
 

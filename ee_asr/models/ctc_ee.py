@@ -26,7 +26,9 @@ class EarlyExitCTC(torch.nn.Module):
     def prepare(self, feats, feat_lens):
         """Normalisation always; SpecAugment only while training."""
         if self.normalize is not None:
-            feats, feat_lens = self.normalize(feats, feat_lens)
+            # espnet's GlobalMVN normalises in place when no gradient is needed; a copy keeps
+            # the caller's features intact for a second pass (benchmarks, one-by-one checks).
+            feats, feat_lens = self.normalize(feats.clone(), feat_lens)
         if self.specaug is not None and self.training:
             feats, feat_lens = self.specaug(feats, feat_lens)
         return feats, feat_lens

@@ -27,14 +27,29 @@ def check_keys(kind, name, cls, conf, fixed=()):
             raise UserError(f"{kind}_conf: unknown key '{key}' for {kind} '{name}' (known: {', '.join(known)})")
 
 
-def choose(kind, registry, name, conf, **fixed):
+def check_choice(kind, registry, name, conf, fixed=()):
+    """Fail naming the choice or key when `<kind>: name` / `<kind>_conf` cannot be built."""
     if name is None:
-        return None
+        return
     if name not in registry:
         raise UserError(f"{kind}: unknown choice '{name}' (choices: {', '.join(sorted(registry))})")
-    conf = dict(conf or {})
-    check_keys(kind, name, registry[name], conf, fixed)
-    return registry[name](**fixed, **conf)
+    if not isinstance(conf or {}, dict):
+        raise UserError(f"{kind}_conf must be a mapping")
+    check_keys(kind, name, registry[name], conf or {}, fixed)
+
+
+def choose(kind, registry, name, conf, **fixed):
+    check_choice(kind, registry, name, conf, fixed)
+    return None if name is None else registry[name](**fixed, **dict(conf or {}))
+
+
+def check_model_config(config):
+    """Check every model component's name and keys without building anything."""
+    check_choice("encoder", ENCODERS, config["encoder"], config.get("encoder_conf"), ("input_size",))
+    check_choice("normalize", NORMALIZERS, config.get("normalize"), config.get("normalize_conf"))
+    check_choice("specaug", SPECAUGS, config.get("specaug"), config.get("specaug_conf"))
+    check_choice("model", MODELS, config["model"], config.get("model_conf"),
+                 ("vocab_size", "encoder", "normalize", "specaug"))
 
 
 def build_model(config):

@@ -15,9 +15,9 @@ from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.models.registry import build_model
 from ee_asr.train import distributed as ddp
-from ee_asr.train.checkpoint import CheckpointManager, save
+from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.config import read_resolved, write_resolved
-from ee_asr.train.optim import build_optimizer, build_scheduler
+from ee_asr.train.optim import build_optimizer, build_scheduler, check_training_config
 from ee_asr.train.validate import validate
 
 FINAL_MODEL = "model.pth"
@@ -189,6 +189,7 @@ def train(config, exp_dir, train_dir, valid_dir, bpemodel, cmvn=None, device="cp
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config["num_threads"])
+    check_training_config(config)
     config = resolve_config(config, train_dir, bpemodel, cmvn)
     check_same_experiment(config, exp_dir)
     trainer = Trainer(config, exp_dir, train_dir, valid_dir, torch.device(device))

@@ -30,6 +30,10 @@ train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1"
 # Decoding
 decode_batch_bins=40000  # padded frames per decoding batch
 inference_model=model.pth  # weights file under exp/<tag>/
+nbest_beam=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
+# Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
+# are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
+policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
 
 help_message="Usage: $0 [options]   (every variable above is an option: --stop-stage 4, --nbpe 500, ...)"
 . ./path.sh
@@ -132,14 +136,21 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins beam=$nbest_beam grid=$policy_grid"
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
   else
-    log "Stage 5: decoding $test_sets at every exit of $exp"; rerun 5
+    log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
     for d in $test_sets; do
       python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
-        --batch-bins "$decode_batch_bins" --device "$device"
+        --batch-bins "$decode_batch_bins" --device "$device" --nbest-beam "$nbest_beam"
+      rm -rf "$exp/decode_$d"/policy_*
+      for spec in $policy_grid; do
+        # shellcheck disable=SC2046
+        python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --policy "${spec%%:*}" \
+          --thresholds $(echo "${spec#*:}" | tr , ' ') --beam "$nbest_beam" --model-file "$inference_model" \
+          --batch-bins "$decode_batch_bins" --device "$device"
+      done
     done
     stage_end 5 "$exp" "$opts"
   fi

@@ -7,7 +7,7 @@ set -euo pipefail
   --train-set train \
   --valid-set dev \
   --test-sets "test" \
-  --nbpe 100 \
+  --nbpe 300 \
   --train-config conf/train.yaml \
   --local-data-opts "--size demo" \
   "$@"
