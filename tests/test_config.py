@@ -19,20 +19,21 @@ def test_defaults_fill_in(tmp_path):
     assert config["max_epoch"] == 3 and config["encoder"] == "conformer_ee"
 
 
-def test_train_cli_rejects_typo_before_any_work(tmp_path):
+def train_cli(tmp_path, config_text):
+    """Run the train CLI on an empty data dir with the given YAML."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("encoder_conf:\n  output_sise: 64\n")
-    proc = run_py("ee_asr.bin.train", "--config", str(cfg), "--train-dir", str(tmp_path), "--valid-dir",
+    cfg.write_text(config_text)
+    return run_py("ee_asr.bin.train", "--config", str(cfg), "--train-dir", str(tmp_path), "--valid-dir",
                   str(tmp_path), "--bpemodel", str(tmp_path / "x.model"), "--exp-dir", str(tmp_path / "exp"),
                   check=False)
+
+
+def test_train_cli_rejects_typo_before_any_work(tmp_path):
+    proc = train_cli(tmp_path, "encoder_conf:\n  output_sise: 64\n")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "encoder_conf: unknown key 'output_sise'" in proc.stderr
 
 
 def test_missing_features_are_named(tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("max_epoch: 1\n")
-    proc = run_py("ee_asr.bin.train", "--config", str(cfg), "--train-dir", str(tmp_path), "--valid-dir",
-                  str(tmp_path), "--bpemodel", str(tmp_path / "x.model"), "--exp-dir", str(tmp_path / "exp"),
-                  check=False)
+    proc = train_cli(tmp_path, "max_epoch: 1\n")
     assert proc.returncode == 2 and "feats.scp: is missing" in proc.stderr and "Traceback" not in proc.stderr

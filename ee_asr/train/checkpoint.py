@@ -22,10 +22,11 @@ class CheckpointManager:
     """`<exp>/checkpoints/epoch{N}.pth` (model weights), `latest.pth` (full training state),
     and `history.json` (per-epoch validation stats) that decides which epochs are best."""
 
-    def __init__(self, exp_dir, keep_nbest):
+    def __init__(self, exp_dir, keep_nbest, criterion="loss"):
         self.dir = Path(exp_dir) / "checkpoints"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.keep_nbest = keep_nbest
+        self.criterion = criterion  # a validation stat to minimise: loss, or cer_exit{L}
 
     @property
     def latest(self):
@@ -43,7 +44,7 @@ class CheckpointManager:
             (self.dir / f"epoch{stale}.pth").unlink(missing_ok=True)
 
     def best_epochs(self, history):
-        ranked = sorted(history, key=lambda h: (h["valid"]["loss"], -h["epoch"]))
+        ranked = sorted(history, key=lambda h: (h["valid"][self.criterion], -h["epoch"]))
         return [h["epoch"] for h in ranked[: self.keep_nbest]]
 
     def _prunable(self, history):
@@ -65,5 +66,5 @@ class CheckpointManager:
             if v.is_floating_point():
                 avg[k] = (v / len(epochs)).float()
         save(avg, out_path)
-        logging.info("averaged epochs %s (best by validation loss) into %s", epochs, out_path)
+        logging.info("averaged epochs %s (best by validation %s) into %s", epochs, self.criterion, out_path)
         return epochs

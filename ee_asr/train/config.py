@@ -25,7 +25,8 @@ DEFAULTS = {
     "max_batch_size": None,
     "accum_grad": 1,
     "grad_clip": 5.0,
-    "keep_nbest_models": 5,   # checkpoints kept by validation loss and averaged
+    "keep_nbest_models": 5,   # checkpoints kept by best_criterion and averaged
+    "best_criterion": "loss",  # validation stat to minimise: loss, or cer (the last exit's CER)
     "seed": 0,
     "log_interval": 20,
     "num_threads": 1,         # torch threads per process: 1 is faster than 2 on a loaded 2-core box

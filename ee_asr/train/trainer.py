@@ -61,7 +61,7 @@ class Trainer:
         self.model = build_model(config).to(device)
         self.optimizer = build_optimizer(config, self.model.parameters())
         self.scheduler = build_scheduler(config, self.optimizer)
-        self.ckpt = CheckpointManager(self.exp_dir, config["keep_nbest_models"])
+        self.ckpt = CheckpointManager(self.exp_dir, config["keep_nbest_models"], self.criterion_key(config))
         self.epoch, self.step, self.history = 0, 0, []
         self.wrapped = self.model
         if self.dist.enabled:
@@ -72,6 +72,14 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+
+    def criterion_key(self, config):
+        criterion = config.get("best_criterion", "loss")
+        if criterion == "cer":
+            return f"cer_exit{self.model.exit_layers[-1]}"
+        if criterion != "loss":
+            raise UserError(f"best_criterion must be loss or cer, not {criterion!r}")
+        return "loss"
 
     def resume(self):
         state = self.ckpt.resume_state()
@@ -169,7 +177,7 @@ class Trainer:
 
 
 # Keys that may change between a run and its resumption: more epochs, other logging.
-RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads")
+RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads", "keep_nbest_models", "best_criterion")
 
 
 def check_same_experiment(config, exp_dir):
