@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from ee_asr.common.errors import UserError
+
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
                   "en-029", "en-us-nyc"]
 ESPEAK_TRAIN_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "klatt", "klatt3"]
@@ -51,8 +53,6 @@ def available_engines():
 def make_speakers(n_espeak, variants, flite, festival, rng):
     engines = available_engines()
     if "espeak" not in engines:
-        from ee_asr.common.errors import UserError
-
         raise UserError("espeak-ng is not installed: run `make system-deps` (Debian: apt-get install espeak-ng)")
     combos = [(a, v) for a in ESPEAK_ACCENTS for v in variants]
     rng.shuffle(combos)

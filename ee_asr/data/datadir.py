@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ee_asr.common.atomic import atomic_open
 from ee_asr.common.errors import DataError
+from ee_asr.data.audio import check_audio_readable
 
 REQUIRED = ("wav.scp", "text", "utt2spk", "spk2utt")
 
@@ -105,8 +106,6 @@ def validate_data_dir(data_dir, check_audio=True):
                 raise DataError(d / "spk2utt", f"'{utt}' of speaker '{spk}' disagrees with utt2spk",
                                 ids["spk2utt"][spk])
     if check_audio:
-        from ee_asr.data.audio import check_audio_readable
-
         for key, value, line in tables["wav.scp"]:
             problem = check_audio_readable(value)
             if problem:
