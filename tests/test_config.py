@@ -37,3 +37,10 @@ def test_train_cli_rejects_typo_before_any_work(tmp_path):
 def test_missing_features_are_named(tmp_path):
     proc = train_cli(tmp_path, "max_epoch: 1\n")
     assert proc.returncode == 2 and "feats.scp: is missing" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_best_criterion_fails_at_load(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("best_criterion: wer\n")
+    with pytest.raises(UserError, match="best_criterion must be loss or cer"):
+        load_config(cfg)

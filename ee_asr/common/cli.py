@@ -22,4 +22,3 @@ def run_main(main, argv=None):
     except UserError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         sys.exit(2)
-

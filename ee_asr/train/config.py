@@ -50,6 +50,8 @@ def load_config(path, overrides=None):
         if key not in DEFAULTS:
             raise UserError(f"{path}: unknown key '{key}' (known: {', '.join(DEFAULTS)})")
     config = {**DEFAULTS, **user, **(overrides or {})}
+    if config["best_criterion"] not in ("loss", "cer"):
+        raise UserError(f"{path}: best_criterion must be loss or cer, not {config['best_criterion']!r}")
     return config
 
 

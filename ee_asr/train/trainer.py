@@ -74,12 +74,8 @@ class Trainer:
             self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
 
     def criterion_key(self, config):
-        criterion = config.get("best_criterion", "loss")
-        if criterion == "cer":
-            return f"cer_exit{self.model.exit_layers[-1]}"
-        if criterion != "loss":
-            raise UserError(f"best_criterion must be loss or cer, not {criterion!r}")
-        return "loss"
+        """The validation stat that ranks epochs (load_config has checked the value)."""
+        return f"cer_exit{self.model.exit_layers[-1]}" if config["best_criterion"] == "cer" else "loss"
 
     def resume(self):
         state = self.ckpt.resume_state()
@@ -176,8 +172,9 @@ class Trainer:
         self.ckpt.save_epoch(self.epoch, self.model.state_dict(), state, self.history)
 
 
-# Keys that may change between a run and its resumption: more epochs, other logging.
-RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads", "keep_nbest_models", "best_criterion")
+# Keys that may change between a run and its resumption: more epochs, other logging. Not
+# keep_nbest_models or best_criterion: the epochs already pruned were chosen by their old values.
+RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads")
 
 
 def check_same_experiment(config, exp_dir):
