@@ -13,7 +13,7 @@ import torch
 
 from conftest import ROOT, run_py, write_wav
 from ee_asr.data.cmvn import compute_global_stats, write_stats
-from ee_asr.data.fbank import write_fbank
+from ee_asr.data.fbank import write_features
 from ee_asr.data.tokenizer import train_sentencepiece
 
 TEXTS = ["one two three", "four five six", "seven eight nine", "ten one two", "three four five",
@@ -43,7 +43,7 @@ def make_dump(root, name, n):
         text.append(f"{utt} {TEXTS[i % len(TEXTS)]}\n")
     (d / "wav.scp").write_text("".join(wav))
     (d / "text").write_text("".join(text))
-    write_fbank(d / "wav.scp", d / "feats")
+    write_features(d / "wav.scp", d / "feats")
     os.replace(d / "feats.num_frames", d / "utt2num_frames")
     return d
 

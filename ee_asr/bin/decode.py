@@ -4,7 +4,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ee_asr.bin.inference_args import add_inference_args, load_for_inference
+from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
 from ee_asr.common.cli import run_main
 from ee_asr.decode.decode_exits import decode_all_exits
 
@@ -14,7 +14,8 @@ def get_parser():
     add_inference_args(p)
     p.add_argument("--output-dir", default=None, help="default: <exp-dir>/decode_<data-dir name>")
     p.add_argument("--nbest-beam", type=int, default=0,
-                   help="also score each exit by its N-best posterior from a CTC prefix beam of this width")
+                   help="also score each exit by its N-best posterior: from a CTC prefix beam of this width, or "
+                        "from the joint beam when --beam-size > 0")
     return p
 
 
@@ -22,7 +23,8 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     model, config = load_for_inference(args)
     out = args.output_dir or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
-    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_beam)
+    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_beam,
+                     make_search(args, model, args.nbest_beam))
     logging.info("wrote %s", out)
 
 

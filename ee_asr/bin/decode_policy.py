@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ee_asr.bin.inference_args import add_inference_args, load_for_inference
+from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
 from ee_asr.common.cli import run_main
 from ee_asr.decode.policy_decode import decode_with_policy
 from ee_asr.exits.policies import ONLINE_POLICIES
@@ -32,7 +32,7 @@ def main(argv=None):
     base = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}" / f"policy_{args.policy}"
     for t in args.thresholds:
         s, _ = decode_with_policy(model, config, args.data_dir, base / f"thr_{t:g}", args.policy, t,
-                                  args.batch_bins, args.beam, args.device)
+                                  args.batch_bins, args.beam, args.device, make_search(args, model, args.beam))
         logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
                      s["mean_exit"], s["compute_ratio"], s["seconds"])
 

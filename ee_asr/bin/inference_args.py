@@ -3,6 +3,7 @@
 import torch
 
 from ee_asr.common.cli import setup_logging
+from ee_asr.decode.exit_search import ExitSearch
 from ee_asr.models.load import load_trained
 
 
@@ -14,6 +15,18 @@ def add_inference_args(parser):
     parser.add_argument("--batch-bins", type=int, default=40000, help="padded frames per batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-threads", type=int, default=1)
+    parser.add_argument("--beam-size", type=int, default=0,
+                        help="joint CTC/attention beam search of this width at each exit (models with "
+                             "decoders); 0: greedy CTC")
+    parser.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight in the joint beam search")
+    parser.add_argument("--penalty", type=float, default=0.0, help="length bonus in the joint beam search")
+    parser.add_argument("--maxlenratio", type=float, default=0.0,
+                        help="joint beam search: at most this many tokens per encoder frame; 0: end detection")
+
+
+def make_search(args, model, nbest_beam):
+    """Greedy CTC (N-best from a CTC prefix beam of `nbest_beam`) or joint beam search."""
+    return ExitSearch(model, nbest_beam, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio)
 
 
 def load_for_inference(args):

@@ -9,7 +9,7 @@ import logging
 import os
 
 from ee_asr.common.cli import run_main, setup_logging
-from ee_asr.train.config import load_config
+from ee_asr.train.config import apply_sets, load_config, parse_set
 from ee_asr.train.trainer import train
 
 
@@ -23,6 +23,11 @@ def get_parser():
     p.add_argument("--exp-dir", required=True)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--max-epoch", type=int, default=None, help="override the config's max_epoch")
+    p.add_argument("--pretrained", default=None,
+                   help="Hugging Face checkpoint dir to initialise the encoder from (fine-tuning)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, dotted keys for nested ones (YAML value), e.g. "
+                        "--set encoder_conf.num_blocks=4 --set encoder_conf.exit_layers=[4]; repeatable")
     return p
 
 
@@ -31,8 +36,10 @@ def main(argv=None):
     rank = int(os.environ.get("RANK", "0"))
     os.makedirs(args.exp_dir, exist_ok=True)
     setup_logging("INFO" if rank == 0 else "WARNING", os.path.join(args.exp_dir, f"train.rank{rank}.log"))
-    overrides = {"max_epoch": args.max_epoch} if args.max_epoch is not None else None
-    config = load_config(args.config, overrides)
+    overrides = {"max_epoch": args.max_epoch} if args.max_epoch is not None else {}
+    if args.pretrained:
+        overrides["pretrained"] = args.pretrained
+    config = apply_sets(load_config(args.config, overrides), parse_set(args.set))
     path = train(config, args.exp_dir, args.train_dir, args.valid_dir, args.bpemodel, args.cmvn, args.device)
     logging.info("final model: %s", path)
 

@@ -1,4 +1,5 @@
-"""80-dim Kaldi-compatible log-mel filterbank features, written as ark/scp with kaldiio."""
+"""Features written as ark/scp with kaldiio: 80-dim Kaldi-compatible log-mel filterbanks, or
+the raw waveform as an (N, 1) matrix for models with their own front end (wav2vec2)."""
 
 import logging
 import time
@@ -51,8 +52,13 @@ def iter_utterances(wav_scp, segments=None):
         yield key, cached_wave[int(float(start) * SAMPLE_RATE): int(float(end) * SAMPLE_RATE)]
 
 
-def write_fbank(wav_scp, out_prefix, segments=None, num_mel_bins=80):
-    """Write `<out_prefix>.ark/.scp` and `<out_prefix>.num_frames`, each atomically."""
+FEATS_TYPES = ("fbank", "raw")
+
+
+def write_features(wav_scp, out_prefix, segments=None, num_mel_bins=80, feats_type="fbank"):
+    """Write `<out_prefix>.ark/.scp` and `<out_prefix>.num_frames` (frames, or samples for raw), each atomically."""
+    if feats_type not in FEATS_TYPES:
+        raise UserError(f"feats_type must be one of {', '.join(FEATS_TYPES)}, not {feats_type!r}")
     out_prefix = Path(out_prefix)
     opts = make_fbank(num_mel_bins)
     # Appended, not with_suffix: a job prefix such as feats.3 already has a dot.
@@ -64,7 +70,7 @@ def write_fbank(wav_scp, out_prefix, segments=None, num_mel_bins=80):
         with atomic_path(ark) as tmp_ark:
             with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer, open(tmp_lens, "w") as nf:
                 for key, wave in iter_utterances(wav_scp, segments):
-                    feats = compute_fbank(wave, opts)
+                    feats = compute_fbank(wave, opts) if feats_type == "fbank" else wave[:, None]
                     if len(feats) == 0:
                         raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
                     writer(key, feats)

@@ -18,8 +18,7 @@ from ee_asr.common.edit_ops import char_counts, word_counts
 from ee_asr.data.batching import make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.exits.scoring import exit_scores
-from ee_asr.models.ctc_greedy import greedy_ids
+from ee_asr.decode.exit_search import ExitSearch
 
 
 def utterance_record(utt, layer, hyp, ref, scores, frames):
@@ -33,8 +32,10 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
 
 
 @torch.no_grad()
-def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0):
-    """`nbest_beam` > 0 adds the N-best posterior of a prefix beam search of that width."""
+def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None):
+    """`nbest_beam` > 0 adds the N-best posterior (of a CTC prefix beam of that width, or of the
+    joint beam when `search` does joint CTC/attention beam search)."""
+    search = search or ExitSearch(model, nbest_beam=nbest_beam)
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
@@ -42,10 +43,12 @@ def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device=
     records, start = [], time.time()
     for utts in tqdm(batches, desc=f"decode {Path(data_dir).name}", unit="batch", mininterval=5):
         _, x, xl, _, _ = dataset.collate(utts)
-        exits, olens = model.exit_log_probs(x.to(device), xl.to(device))
-        for layer, logp in exits:
-            scores = exit_scores(logp, olens, with_nbest=nbest_beam > 0, beam=nbest_beam)
-            for i, ids in enumerate(greedy_ids(logp, olens)):
+        exits, olens = model.exit_hidden(x.to(device), xl.to(device))
+        for k, (layer, hidden) in enumerate(exits):
+            logp, scores, ids_all = search.score(k, hidden, olens, with_nbest=nbest_beam > 0)
+            if ids_all is None:
+                ids_all = search.hypotheses(k, hidden, olens, logp)
+            for i, ids in enumerate(ids_all):
                 records.append(utterance_record(utts[i], layer, tokenizer.decode(ids), dataset.text[utts[i]],
                                                 scores[i], int(olens[i])))
     elapsed = time.time() - start

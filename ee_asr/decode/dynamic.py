@@ -6,16 +6,17 @@ import time
 
 import torch
 
+from ee_asr.decode.exit_search import ExitSearch
 from ee_asr.exits.policies import check_policy, needs_nbest, stops_at
-from ee_asr.exits.scoring import exit_scores
-from ee_asr.models.ctc_greedy import greedy_ids
 
 
 @torch.no_grad()
-def decode_dynamic(model, feats, feat_lens, policy, threshold, beam=10):
+def decode_dynamic(model, feats, feat_lens, policy, threshold, beam=10, search=None):
     """Return one dict per utterance (input order): exit, layers_computed, token ids, the scores
-    at every exit it passed, and seconds from the batch start to its exit."""
+    at every exit it passed, and seconds from the batch start to its exit. `search` (an
+    ExitSearch) picks greedy CTC or joint beam search; by default greedy CTC with an N-best of `beam`."""
     check_policy(policy)
+    search = search or ExitSearch(model, nbest_beam=beam)
     start = time.perf_counter()
     encoder = model.encoder
     x, xl = model.prepare(feats, feat_lens)
@@ -25,11 +26,13 @@ def decode_dynamic(model, feats, feat_lens, policy, threshold, beam=10):
     last = encoder.exit_layers[-1]
     for i, layer in enumerate(encoder.exit_layers):
         state = encoder.advance(state, layer)
-        logp = model.head(i).log_softmax(encoder.exit_output(state))
-        lengths = state.lengths
-        scores = exit_scores(logp, lengths, needs_nbest(policy), beam)
+        hidden, lengths = encoder.exit_output(state), state.lengths
+        logp, scores, all_ids = search.score(i, hidden, lengths, needs_nbest(policy))
         stop = [stops_at(policy, threshold, layer, s, last) for s in scores]
-        hyps = greedy_ids(logp[stop], lengths[stop]) if any(stop) else []
+        if all_ids is not None:
+            hyps = [ids for ids, s in zip(all_ids, stop) if s]
+        else:
+            hyps = search.hypotheses(i, hidden[stop], lengths[stop], logp[stop]) if any(stop) else []
         now = time.perf_counter() - start
         k = 0
         for row, (utt_index, s) in enumerate(zip(active.tolist(), scores)):

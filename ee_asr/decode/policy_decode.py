@@ -20,14 +20,15 @@ from ee_asr.decode.dynamic import decode_dynamic
 
 
 def decode_with_policy(model, config, data_dir, out_dir, policy, threshold, batch_bins=40000, beam=10,
-                       device="cpu"):
+                       device="cpu", search=None):
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
     batches = make_batches(dataset.lengths, batch_bins)
     records, start = [], time.perf_counter()
     for utts in tqdm(batches, desc=f"{policy} {threshold}", unit="batch", mininterval=5, leave=False):
         _, x, xl, _, _ = dataset.collate(utts)
-        for utt, res in zip(utts, decode_dynamic(model, x.to(device), xl.to(device), policy, threshold, beam)):
+        for utt, res in zip(utts, decode_dynamic(model, x.to(device), xl.to(device), policy, threshold, beam,
+                                                     search)):
             hyp, ref = tokenizer.decode(res["ids"]), dataset.text[utt]
             w = word_counts(ref, hyp)
             records.append({"utt": utt, "exit": res["exit"], "layers_computed": res["layers_computed"],

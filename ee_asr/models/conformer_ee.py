@@ -11,11 +11,11 @@ from typing import Optional, Sequence
 
 import torch
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
-from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
 from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
 from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
 
 from ee_asr.common.errors import UserError
+from ee_asr.models.masks import valid_mask
 from ee_asr.models.subsampling import Conv2dSubsampling4
 
 
@@ -144,7 +144,7 @@ class ConformerEEEncoder(torch.nn.Module):
         return len(self.encoders)
 
     def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
-        masks = (~make_pad_mask(ilens, maxlen=xs.size(1))[:, None, :]).to(xs.device)
+        masks = valid_mask(ilens.to(xs.device), xs.size(1))[:, None, :]
         short, limit = check_short_utt(self.embed, xs.size(1))
         if short:
             raise UserError(f"an input of {xs.size(1)} frames is too short for subsampling (needs > {limit})")
@@ -154,7 +154,7 @@ class ConformerEEEncoder(torch.nn.Module):
             olens = self._subsampled_length(ilens.to(hidden.device))
             if int(olens.min()) < 1:
                 raise UserError(f"an input of {int(ilens.min())} frames is too short for subsampling")
-            masks = (~make_pad_mask(olens, maxlen=hidden.size(1))[:, None, :]).to(hidden.device)
+            masks = valid_mask(olens, hidden.size(1))[:, None, :]
         return EncoderState(x, masks, 0)
 
     def advance(self, state: EncoderState, to_layer: int) -> EncoderState:

@@ -47,8 +47,13 @@ class EarlyExitCTC(torch.nn.Module):
         return loss, stats
 
     @torch.no_grad()
-    def exit_log_probs(self, feats, feat_lens, max_layer=None):
-        """One encoder pass; [(layer, log_probs (B, T, V)), ...] and output lengths."""
+    def exit_hidden(self, feats, feat_lens, max_layer=None):
+        """One encoder pass; [(layer, normalised hidden (B, T, D)), ...] and output lengths."""
         feats, feat_lens = self.prepare(feats, feat_lens)
-        outs, olens = self.encoder(feats, feat_lens, max_layer=max_layer)
+        return self.encoder(feats, feat_lens, max_layer=max_layer)
+
+    @torch.no_grad()
+    def exit_log_probs(self, feats, feat_lens, max_layer=None):
+        """One encoder pass; [(layer, CTC log_probs (B, T, V)), ...] and output lengths."""
+        outs, olens = self.exit_hidden(feats, feat_lens, max_layer)
         return [(layer, self.head(i).log_softmax(h)) for i, (layer, h) in enumerate(outs)], olens

@@ -4,16 +4,18 @@ import inspect
 
 from espnet2.asr.specaug.specaug import SpecAug
 from espnet2.layers.global_mvn import GlobalMVN
-from espnet2.layers.utterance_mvn import UtteranceMVN
 
 from ee_asr.common.errors import UserError
+from ee_asr.models.aed_ee import EarlyExitAED
 from ee_asr.models.conformer_ee import ConformerEEEncoder
 from ee_asr.models.ctc_ee import EarlyExitCTC
+from ee_asr.models.utterance_norm import UtteranceNorm
+from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
 
-ENCODERS = {"conformer_ee": ConformerEEEncoder}
-NORMALIZERS = {"global_mvn": GlobalMVN, "utterance_mvn": UtteranceMVN}
+ENCODERS = {"conformer_ee": ConformerEEEncoder, "wav2vec2_ee": Wav2Vec2EEEncoder}
+NORMALIZERS = {"global_mvn": GlobalMVN, "utterance_mvn": UtteranceNorm}
 SPECAUGS = {"specaug": SpecAug}
-MODELS = {"ctc_ee": EarlyExitCTC}
+MODELS = {"ctc_ee": EarlyExitCTC, "aed_ee": EarlyExitAED}
 
 
 def check_keys(kind, name, cls, conf, fixed=()):
@@ -60,3 +62,11 @@ def build_model(config):
     specaug = choose("specaug", SPECAUGS, config.get("specaug"), config.get("specaug_conf"))
     return choose("model", MODELS, config["model"], config.get("model_conf"),
                   vocab_size=config["vocab_size"], encoder=encoder, normalize=normalize, specaug=specaug)
+
+
+def load_pretrained(model, directory):
+    """Initialise the encoder from a pre-trained checkpoint (fine-tuning); only some encoders can."""
+    if not hasattr(model.encoder, "load_pretrained"):
+        raise UserError(f"pretrained: encoder {type(model.encoder).__name__} cannot load a pre-trained "
+                        f"checkpoint (wav2vec2_ee can)")
+    model.encoder.load_pretrained(directory)

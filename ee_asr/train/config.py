@@ -30,7 +30,9 @@ DEFAULTS = {
     "seed": 0,
     "log_interval": 20,
     "num_threads": 1,         # torch threads per process: 1 is faster than 2 on a loaded 2-core box
-    "min_frames": 20,
+    "min_frames": 20,          # shorter inputs are dropped (frames, or samples for raw audio)
+    "pretrained": None,        # Hugging Face checkpoint dir to initialise the encoder from (fine-tuning)
+    "init_param": None,        # an ee-asr model.pth to start from (fine-tuning); weights of the same name and shape
 }
 # Written by the trainer into the resolved config; a user config may not set them.
 DERIVED = ("input_size", "vocab_size", "bpemodel", "token_list")
@@ -52,6 +54,39 @@ def load_config(path, overrides=None):
     config = {**DEFAULTS, **user, **(overrides or {})}
     if config["best_criterion"] not in ("loss", "cer"):
         raise UserError(f"{path}: best_criterion must be loss or cer, not {config['best_criterion']!r}")
+    return config
+
+
+def parse_set(assignments):
+    """`--set encoder_conf.num_blocks=4` style overrides -> (dotted key, YAML-parsed value) pairs."""
+    out = []
+    for item in assignments or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. encoder_conf.num_blocks=4")
+        try:
+            out.append((key, yaml.safe_load(value)))
+        except yaml.YAMLError as e:
+            raise UserError(f"--set {item!r}: the value is not valid YAML: {e}") from None
+    return out
+
+
+def apply_sets(config, sets):
+    """Apply parse_set pairs; the top-level key must be known, nested mappings are created."""
+    config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
+    for key, value in sets:
+        parts = key.split(".")
+        if parts[0] not in DEFAULTS:
+            raise UserError(f"--set {key}: unknown key '{parts[0]}' (known: {', '.join(DEFAULTS)})")
+        node = config
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise UserError(f"--set {key}: '{part}' is not a mapping")
+            node[part] = dict(node[part])
+            node = node[part]
+        node[parts[-1]] = value
     return config
 
 

@@ -13,7 +13,8 @@ from ee_asr.common.errors import UserError
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.models.registry import build_model
+from ee_asr.models.registry import build_model, load_pretrained
+from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.config import read_resolved, write_resolved
@@ -37,7 +38,38 @@ def resolve_config(config, train_dir, bpemodel, cmvn):
         if cmvn is None or not Path(cmvn).is_file():
             raise UserError(f"normalize: global_mvn needs the CMVN statistics file, not found: {cmvn}")
         config["normalize_conf"] = {**(config.get("normalize_conf") or {}), "stats_file": str(Path(cmvn).resolve())}
+    if config.get("init_param"):
+        config["init_param"] = str(Path(config["init_param"]).resolve())
+    if config.get("pretrained"):
+        if config["encoder"] != "wav2vec2_ee":
+            raise UserError(f"pretrained: encoder {config['encoder']} cannot load a pre-trained checkpoint "
+                            f"(wav2vec2_ee can)")
+        # The checkpoint's architecture goes into the resolved config, so that decoding rebuilds
+        # the model from config.yaml alone; keys the user set (dropouts, masking) win.
+        config["pretrained"] = str(Path(config["pretrained"]).resolve())
+        enc = dict(config.get("encoder_conf") or {})
+        enc["hf_config"] = {**read_pretrained_config(config["pretrained"]), **(enc.get("hf_config") or {})}
+        config["encoder_conf"] = enc
     return config
+
+
+def init_from_model(model, path):
+    """Copy the weights of an ee-asr model.pth whose names and shapes match; say what did not."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"init_param: {path} does not exist")
+    try:
+        source = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a file that is not a state dict
+        raise UserError(f"init_param: {path} is not a model state dict: {e}") from None
+    own = model.state_dict()
+    taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not taken:
+        raise UserError(f"init_param: no weight in {path} matches this model")
+    model.load_state_dict(taken, strict=False)
+    fresh = sorted(set(own) - set(taken))
+    logging.info("initialised %d of %d tensors from %s; %d start fresh%s", len(taken), len(own), path,
+                 len(fresh), f" (e.g. {', '.join(fresh[:3])})" if fresh else "")
 
 
 def make_split_batches(dataset, config):
@@ -80,6 +112,11 @@ class Trainer:
     def resume(self):
         state = self.ckpt.resume_state()
         if state is None:
+            if self.config.get("pretrained"):
+                load_pretrained(self.model, self.config["pretrained"])
+                logging.info("encoder initialised from %s", self.config["pretrained"])
+            if self.config.get("init_param"):
+                init_from_model(self.model, self.config["init_param"])
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -17,20 +17,24 @@ train_set=train       # training data dir under data/
 valid_set=dev         # validation data dir (checkpoint selection)
 test_sets="test"      # space-separated data dirs to decode
 # Features
+feats_type=fbank      # fbank (log-mel), or raw (the waveform, for wav2vec2 recipes)
 n_mels=80             # log-mel fbank dimension
+speed_perturb_factors=""  # e.g. "0.9 1.0 1.1": train on speed-perturbed copies (data/<train_set>_sp)
 # Tokens
 token_type=unigram    # sentencepiece model type: unigram, bpe or char
 nbpe=300              # sentencepiece vocabulary size
 # Training
 train_config=conf/train.yaml  # model, optimizer and schedule
-tag=""                # experiment name; default: <config name>_<token type><nbpe>
+tag=""                # experiment name; default: <config name>_<token type>[<nbpe>] (no nbpe for char)
 num_procs=1           # processes for torch DDP via torchrun (1: plain python)
 device=cpu            # cpu or cuda
-train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1"
+train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1 --set encoder_conf.num_blocks=4"
+pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 recipes)
 # Decoding
 decode_batch_bins=40000  # padded frames per decoding batch
 inference_model=model.pth  # weights file under exp/<tag>/
 nbest_beam=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
+decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
 policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
@@ -45,9 +49,11 @@ orig_args=$(printf '%q ' "$@")
 [ $# -eq 0 ] || { log "unexpected arguments: $*"; exit 1; }
 
 [ -f "$train_config" ] || { log "train config $train_config does not exist"; exit 1; }
-[ -n "$tag" ] || tag="$(basename "${train_config%.*}")_${token_type}${nbpe}"
+if [ -z "$tag" ]; then
+  tag="$(basename "${train_config%.*}")_${token_type}"; [ "$token_type" = char ] || tag="${tag}${nbpe}"
+fi
 exp="$expdir/$tag"
-bpedir="data/token_list/${token_type}${nbpe}"
+bpedir="data/token_list/${token_type}"; [ "$token_type" = char ] || bpedir="${bpedir}${nbpe}"
 rerun() { log "to rerun this stage: $0 ${orig_args}--stage $1 --stop-stage $1"; }
 want() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 file_sig() { [ -f "$1" ] && md5sum < "$1" | cut -c1-12 || echo none; }
@@ -68,13 +74,20 @@ if want 1; then
   fi
 fi
 
+orig_train_set=$train_set
+[ -z "$speed_perturb_factors" ] || train_set="${train_set}_sp"
+
 if want 2; then
-  opts="n_mels=$n_mels nj=$nj data=$(cat data/.stage1.done 2>/dev/null | md5sum | cut -c1-12)"
+  opts="feats_type=$feats_type n_mels=$n_mels speed=$speed_perturb_factors nj=$nj data=$(cat data/.stage1.done 2>/dev/null | md5sum | cut -c1-12)"
   if stage_skip 2 "$dumpdir" "$opts"; then
     log "Stage 2: features already done with the same options"
   else
-    log "Stage 2: ${n_mels}-dim fbank for $train_set $valid_set $test_sets with $nj jobs"; rerun 2
+    log "Stage 2: $feats_type features ($n_mels mel bins for fbank) for $train_set $valid_set $test_sets with $nj jobs"; rerun 2
     stage_begin 2 "$dumpdir" "$opts"
+    if [ -n "$speed_perturb_factors" ]; then
+      # shellcheck disable=SC2086
+      python -m ee_asr.bin.perturb_speed --data "data/$orig_train_set" --out "data/$train_set" --factors $speed_perturb_factors
+    fi
     for d in $train_set $valid_set $test_sets; do
       out="$dumpdir/$d"; mkdir -p "$out/split"
       cp data/$d/{text,utt2spk,spk2utt,wav.scp} "$out/"
@@ -91,7 +104,7 @@ if want 2; then
       # shellcheck disable=SC2086
       $train_cmd JOB=1:"$this_nj" "$out/log/fbank.JOB.log" \
         python -m ee_asr.bin.compute_fbank --wav-scp "$wav_of_job" $seg_opt \
-          --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels"
+          --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels" --feats-type "$feats_type"
       for ((j = 1; j <= this_nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
       for ((j = 1; j <= this_nj; j++)); do cat "$out/split/feats.$j.num_frames"; done > "$out/utt2num_frames.tmp"
       mv "$out/feats.scp.tmp" "$out/feats.scp"; mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"
@@ -116,7 +129,7 @@ if want 3; then
 fi
 
 if want 4; then
-  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$dumpdir/$train_set/feats.scp") procs=$num_procs args=$train_args"
+  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$dumpdir/$train_set/feats.scp") procs=$num_procs args=$train_args pretrained=$pretrained"
   if stage_skip 4 "$exp" "$opts"; then
     log "Stage 4: $exp already trained with the same options"
   else
@@ -125,7 +138,8 @@ if want 4; then
     rm -f "$exp/.stage4.done"  # training resumes from its own checkpoints, so nothing is removed
     # shellcheck disable=SC2206
     args=(--config "$train_config" --train-dir "$dumpdir/$train_set" --valid-dir "$dumpdir/$valid_set"
-                --bpemodel "$bpedir/bpe.model" --cmvn "$dumpdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device" $train_args)
+                --bpemodel "$bpedir/bpe.model" --cmvn "$dumpdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device"
+                ${pretrained:+--pretrained "$pretrained"} $train_args)
     if [ "$num_procs" -gt 1 ]; then
       torchrun --standalone --nproc_per_node "$num_procs" -m ee_asr.bin.train "${args[@]}"
     else
@@ -136,20 +150,20 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins beam=$nbest_beam grid=$policy_grid"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins beam=$nbest_beam grid=$policy_grid args=$decode_args"
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
     for d in $test_sets; do
       python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
-        --batch-bins "$decode_batch_bins" --device "$device" --nbest-beam "$nbest_beam"
+        --batch-bins "$decode_batch_bins" --device "$device" --nbest-beam "$nbest_beam" $decode_args
       rm -rf "$exp/decode_$d"/policy_*
       for spec in $policy_grid; do
         # shellcheck disable=SC2046
         python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --policy "${spec%%:*}" \
           --thresholds $(echo "${spec#*:}" | tr , ' ') --beam "$nbest_beam" --model-file "$inference_model" \
-          --batch-bins "$decode_batch_bins" --device "$device"
+          --batch-bins "$decode_batch_bins" --device "$device" $decode_args
       done
     done
     stage_end 5 "$exp" "$opts"

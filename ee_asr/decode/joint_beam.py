@@ -1,0 +1,56 @@
+"""Joint CTC/attention beam search at one exit of an early-exit AED model (espnet's BatchBeamSearch
+with a CTCPrefixScorer), and the N-best posterior taken from that beam."""
+
+import logging
+from contextlib import contextmanager
+
+import torch
+from espnet.nets.batch_beam_search import BatchBeamSearch
+from espnet.nets.scorers.ctc import CTCPrefixScorer
+from espnet.nets.scorers.length_bonus import LengthBonus
+
+from ee_asr.common.errors import UserError
+from ee_asr.exits.ctc_prefix_beam import nbest_posterior
+
+
+@contextmanager
+def _quiet():
+    # espnet's beam search logs every hypothesis at INFO on the root logger
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+class JointBeamSearch:
+    """One BatchBeamSearch per exit, built once and reused for every utterance."""
+
+    def __init__(self, model, beam_size=5, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0, nbest=None):
+        if not hasattr(model, "decoders"):
+            raise UserError("joint CTC/attention beam search needs a model with decoders (model: aed_ee)")
+        if not 0.0 <= ctc_weight < 1.0:
+            raise UserError(f"ctc_weight must be in [0, 1) (for pure CTC decode greedily: beam size 0), not {ctc_weight}")
+        self.beam_size, self.maxlenratio, self.eos = beam_size, maxlenratio, model.eos
+        self.nbest = nbest or beam_size
+        self.searches = []
+        for i, _ in enumerate(model.exit_layers):
+            scorers = {"decoder": model.decoder(i), "ctc": CTCPrefixScorer(model.head(i), model.eos),
+                       "length_bonus": LengthBonus(model.vocab_size)}
+            weights = {"decoder": 1.0 - ctc_weight, "ctc": ctc_weight, "length_bonus": penalty}
+            search = BatchBeamSearch(scorers, weights, beam_size, model.vocab_size, model.sos, model.eos,
+                                     pre_beam_score_key="full")
+            self.searches.append(search.to(next(model.parameters()).device).eval())
+
+    @torch.no_grad()
+    def __call__(self, exit_index, hidden, lengths):
+        """hidden (B, T, D) of one exit -> (token-id lists, N-best posteriors), one per utterance."""
+        ids, posteriors = [], []
+        with _quiet():
+            for h, n in zip(hidden, lengths.tolist()):
+                hyps = self.searches[exit_index](h[:n], maxlenratio=self.maxlenratio)
+                # yseq is <sos> ... <eos>; an untrained decoder can also emit the CTC blank (id 0)
+                ids.append([int(t) for t in hyps[0].yseq[1:] if 0 < int(t) < self.eos])
+                top = hyps[: self.nbest]
+                posteriors.append(nbest_posterior([(None, float(h.score)) for h in top]))
+        return ids, posteriors

@@ -1,0 +1,145 @@
+"""A Wav2Vec2 encoder with exits: Hugging Face transformers' Wav2Vec2 (convolutional feature
+encoder on the raw waveform, then transformer layers), driven layer by layer like the Conformer
+(`start`, `advance`, `exit_output`), so dynamic decoding stops computing after the chosen exit.
+
+Input is the raw waveform as (B, samples, 1), which is how stage 2 dumps it for these recipes.
+Each exit has its own LayerNorm (as for the Conformer; for pre-norm "stable layer norm"
+checkpoints the hidden states between layers are un-normalised). LayerDrop is not applied:
+a dropped layer would leave the exit above it trained on a different depth than it decodes with.
+Padding: frames beyond an utterance's length are zeroed and masked out of attention; the
+feature encoder's group norm (wav2vec2-base) still sees padded samples, as in transformers.
+"""
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+from ee_asr.common.errors import UserError
+from ee_asr.models.conformer_ee import EncoderState
+
+
+def _make_config(hf_config):
+    conf = dict(hf_config or {})
+    known = Wav2Vec2Config().to_dict()
+    unknown = [k for k in conf if k not in known]
+    if unknown:
+        raise UserError(f"encoder_conf.hf_config: unknown Wav2Vec2Config key '{unknown[0]}'")
+    conf["layerdrop"] = 0.0
+    try:
+        return Wav2Vec2Config(**conf)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"encoder_conf.hf_config: {e}") from None
+
+
+def read_pretrained_config(directory):
+    """The Wav2Vec2 config of a Hugging Face checkpoint dir, as a dict for `hf_config`; clear errors."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise UserError(f"pretrained checkpoint {d} is not a directory")
+    if not (d / "config.json").is_file():
+        raise UserError(f"pretrained checkpoint {d} has no config.json (expected a Hugging Face "
+                        f"save_pretrained directory)")
+    try:
+        config = Wav2Vec2Config.from_pretrained(str(d))
+    except (OSError, ValueError) as e:
+        raise UserError(f"pretrained checkpoint {d}: config.json is not a Wav2Vec2 config: {e}") from None
+    if config.model_type != "wav2vec2":
+        raise UserError(f"pretrained checkpoint {d} is a '{config.model_type}' model, not wav2vec2")
+    conf = config.to_diff_dict()
+    for key in ("transformers_version", "architectures", "_name_or_path", "torch_dtype", "dtype"):
+        conf.pop(key, None)
+    return conf
+
+
+class Wav2Vec2EEEncoder(torch.nn.Module):
+    def __init__(self, input_size: int = 1, exit_layers: Sequence[int] = (2, 4, 6, 8, 10, 12),
+                 hf_config: Optional[dict] = None, freeze_feature_encoder: bool = True):
+        super().__init__()
+        if input_size != 1:
+            raise UserError(f"wav2vec2_ee reads the raw waveform (input size 1), not {input_size}-dim "
+                            f"features: use feats_type=raw in the recipe")
+        config = _make_config(hf_config)
+        exit_layers = sorted(int(x) for x in exit_layers)
+        n = config.num_hidden_layers
+        if not exit_layers or exit_layers[0] < 1 or exit_layers[-1] > n or len(set(exit_layers)) != len(exit_layers):
+            raise UserError(f"exit_layers {exit_layers} must be distinct layers in 1..{n}")
+        self.model = Wav2Vec2Model(config)
+        self.stable_layer_norm = config.do_stable_layer_norm
+        self.freeze_feature_encoder = freeze_feature_encoder
+        if freeze_feature_encoder:
+            self.model.freeze_feature_encoder()
+        self.exit_layers = exit_layers
+        self.exit_norms = torch.nn.ModuleList(
+            torch.nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) for _ in exit_layers)
+        self._output_size = config.hidden_size
+
+    def load_pretrained(self, directory):
+        """Copy a Hugging Face checkpoint's weights in (its config must be the one this was built from)."""
+        try:
+            loaded, info = Wav2Vec2Model.from_pretrained(str(directory), output_loading_info=True)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise UserError(f"pretrained checkpoint {directory} could not be loaded: {e}") from None
+        missing = [k for k in info["missing_keys"] if not k.startswith("masked_spec_embed")]
+        if missing:
+            raise UserError(f"pretrained checkpoint {directory} lacks {len(missing)} Wav2Vec2 weights "
+                            f"(first: {missing[0]})")
+        try:
+            self.model.load_state_dict(loaded.state_dict())
+        except RuntimeError as e:
+            raise UserError(f"pretrained checkpoint {directory} does not match the model config: {e}") from None
+
+    def output_size(self) -> int:
+        return self._output_size
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.encoder.layers)
+
+    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        m = self.model
+        wave = xs.squeeze(-1) if xs.dim() == 3 else xs
+        olens = m._get_feat_extract_output_lengths(ilens).to(torch.long)
+        if int(olens.min()) < 1:
+            raise UserError(f"an input of {int(ilens.min())} samples is too short for the feature encoder")
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_feature_encoder):
+            feats = m.feature_extractor(wave).transpose(1, 2)
+        hidden, _ = m.feature_projection(feats)
+        mask = torch.arange(hidden.size(1), device=hidden.device)[None, :] < olens.to(hidden.device)[:, None]
+        if self.training:
+            hidden = m._mask_hidden_states(hidden, attention_mask=mask)
+        hidden = hidden.masked_fill(~mask[:, :, None], 0.0)
+        enc = m.encoder
+        hidden = hidden + enc.pos_conv_embed(hidden)
+        if not self.stable_layer_norm:
+            hidden = enc.layer_norm(hidden)
+        hidden = enc.dropout(hidden)
+        return EncoderState(hidden, mask[:, None, :], 0)
+
+    def advance(self, state: EncoderState, to_layer: int) -> EncoderState:
+        hidden = state.x
+        if state.layers_done < to_layer:
+            attn = self.model.encoder._update_full_mask(state.masks.squeeze(1), hidden)
+            for i in range(state.layers_done, to_layer):
+                hidden = self.model.encoder.layers[i](hidden, attention_mask=attn)[0]
+        return EncoderState(hidden, state.masks, max(to_layer, state.layers_done))
+
+    def exit_output(self, state: EncoderState) -> torch.Tensor:
+        return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)
+
+    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layer: Optional[int] = None):
+        """Return ([(layer, hidden), ...] for every exit up to `max_layer`, output lengths)."""
+        max_layer = self.exit_layers[-1] if max_layer is None else max_layer
+        state = self.start(xs, ilens)
+        outs = []
+        for layer in self.exit_layers:
+            if layer > max_layer:
+                break
+            state = self.advance(state, layer)
+            outs.append((layer, self.exit_output(state)))
+        return outs, state.lengths
+
+    def save_pretrained(self, directory):
+        """Write the Wav2Vec2 body (not the exits) as a Hugging Face checkpoint dir."""
+        self.model.save_pretrained(str(directory))

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Early-exit Conformer-AED (a CTC head and a Transformer decoder per exit; 0.3*CTC + 0.7*CE), from scratch, on an4.
+set -euo pipefail
+
+./asr.sh \
+  --train-set train --valid-set dev --test-sets "test" \
+  --token-type char --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-beam 5 \
+  --speed-perturb-factors "0.9 1.0 1.1" \
+  --train-config conf/train.yaml \
+  "$@"

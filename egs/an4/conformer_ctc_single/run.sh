@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Single-exit Conformer-CTC baselines, one model per depth (see single_exit.sh), on an4.
+set -euo pipefail
+
+./single_exit.sh \
+  --train-set train --valid-set dev --test-sets "test" \
+  --token-type char \
+  --speed-perturb-factors "0.9 1.0 1.1" \
+  --train-config conf/train.yaml \
+  "$@"

@@ -1,0 +1,1 @@
+../../TEMPLATE/single_exit.sh

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Plain fine-tuning of a pre-trained Wav2Vec2 (last exit's loss only), evaluated at every exit, on an4.
+# PRETRAINED=DIR (or --pretrained DIR): a Hugging Face Wav2Vec2 dir, e.g. from
+#   huggingface-cli download facebook/wav2vec2-base --local-dir downloads/wav2vec2-base
+set -euo pipefail
+
+./asr.sh \
+  --train-set train --valid-set dev --test-sets "test" \
+  --feats-type raw --token-type char --pretrained "${PRETRAINED:-downloads/wav2vec2-base}" \
+  --speed-perturb-factors "0.9 1.0 1.1" \
+  --train-config conf/train.yaml \
+  "$@"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Early-exit Wav2Vec2-CTC on the raw waveform, trained from scratch with the joint loss, on librispeech.
+set -euo pipefail
+
+./asr.sh \
+  --train-set train --valid-set dev --test-sets "test_clean test_other" --local-data-opts "--train 960" \
+  --feats-type raw --token-type char \
+  --speed-perturb-factors "0.9 1.0 1.1" \
+  --train-config conf/train.yaml \
+  "$@"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Early-exit Conformer-AED (a CTC head and a Transformer decoder per exit; 0.3*CTC + 0.7*CE), from scratch, on mini_tts.
+set -euo pipefail
+
+./asr.sh \
+  --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
+  --nbpe 300 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-beam 5 \
+  --train-config conf/train.yaml \
+  "$@"

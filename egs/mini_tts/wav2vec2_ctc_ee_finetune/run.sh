@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Early-exit fine-tuning of a pre-trained Wav2Vec2 (--pretrained DIR, Hugging Face format), on mini_tts.
+# PRETRAINED=DIR (or --pretrained DIR): a Hugging Face Wav2Vec2 dir; on the mini corpus, export one
+#   from ../wav2vec2_ctc_ee_scratch: python -m ee_asr.bin.export_hf --exp-dir ../wav2vec2_ctc_ee_scratch/exp/train_char --out downloads/wav2vec2-mini
+set -euo pipefail
+
+./asr.sh \
+  --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
+  --feats-type raw --token-type char --pretrained "${PRETRAINED:-downloads/wav2vec2-mini}" \
+  --train-config conf/train.yaml \
+  "$@"

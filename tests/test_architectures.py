@@ -1,0 +1,155 @@
+"""The early-exit AED and Wav2Vec2-CTC models: forward, backward, per-exit decoding, fine-tuning."""
+
+import json
+
+import pytest
+import torch
+from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+from ee_asr.common.errors import UserError
+from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.models.registry import build_model
+from ee_asr.models.wav2vec2_ee import read_pretrained_config
+from ee_asr.train.config import apply_sets, load_config, parse_set
+from test_model import TINY, batch
+
+VOCAB = 20
+AED = {**TINY, "model": "aed_ee", "vocab_size": VOCAB,
+       "model_conf": {"decoder_conf": {"attention_heads": 2, "linear_units": 64, "num_blocks": 1}}}
+HF_TINY = {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 2, "intermediate_size": 64,
+           "conv_dim": [16, 16, 16], "conv_stride": [5, 4, 4], "conv_kernel": [10, 4, 4],
+           "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4, "feat_extract_norm": "layer",
+           "mask_time_prob": 0.0}
+W2V = {"encoder": "wav2vec2_ee", "model": "ctc_ee", "input_size": 1, "vocab_size": VOCAB,
+       "normalize": "utterance_mvn", "normalize_conf": {"norm_vars": True},
+       "encoder_conf": {"hf_config": HF_TINY, "exit_layers": [2, 4]}, "model_conf": {}}
+
+
+def build(config, **model_conf):
+    torch.manual_seed(0)
+    return build_model({**config, "model_conf": {**config["model_conf"], **model_conf}})
+
+
+def test_aed_loss_is_the_weighted_sum_of_ctc_and_attention_over_exits():
+    model = build(AED)
+    loss, stats = model(*batch())
+    joint = [0.3 * stats[f"ctc_exit{L}"] + 0.7 * stats[f"att_exit{L}"] for L in (2, 4, 6)]
+    for L, j in zip((2, 4, 6), joint):
+        assert torch.isclose(stats[f"loss_exit{L}"], j)
+    assert torch.isclose(loss, sum(joint))
+    loss.backward()
+    assert all(p.grad is not None for p in model.decoders.parameters())
+    assert len(model.decoders) == 3 and len(build(AED, shared_decoder=True).decoders) == 1
+
+
+def test_aed_joint_beam_search_decodes_every_exit_and_gives_an_nbest_posterior():
+    model = build(AED).eval()
+    x, xl, _, _ = batch()
+    search = ExitSearch(model, beam_size=3, ctc_weight=0.3)
+    outs, olens = model.exit_hidden(x, xl)
+    for k, (_, hidden) in enumerate(outs):
+        _, scores, ids = search.score(k, hidden, olens, with_nbest=True)
+        assert len(ids) == 3 and all(0 < t < VOCAB - 1 for seq in ids for t in seq)
+        assert all(0.0 < s["nbest_posterior"] <= 1.0 for s in scores)
+        # the beam's best equals what the search returns without the N-best
+        assert search.hypotheses(k, hidden, olens, None) == ids
+    res = decode_dynamic(model, x, xl, "nbest", 2.0, search=search)  # posterior < 2: nobody stops early
+    assert [r["exit"] for r in res] == [6, 6, 6]
+
+
+def test_joint_beam_needs_a_model_with_decoders():
+    with pytest.raises(UserError, match="needs a model with decoders"):
+        ExitSearch(build({**TINY, "vocab_size": VOCAB, "model_conf": {}}), beam_size=3)
+
+
+def wave_batch():
+    torch.manual_seed(1)
+    return torch.randn(3, 8000, 1), torch.tensor([8000, 6000, 3000]), torch.randint(1, 18, (3, 4)), \
+        torch.tensor([4, 3, 2])
+
+
+def test_wav2vec2_forward_backward_and_frozen_feature_encoder():
+    model = build(W2V)
+    loss, stats = model(*wave_batch())
+    assert set(stats) == {"loss", "loss_exit2", "loss_exit4"}
+    loss.backward()
+    enc = model.encoder.model
+    assert all(p.grad is None for p in enc.feature_extractor.parameters())
+    assert all(p.grad is not None for p in enc.encoder.layers.parameters())
+    unfrozen = build({**W2V, "encoder_conf": {**W2V["encoder_conf"], "freeze_feature_encoder": False}})
+    unfrozen(*wave_batch())[0].backward()
+    assert all(p.grad is not None for p in unfrozen.encoder.model.feature_extractor.parameters())
+
+
+def test_wav2vec2_batch_decodes_like_single_utterances_and_stops_computing():
+    model = build(W2V).eval()
+    x, xl, _, _ = wave_batch()
+    full, olens = model.exit_log_probs(x, xl)
+    for i in range(3):
+        one, _ = model.exit_log_probs(x[i:i + 1, : xl[i]], xl[i:i + 1])
+        assert torch.allclose(one[-1][1][0], full[-1][1][i, : olens[i]], atol=1e-4)
+    calls = []
+    for i, layer in enumerate(model.encoder.model.encoder.layers):
+        layer.register_forward_hook(lambda *_, i=i: calls.append(i))
+    res = decode_dynamic(model, x, xl, "fixed", 2)
+    assert [r["exit"] for r in res] == [2, 2, 2] and sorted(set(calls)) == [0, 1]
+
+
+def test_wav2vec2_rejects_fbank_input_and_unknown_hf_keys():
+    with pytest.raises(UserError, match="raw waveform"):
+        build({**W2V, "input_size": 80})
+    with pytest.raises(UserError, match="unknown Wav2Vec2Config key 'hiden_size'"):
+        build({**W2V, "encoder_conf": {"hf_config": {"hiden_size": 32}}})
+
+
+def save_tiny_pretrained(path):
+    torch.manual_seed(3)
+    hf = Wav2Vec2Model(Wav2Vec2Config(**HF_TINY))
+    hf.save_pretrained(path)
+    return hf
+
+
+def test_fine_tuning_loads_a_saved_hugging_face_checkpoint(tmp_path):
+    hf = save_tiny_pretrained(tmp_path / "w2v")
+    conf = read_pretrained_config(tmp_path / "w2v")
+    assert conf["hidden_size"] == 32 and "transformers_version" not in conf
+    model = build({**W2V, "encoder_conf": {"hf_config": conf, "exit_layers": [2, 4]}})
+    model.encoder.load_pretrained(tmp_path / "w2v")
+    for name, p in hf.state_dict().items():
+        assert torch.equal(model.encoder.model.state_dict()[name], p), name
+
+
+def test_missing_or_malformed_checkpoints_get_clear_errors(tmp_path):
+    with pytest.raises(UserError, match="is not a directory"):
+        read_pretrained_config(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="has no config.json"):
+        read_pretrained_config(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match="not a Wav2Vec2 config"):
+        read_pretrained_config(bad)
+    (bad / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(UserError, match="'bert' model, not wav2vec2"):
+        read_pretrained_config(bad)
+    save_tiny_pretrained(tmp_path / "w2v")
+    for f in (tmp_path / "w2v").glob("*.safetensors"):
+        f.unlink()
+    model = build(W2V)
+    with pytest.raises(UserError, match="could not be loaded"):
+        model.encoder.load_pretrained(tmp_path / "w2v")
+
+
+def test_set_overrides_nested_keys_and_refuses_unknown_ones(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("encoder_conf: {num_blocks: 12}\n")
+    config = apply_sets(load_config(cfg), parse_set(["encoder_conf.num_blocks=4", "encoder_conf.exit_layers=[4]",
+                                                     "model_conf.exit_weighting=[0, 1]"]))
+    assert config["encoder_conf"] == {"num_blocks": 4, "exit_layers": [4]}
+    assert config["model_conf"]["exit_weighting"] == [0, 1]
+    with pytest.raises(UserError, match="unknown key 'encoder_cnf'"):
+        apply_sets(config, parse_set(["encoder_cnf.x=1"]))
+    with pytest.raises(UserError, match="expected KEY=VALUE"):
+        parse_set(["encoder_conf.num_blocks"])
