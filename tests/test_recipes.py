@@ -88,6 +88,9 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
     exp = scratch / "exp" / "train_char"
     assert "|decode_test/exit12|20|" in (exp / "RESULTS.md").read_text()
     assert (scratch / "dump" / "train" / "feats.scp").is_file()
+    wav = next(iter((scratch / "data" / "test" / "wav.scp").read_text().split()[1:2]))
+    out = run_py("ee_asr.bin.transcribe", "--exp", str(exp), "--policy", "fixed", "--threshold", "4", wav).stdout
+    assert "\texit=4\t" in out
     run_py("ee_asr.bin.export_hf", "--exp-dir", str(exp), "--out", str(tmp_path / "hf"))
     assert (tmp_path / "hf" / "config.json").is_file()
 

@@ -15,14 +15,16 @@ class Transcriber:
     def __init__(self, model, config, policy, threshold, beam=10, device="cpu"):
         self.model, self.policy, self.threshold, self.beam, self.device = model, policy, threshold, beam, device
         self.tokenizer = Tokenizer(config["bpemodel"])
-        self.fbank_opts = make_fbank(num_mel_bins=config["input_size"])
+        # input size 1: the model reads the raw waveform (wav2vec2), else fbank of that many bins
+        self.raw = config["input_size"] == 1
+        self.fbank_opts = None if self.raw else make_fbank(num_mel_bins=config["input_size"])
 
     def transcribe(self, spec):
         """Return {text, exit, seconds} for a wav.scp-style audio spec; UserError if unusable."""
         start = time.perf_counter()
         wave = read_audio(spec)
-        feats = compute_fbank(wave, self.fbank_opts)
-        if len(feats) < 16:
+        feats = wave[:, None] if self.raw else compute_fbank(wave, self.fbank_opts)
+        if len(feats) < (1600 if self.raw else 16):
             raise UserError(f"'{spec}' is too short ({len(wave) / 16000:.2f}s) to transcribe")
         x = torch.from_numpy(feats)[None].to(self.device)
         res = decode_dynamic(self.model, x, torch.tensor([len(feats)], device=self.device), self.policy,

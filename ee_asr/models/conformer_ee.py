@@ -6,7 +6,6 @@ own LayerNorm: the blocks are pre-norm, so their raw outputs are un-normalised, 
 shared final norm would have to serve hidden states of very different scales.
 """
 
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
@@ -15,35 +14,9 @@ from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
 from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
 
 from ee_asr.common.errors import UserError
+from ee_asr.models.exit_encoder import EncoderState, ExitEncoder
 from ee_asr.models.masks import valid_mask
 from ee_asr.models.subsampling import Conv2dSubsampling4
-
-
-@dataclass
-class EncoderState:
-    """Hidden state after `layers_done` blocks; `x` is a (hidden, pos_emb) tuple for rel-pos attention."""
-
-    x: object
-    masks: torch.Tensor
-    layers_done: int
-
-    @property
-    def hidden(self):
-        return self.x[0] if isinstance(self.x, tuple) else self.x
-
-    @property
-    def lengths(self):
-        return self.masks.squeeze(1).sum(1)
-
-    def select(self, index):
-        """Keep only the batch rows in `index` (utterances that have not exited yet)."""
-        if isinstance(self.x, tuple):
-            hidden, pos = self.x
-            # relative positional embeddings have batch dim 1 and are shared by all rows
-            x = (hidden[index], pos if pos.size(0) == 1 else pos[index])
-        else:
-            x = self.x[index]
-        return EncoderState(x, self.masks[index], self.layers_done)
 
 
 # Output length of each subsampling front for an unpadded input of n frames. espnet derives
@@ -87,7 +60,7 @@ def _pointwise(conv, x):
     return torch.nn.functional.linear(x, conv.weight.squeeze(-1), conv.bias)
 
 
-class ConformerEEEncoder(torch.nn.Module):
+class ConformerEEEncoder(ExitEncoder):
     def __init__(
         self,
         input_size: int,
@@ -165,19 +138,3 @@ class ConformerEEEncoder(torch.nn.Module):
                 layer.conv_module.mask = masks
             x, masks = layer(x, masks)
         return EncoderState(x, masks, max(to_layer, state.layers_done))
-
-    def exit_output(self, state: EncoderState) -> torch.Tensor:
-        """The normalised hidden state of the exit at layer `state.layers_done`."""
-        return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)
-
-    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layer: Optional[int] = None):
-        """Return ([(layer, hidden), ...] for every exit up to `max_layer`, output lengths)."""
-        max_layer = self.exit_layers[-1] if max_layer is None else max_layer
-        state = self.start(xs, ilens)
-        outs = []
-        for layer in self.exit_layers:
-            if layer > max_layer:
-                break
-            state = self.advance(state, layer)
-            outs.append((layer, self.exit_output(state)))
-        return outs, state.lengths

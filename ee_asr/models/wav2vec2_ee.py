@@ -17,7 +17,7 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from ee_asr.common.errors import UserError
-from ee_asr.models.conformer_ee import EncoderState
+from ee_asr.models.exit_encoder import EncoderState, ExitEncoder
 
 
 def _make_config(hf_config):
@@ -53,7 +53,7 @@ def read_pretrained_config(directory):
     return conf
 
 
-class Wav2Vec2EEEncoder(torch.nn.Module):
+class Wav2Vec2EEEncoder(ExitEncoder):
     def __init__(self, input_size: int = 1, exit_layers: Sequence[int] = (2, 4, 6, 8, 10, 12),
                  hf_config: Optional[dict] = None, freeze_feature_encoder: bool = True):
         super().__init__()
@@ -124,21 +124,6 @@ class Wav2Vec2EEEncoder(torch.nn.Module):
             for i in range(state.layers_done, to_layer):
                 hidden = self.model.encoder.layers[i](hidden, attention_mask=attn)[0]
         return EncoderState(hidden, state.masks, max(to_layer, state.layers_done))
-
-    def exit_output(self, state: EncoderState) -> torch.Tensor:
-        return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)
-
-    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layer: Optional[int] = None):
-        """Return ([(layer, hidden), ...] for every exit up to `max_layer`, output lengths)."""
-        max_layer = self.exit_layers[-1] if max_layer is None else max_layer
-        state = self.start(xs, ilens)
-        outs = []
-        for layer in self.exit_layers:
-            if layer > max_layer:
-                break
-            state = self.advance(state, layer)
-            outs.append((layer, self.exit_output(state)))
-        return outs, state.lengths
 
     def save_pretrained(self, directory):
         """Write the Wav2Vec2 body (not the exits) as a Hugging Face checkpoint dir."""

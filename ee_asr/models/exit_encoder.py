@@ -1,0 +1,57 @@
+"""What every encoder with exits shares: the state between layers, and the loop over exits.
+
+An encoder defines `start(xs, ilens) -> EncoderState` (front end, before layer 1) and
+`advance(state, to_layer) -> EncoderState` (run layers up to `to_layer`), and holds
+`exit_layers` and one `exit_norms` entry per exit. Callers that must stop computing after an
+exit (decode/dynamic.py) drive those two themselves; `forward` runs every exit up to a layer.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+
+@dataclass
+class EncoderState:
+    """Hidden state after `layers_done` blocks; `x` is a (hidden, pos_emb) tuple for rel-pos attention."""
+
+    x: object
+    masks: torch.Tensor
+    layers_done: int
+
+    @property
+    def hidden(self):
+        return self.x[0] if isinstance(self.x, tuple) else self.x
+
+    @property
+    def lengths(self):
+        return self.masks.squeeze(1).sum(1)
+
+    def select(self, index):
+        """Keep only the batch rows in `index` (utterances that have not exited yet)."""
+        if isinstance(self.x, tuple):
+            hidden, pos = self.x
+            # relative positional embeddings have batch dim 1 and are shared by all rows
+            x = (hidden[index], pos if pos.size(0) == 1 else pos[index])
+        else:
+            x = self.x[index]
+        return EncoderState(x, self.masks[index], self.layers_done)
+
+
+class ExitEncoder(torch.nn.Module):
+    def exit_output(self, state: EncoderState) -> torch.Tensor:
+        """The normalised hidden state of the exit at layer `state.layers_done`."""
+        return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)
+
+    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layer: Optional[int] = None):
+        """Return ([(layer, hidden), ...] for every exit up to `max_layer`, output lengths)."""
+        max_layer = self.exit_layers[-1] if max_layer is None else max_layer
+        state = self.start(xs, ilens)
+        outs = []
+        for layer in self.exit_layers:
+            if layer > max_layer:
+                break
+            state = self.advance(state, layer)
+            outs.append((layer, self.exit_output(state)))
+        return outs, state.lengths
