@@ -20,6 +20,19 @@ def run_py(*args, check=True, **kw):
     return proc
 
 
+def copy_recipe(src, dst):
+    """A throw-away copy of a recipe: shared files linked, its own files copied (links followed)."""
+    import shutil
+
+    dst.mkdir(parents=True)
+    for name in ("asr.sh", "path.sh", "utils"):
+        (dst / name).symlink_to((src / name).resolve())
+    for name in ("run.sh", "cmd.sh", "conf", "local"):
+        s = src / name
+        (shutil.copytree if s.is_dir() else shutil.copy)(s, dst / name)
+    return dst
+
+
 def write_wav(path, seconds=1.0, sr=16000, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr

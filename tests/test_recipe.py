@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, copy_recipe
 
 RECIPE = ROOT / "egs" / "mini_tts" / "conformer_ctc_ee"
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
@@ -14,14 +14,7 @@ needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which
 
 @pytest.fixture
 def recipe(tmp_path):
-    d = tmp_path / "recipe"
-    d.mkdir()
-    for name in ("asr.sh", "path.sh", "utils"):
-        (d / name).symlink_to((RECIPE / name).resolve())
-    for name in ("run.sh", "cmd.sh", "conf", "local"):
-        src = RECIPE / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, d / name)
-    return d
+    return copy_recipe(RECIPE, tmp_path / "recipe")
 
 
 def run(recipe, *args):

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 import yaml
 
-from conftest import ROOT, SHARED, run_py
+from conftest import ROOT, SHARED, copy_recipe, run_py
 from ee_asr.models.registry import build_model
 from ee_asr.train.config import load_config
 from test_recipe import needs_tts
@@ -42,16 +42,6 @@ def test_paper_sized_conformer_ctc_has_about_the_papers_parameter_count():
     model = build_model({**config, "input_size": 80, "vocab_size": 302, "normalize": None})
     n = sum(p.numel() for p in model.parameters()) / 1e6
     assert 30 < n < 36, n  # the paper: ~31.5M; six 300-token CTC heads and kernel 31 add a little
-
-
-def copy_recipe(src, dst):
-    dst.mkdir(parents=True)
-    for name in ("asr.sh", "path.sh", "utils"):
-        (dst / name).symlink_to((src / name).resolve())
-    for name in ("run.sh", "cmd.sh", "conf", "local"):
-        s = src / name
-        (shutil.copytree if s.is_dir() else shutil.copy)(s, dst / name)
-    return dst
 
 
 @pytest.fixture(scope="module")

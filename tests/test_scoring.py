@@ -1,5 +1,6 @@
 import json
 
+from conftest import run_py
 from ee_asr.common.edit_ops import char_counts, word_counts
 from ee_asr.score.tables import exit_tables
 
@@ -28,3 +29,27 @@ def test_espnet_table_rows(tmp_path):
     assert "|decode_test/exit2|2|6|66.7|16.7|16.7|0.0|33.3|50.0|" in text
     assert "|decode_test/exit4|2|6|100.0|0.0|0.0|16.7|16.7|50.0|" in text
     assert summary == {"decode_test/wer_exit2": 33.33, "decode_test/wer_exit4": 16.67}
+
+
+def fake_experiment(root, recipe, tag, wers, exits, weighting="equal"):
+    import yaml
+    exp = root / recipe / "exp" / tag
+    exp.mkdir(parents=True)
+    (exp / "results.json").write_text(json.dumps({f"decode_test/wer_exit{L}": w for L, w in zip(exits, wers)}))
+    (exp / "config.yaml").write_text(yaml.safe_dump({"encoder_conf": {"exit_layers": exits},
+                                                      "model_conf": {"exit_weighting": weighting}}))
+    return exp
+
+
+def test_compare_puts_experiments_in_rows_and_subtracts_the_single_exit_baseline(tmp_path):
+    ee = fake_experiment(tmp_path, "conformer_ctc_ee", "train", [60.0, 50.0, 45.0], [2, 4, 6])
+    s2 = fake_experiment(tmp_path, "conformer_ctc_single", "single_exit2", [58.0], [2])
+    s6 = fake_experiment(tmp_path, "conformer_ctc_single", "single_exit6", [90.0, 80.0, 44.0], [2, 4, 6], [0, 0, 1])
+    out = run_py("ee_asr.bin.compare", str(ee), str(s2), str(s6), "--output", str(tmp_path / "cmp.md")).stdout
+    assert "|conformer_ctc_ee/train|early-exit|60.0|50.0|45.0|" in out
+    assert "|conformer_ctc_single/single_exit6|single-exit|90.0|80.0|44.0|" in out
+    assert "|single-exit baseline (last exit of each)|single-exit|58.0|-|44.0|" in out
+    assert "|conformer_ctc_ee/train minus single-exit|difference|+2.0|-|+1.0|" in out
+    assert (tmp_path / "cmp.md").read_text().strip() == out.strip()
+    missing = run_py("ee_asr.bin.compare", str(tmp_path / "nope"), check=False)
+    assert missing.returncode != 0 and "no results.json" in missing.stderr

@@ -29,7 +29,7 @@ class FeatureDataset:
 
     def collate(self, utts):
         """Pad a list of utterances into (ids, feats, feat_lens, tokens, token_lens)."""
-        feats = [np.asarray(self.feats[u]) for u in utts]
+        feats = [np.array(self.feats[u]) for u in utts]  # a writable copy: kaldiio may hand out read-only views
         lens = torch.tensor([len(f) for f in feats])
         x = torch.zeros(len(feats), int(lens.max()), feats[0].shape[1])
         for i, f in enumerate(feats):

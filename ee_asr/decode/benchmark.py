@@ -106,3 +106,19 @@ def time_train_steps(config, batches, repeats, steps, device="cpu"):
                 total += _timed(lambda: _train_step(m, opts[k], x, xl, y, yl))
             best[k] = min(best[k], total / min(steps, len(batches)))
     return best
+
+
+def synthetic_batches(config, n_batches, batch_size, seconds, device="cpu", tokens_per_second=4.0):
+    """Random inputs shaped like real ones (fbank frames, or raw samples for input size 1) with
+    lengths from `seconds`/2 to `seconds`, and random token targets: for timing only."""
+    gen = torch.Generator().manual_seed(0)
+    raw = config["input_size"] == 1
+    per_second = 16000 if raw else 100
+    out = []
+    for b in range(n_batches):
+        lens = torch.linspace(seconds / 2, seconds, batch_size).mul(per_second).long()
+        x = torch.randn(batch_size, int(lens.max()), config["input_size"], generator=gen)
+        ylen = (lens.float() / per_second * tokens_per_second).long().clamp_min(1)
+        y = torch.randint(1, config["vocab_size"] - 1, (batch_size, int(ylen.max())), generator=gen)
+        out.append((None, x.to(device), lens.to(device), y.to(device), ylen.to(device)))
+    return out

@@ -53,6 +53,14 @@ def read_pretrained_config(directory):
     return conf
 
 
+def additive_mask(valid, dtype):
+    """(B, T) bool -> (B, 1, T, T) float: 0 where a key frame is valid, the dtype's minimum where
+    it is padding (what transformers' eager and SDPA attention add to the scores)."""
+    b, t = valid.shape
+    mask = (~valid)[:, None, None, :].to(dtype) * torch.finfo(dtype).min
+    return mask.expand(b, 1, t, t)
+
+
 class Wav2Vec2EEEncoder(ExitEncoder):
     def __init__(self, input_size: int = 1, exit_layers: Sequence[int] = (2, 4, 6, 8, 10, 12),
                  hf_config: Optional[dict] = None, freeze_feature_encoder: bool = True):
@@ -120,9 +128,11 @@ class Wav2Vec2EEEncoder(ExitEncoder):
     def advance(self, state: EncoderState, to_layer: int) -> EncoderState:
         hidden = state.x
         if state.layers_done < to_layer:
-            attn = self.model.encoder._update_full_mask(state.masks.squeeze(1), hidden)
+            attn = additive_mask(state.masks.squeeze(1), hidden.dtype)
             for i in range(state.layers_done, to_layer):
-                hidden = self.model.encoder.layers[i](hidden, attention_mask=attn)[0]
+                out = self.model.encoder.layers[i](hidden, attention_mask=attn)
+                # transformers 4 returns a tuple, 5 may return the hidden states alone
+                hidden = out[0] if isinstance(out, tuple) else out
         return EncoderState(hidden, state.masks, max(to_layer, state.layers_done))
 
     def save_pretrained(self, directory):
