@@ -37,7 +37,8 @@ def read_pretrained_config(directory):
     """The Wav2Vec2 config of a Hugging Face checkpoint dir, as a dict for `hf_config`; clear errors."""
     d = Path(directory)
     if not d.is_dir():
-        raise UserError(f"pretrained checkpoint {d} is not a directory")
+        raise UserError(f"pretrained checkpoint {d} is not a directory (get one with e.g. `huggingface-cli "
+                        f"download facebook/wav2vec2-base --local-dir {d}`, or give --pretrained DIR)")
     if not (d / "config.json").is_file():
         raise UserError(f"pretrained checkpoint {d} has no config.json (expected a Hugging Face "
                         f"save_pretrained directory)")
