@@ -63,10 +63,3 @@ def build_model(config):
     return choose("model", MODELS, config["model"], config.get("model_conf"),
                   vocab_size=config["vocab_size"], encoder=encoder, normalize=normalize, specaug=specaug)
 
-
-def load_pretrained(model, directory):
-    """Initialise the encoder from a pre-trained checkpoint (fine-tuning); only some encoders can."""
-    if not hasattr(model.encoder, "load_pretrained"):
-        raise UserError(f"pretrained: encoder {type(model.encoder).__name__} cannot load a pre-trained "
-                        f"checkpoint (wav2vec2_ee can)")
-    model.encoder.load_pretrained(directory)

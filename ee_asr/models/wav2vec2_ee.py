@@ -18,6 +18,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from ee_asr.common.errors import UserError
 from ee_asr.models.exit_encoder import EncoderState, ExitEncoder
+from ee_asr.models.masks import valid_mask
 
 
 def _make_config(hf_config):
@@ -115,7 +116,7 @@ class Wav2Vec2EEEncoder(ExitEncoder):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_feature_encoder):
             feats = m.feature_extractor(wave).transpose(1, 2)
         hidden, _ = m.feature_projection(feats)
-        mask = torch.arange(hidden.size(1), device=hidden.device)[None, :] < olens.to(hidden.device)[:, None]
+        mask = valid_mask(olens.to(hidden.device), hidden.size(1))
         if self.training:
             hidden = m._mask_hidden_states(hidden, attention_mask=mask)
         hidden = hidden.masked_fill(~mask[:, :, None], 0.0)

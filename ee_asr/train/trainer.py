@@ -13,7 +13,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.models.registry import build_model, load_pretrained
+from ee_asr.models.registry import build_model
 from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
@@ -113,7 +113,8 @@ class Trainer:
         state = self.ckpt.resume_state()
         if state is None:
             if self.config.get("pretrained"):
-                load_pretrained(self.model, self.config["pretrained"])
+                # resolve_config has checked that the encoder is one that can (wav2vec2_ee)
+                self.model.encoder.load_pretrained(self.config["pretrained"])
                 logging.info("encoder initialised from %s", self.config["pretrained"])
             if self.config.get("init_param"):
                 init_from_model(self.model, self.config["init_param"])
