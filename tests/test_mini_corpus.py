@@ -57,3 +57,9 @@ def test_debian_text_pool_when_installed():
     narrow = narrow_domain(pool, 1000)
     assert len(narrow) > 1000
     assert all(4 <= len(s.split()) <= 12 for s in narrow)
+
+
+def test_test_speakers_do_not_depend_on_the_training_speakers():
+    _, test_60 = train_and_test_speakers(60, 12, seed=1)
+    train_150, test_150 = train_and_test_speakers(150, 12, seed=1)
+    assert test_60 == test_150 and len({s.id for s in train_150}) == len(train_150)

@@ -66,7 +66,7 @@ def make_speakers(n_espeak, variants, flite, festival, rng):
 
 
 def train_and_test_speakers(n_train_espeak, n_test_espeak, seed):
-    rng = random.Random(seed)
-    train = make_speakers(n_train_espeak, ESPEAK_TRAIN_VARIANTS, FLITE_TRAIN, FESTIVAL_TRAIN, rng)
-    test = make_speakers(n_test_espeak, ESPEAK_TEST_VARIANTS, FLITE_TEST, [], rng)
+    # a generator each, so that the number of training speakers leaves the test speakers as they are
+    train = make_speakers(n_train_espeak, ESPEAK_TRAIN_VARIANTS, FLITE_TRAIN, FESTIVAL_TRAIN, random.Random(seed))
+    test = make_speakers(n_test_espeak, ESPEAK_TEST_VARIANTS, FLITE_TEST, [], random.Random(f"test-{seed}"))
     return train, test

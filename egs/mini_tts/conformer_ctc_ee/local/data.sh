@@ -7,13 +7,16 @@ set -euo pipefail
 
 size=demo           # tiny (~200 utterances, seconds), small (~1.8k) or demo (~5.5k, ~2 min)
 vocab_size=1000     # keep sentences whose words are all among the N most frequent
+num_train=""        # training utterances instead of the size's
+espeak_speakers=60  # espeak-ng training speakers (accent, variant, pitch, rate)
 seed=1              # the same seed gives the same corpus
 nj=2                # synthesis processes
 wav_dir=downloads/mini_tts  # where the audio goes
 text_file=""        # your own sentences (one per line) instead of Debian's text
-help_message="Usage: $0 [--size tiny|small|demo] [--vocab-size N] [--seed N] [--nj N]"
+help_message="Usage: $0 [--size tiny|small|demo] [--vocab-size N] [--num-train N] [--espeak-speakers N] [--seed N] [--nj N]"
 . utils/parse_options.sh
 
 log "synthesising the $size mini corpus into data/ (audio in $wav_dir)"
 python -m ee_asr.bin.make_mini_corpus --data data --wav-dir "$wav_dir" --size "$size" \
-  --vocab-size "$vocab_size" --seed "$seed" --nj "$nj" ${text_file:+--text-file "$text_file"}
+  --vocab-size "$vocab_size" --espeak-speakers "$espeak_speakers" ${num_train:+--num-train "$num_train"} \
+  --seed "$seed" --nj "$nj" ${text_file:+--text-file "$text_file"}
