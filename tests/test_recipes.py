@@ -77,6 +77,7 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
     run_recipe(scratch, "--train-args", TINY_W2V, "--policy-grid", "entropy:0.1")
     exp = scratch / "exp" / "train_char"
     assert "|decode_test/exit12|20|" in (exp / "RESULTS.md").read_text()
+    assert " batch_bins=4000000 " in (exp / ".stage5.done").read_text()  # raw audio's default: samples
     assert (scratch / "dump" / "train" / "feats.scp").is_file()
     wav = next(iter((scratch / "data" / "test" / "wav.scp").read_text().split()[1:2]))
     out = run_py("ee_asr.bin.transcribe", "--exp", str(exp), "--policy", "fixed", "--threshold", "4", wav).stdout
@@ -111,6 +112,7 @@ def test_aed_recipe_trains_and_decodes_with_joint_beam_search(tmp_path, tiny_dat
     records = [line for line in (exp / "decode_test" / "exits.jsonl").read_text().splitlines()]
     assert len(records) == 20 * 6 and all('"nbest_posterior"' in r for r in records)
     assert (exp / "decode_test" / "policy_nbest" / "thr_0.9" / "summary.json").is_file()
+    assert " batch_bins=40000 " in (exp / ".stage5.done").read_text()  # fbank's default: frames
 
 
 MINI_AN4 = SHARED / "data" / "mini_an4" / "downloads.tar.gz"

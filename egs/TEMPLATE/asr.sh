@@ -31,7 +31,7 @@ device=cpu            # cpu or cuda
 train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1 --set encoder_conf.num_blocks=4"
 pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 recipes)
 # Decoding
-decode_batch_bins=40000  # padded frames per decoding batch (samples for raw audio)
+decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw samples
 inference_model=model.pth  # weights file under exp/<tag>/
 nbest_beam=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
 decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
@@ -72,6 +72,10 @@ if want 1; then
     done
     stage_end 1 data "$opts"
   fi
+fi
+
+if [ -z "$decode_batch_bins" ]; then  # the same 400 s of audio either way
+  if [ "$feats_type" = raw ]; then decode_batch_bins=4000000; else decode_batch_bins=40000; fi
 fi
 
 orig_train_set=$train_set

@@ -6,6 +6,6 @@ set -euo pipefail
 
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
-  --feats-type raw --token-type char --decode-batch-bins 4000000 --pretrained "${PRETRAINED:-downloads/wav2vec2-mini}" \
+  --feats-type raw --token-type char --pretrained "${PRETRAINED:-downloads/wav2vec2-mini}" \
   --train-config conf/train.yaml \
   "$@"

@@ -4,6 +4,6 @@ set -euo pipefail
 
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
-  --feats-type raw --token-type char --decode-batch-bins 4000000 \
+  --feats-type raw --token-type char \
   --train-config conf/train.yaml \
   "$@"
