@@ -3,7 +3,7 @@ import shutil
 import pytest
 
 from ee_asr.corpora.mini_tts import make_corpus, plan_corpus
-from ee_asr.corpora.sentences import narrow_domain, normalize, read_pool
+from ee_asr.corpora.sentences import fragments, narrow_domain, normalize, overlaps, read_pool, read_raw, top_words
 from ee_asr.corpora.voices import train_and_test_speakers
 from ee_asr.data.datadir import read_dict, validate_data_dir
 
@@ -51,12 +51,52 @@ def test_tiny_corpus_is_valid_and_deterministic(tmp_path):
 
 def test_debian_text_pool_when_installed():
     try:
-        pool = read_pool()
+        raw = read_raw()
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"no Debian text installed: {e}")
-    narrow = narrow_domain(pool, 1000)
+    pool = read_pool(raw)
+    vocab = top_words(pool, 1000)
+    narrow = narrow_domain(pool, vocab)
     assert len(narrow) > 1000
     assert all(4 <= len(s.split()) <= 12 for s in narrow)
+    extra = fragments(raw, vocab)
+    assert len(set(extra) - set(narrow)) > 5 * len(narrow)
+    assert all(4 <= len(s.split()) <= 12 and set(s.split()) <= vocab for s in extra)
+
+
+def test_fragments_are_in_vocabulary_runs_split_at_punctuation():
+    vocab = set("the cat sat on a mat and dog ran far away".split())
+    raw = ["The cat sat on a mat, and the dog ran far away!", "a zebra sat on the mat and ran"]
+    assert fragments(raw, vocab) == ["and the dog ran far away", "sat on the mat and ran", "the cat sat on a mat"]
+    words = [f"w{chr(97 + i)}" for i in range(26)]
+    # a 26-word run gives two 12-word texts; its 2-word tail is too short to keep
+    assert sorted(len(f.split()) for f in fragments([" ".join(words)], set(words))) == [12, 12]
+
+
+def test_overlaps_on_word_boundaries():
+    held = ["we like to plan ahead"]
+    assert overlaps("like to plan", held)                    # inside a held-out sentence
+    assert overlaps("so we like to plan ahead now", held)    # holds a held-out sentence
+    assert not overlaps("we like to plant", held)            # "plan" is not "plant"
+    assert not overlaps("to plan ahead of time", held)
+
+
+def test_training_fragments_never_leak_held_out_text():
+    sentences = [f"sentence number {i} here" for i in range(100)]
+    extra = [f"number {i} here and there" for i in range(100)] + ["fresh text for training only"]
+    train_spk, test_spk = train_and_test_speakers(20, 5, seed=3)
+    plain = plan_corpus(sentences, train_spk, test_spk, 150, 20, 20, n_heldout_sents=10, seed=3)
+    plan = plan_corpus(sentences, train_spk, test_spk, 150, 20, 20, n_heldout_sents=10, seed=3,
+                       extra_train=extra)
+    held = {u.text for split in ("dev", "test") for u in plan[split]}
+    train_text = {u.text for u in plan["train"]}
+    assert not any(overlaps(t, held) for t in train_text)
+    assert train_text & set(extra)  # fragments of other sentences are used
+    # training options leave dev and test as they were, utterance by utterance
+    for split in ("dev", "test"):
+        assert [(u.utt_id, u.text) for u in plan[split]] == [(u.utt_id, u.text) for u in plain[split]]
+    fewer = plan_corpus(sentences, train_spk, test_spk, 40, 20, 20, n_heldout_sents=10, seed=3)
+    assert [(u.utt_id, u.text) for u in fewer["test"]] == [(u.utt_id, u.text) for u in plain["test"]]
 
 
 def test_test_speakers_do_not_depend_on_the_training_speakers():

@@ -1,7 +1,8 @@
 """The mini corpus: multi-speaker synthetic English speech with held-out test voices and sentences.
 
 Splits:
-- train: training sentences spoken by training speakers;
+- train: training sentences (and, as an option, in-vocabulary runs of words inside other
+         sentences) spoken by training speakers;
 - dev:   held-out sentences, training speakers (checkpoint selection);
 - test:  held-out sentences, held-out speakers (voice variants no training speaker uses).
 Every utterance is augmented at random: speed 0.9-1.1, reverberation, noise at 5-25 dB SNR.
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ee_asr.corpora.sentences import narrow_domain, read_pool
+from ee_asr.corpora.sentences import fragments, narrow_domain, overlaps, read_pool, read_raw, top_words
 from ee_asr.corpora.voices import Speaker, train_and_test_speakers
 from ee_asr.data.datadir import fix_data_dir, write_table
 
@@ -37,7 +38,11 @@ class Utterance:
     seed: int
 
 
-def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test, n_heldout_sents, seed):
+def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test, n_heldout_sents, seed,
+                extra_train=()):
+    """Utterances per split. Held-out dev and test sentences come from `sentences`; training also
+    draws from `extra_train` (texts that neither contain nor sit inside a held-out sentence).
+    Each split draws from its own generator, so training options leave dev and test as they are."""
     rng = random.Random(seed)
     sentences = list(sentences)
     rng.shuffle(sentences)
@@ -45,15 +50,19 @@ def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test
         raise ValueError(f"only {len(sentences)} sentences for {n_heldout_sents} held-out dev and test sentences")
     dev_sents = sentences[:n_heldout_sents]
     test_sents = sentences[n_heldout_sents:2 * n_heldout_sents]
-    train_sents = sentences[2 * n_heldout_sents:]
+    held_out = dev_sents + test_sents
+    train_sents = sorted(set(sentences[2 * n_heldout_sents:])
+                         | {t for t in extra_train if not overlaps(t, held_out)})
+    random.Random(f"train-{seed}").shuffle(train_sents)
     plan = {}
     for name, n, sents, speakers in (("train", n_train, train_sents, train_speakers),
                                      ("dev", n_dev, dev_sents, train_speakers),
                                      ("test", n_test, test_sents, test_speakers)):
+        split_rng = random.Random(f"{name}-{seed}")
         utts = []
         for i in range(n):
             spk = speakers[i % len(speakers)]
-            text = sents[rng.randrange(len(sents))] if n > len(sents) else sents[i % len(sents)]
+            text = sents[split_rng.randrange(len(sents))] if n > len(sents) else sents[i % len(sents)]
             utts.append(Utterance(f"{spk.id}-{name}{i:05d}", spk, text, zlib.crc32(f"{seed}-{name}-{i}".encode())))
         plan[name] = utts
     return plan
@@ -120,11 +129,17 @@ def write_split(data_dir, utts, wav_dir):
 
 
 def make_corpus(out_data, wav_root, n_train, n_dev, n_test, vocab_size=1000, n_heldout_sents=150,
-                n_train_espeak=60, n_test_espeak=12, seed=1, nj=2, text_file=None):
-    sentences = narrow_domain(read_pool(text_file), vocab_size)
+                n_train_espeak=60, n_test_espeak=12, seed=1, nj=2, text_file=None, train_fragments=False):
+    raw = read_raw(text_file)
+    pool = read_pool(raw)
+    vocab = top_words(pool, vocab_size)
+    sentences = narrow_domain(pool, vocab)
     logging.info("%d sentences within the %d most frequent words", len(sentences), vocab_size)
+    extra = fragments(raw, vocab) if train_fragments else []
+    if extra:
+        logging.info("training may also draw from %d in-vocabulary fragments of other sentences", len(extra))
     train_spk, test_spk = train_and_test_speakers(n_train_espeak, n_test_espeak, seed)
-    plan = plan_corpus(sentences, train_spk, test_spk, n_train, n_dev, n_test, n_heldout_sents, seed)
+    plan = plan_corpus(sentences, train_spk, test_spk, n_train, n_dev, n_test, n_heldout_sents, seed, extra)
     jobs = []
     for name, utts in plan.items():
         wav_dir = Path(wav_root) / name
