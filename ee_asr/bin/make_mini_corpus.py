@@ -21,8 +21,8 @@ def main(argv=None):
     p.add_argument("--vocab-size", type=int, default=1000, help="keep sentences within the N most frequent words")
     p.add_argument("--num-train", type=int, default=None, help="training utterances (default: the size's)")
     p.add_argument("--espeak-speakers", type=int, default=60, help="espeak-ng training speakers")
-    p.add_argument("--train-fragments", action="store_true",
-                   help="training texts also from in-vocabulary runs of words inside longer sentences")
+    p.add_argument("--train-fragments", default="false", choices=["true", "false"],
+                   help="true: training texts also from in-vocabulary runs of words inside longer sentences")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--nj", type=int, default=2)
     p.add_argument("--text-file", default=None, help="your own sentences, one per line")
@@ -33,7 +33,7 @@ def main(argv=None):
     heldout = 20 if args.size == "tiny" else 150
     counts = make_corpus(args.data, args.wav_dir, n_train, n_dev, n_test, args.vocab_size, heldout,
                          n_train_espeak=args.espeak_speakers, seed=args.seed, nj=args.nj, text_file=args.text_file,
-                         train_fragments=args.train_fragments)
+                         train_fragments=args.train_fragments == "true")
     logging.info("wrote %s", counts)
 
 

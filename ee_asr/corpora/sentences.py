@@ -6,6 +6,7 @@ times, which is what lets it reach a meaningful WER in minutes of training.
 """
 
 import collections
+import itertools
 import re
 from pathlib import Path
 
@@ -75,15 +76,14 @@ def fragments(raw, vocab, min_words=MIN_WORDS, max_words=MAX_WORDS):
     out = set()
     for text in raw:
         for piece in re.split(r"[^A-Za-z' ]+", text):
-            run = []
-            for w in piece.lower().split() + [None]:
-                if w is not None and w in vocab:
-                    run.append(w)
+            for in_vocab, run in itertools.groupby(piece.lower().split(), key=vocab.__contains__):
+                if not in_vocab:
                     continue
+                run = list(run)
                 for i in range(0, len(run), max_words):
-                    if len(run[i:i + max_words]) >= min_words:
-                        out.add(" ".join(run[i:i + max_words]))
-                run = []
+                    chunk = run[i:i + max_words]
+                    if len(chunk) >= min_words:
+                        out.add(" ".join(chunk))
     return sorted(out)
 
 

@@ -1,5 +1,6 @@
 """A learning-rate schedule through given points: warm up, hold, then decay to a floor by a set step."""
 
+import numpy as np
 from torch.optim.lr_scheduler import LRScheduler
 
 from ee_asr.common.errors import UserError
@@ -9,9 +10,9 @@ class PiecewiseLinearLR(LRScheduler):
     """lr(step) = base lr x the scale interpolated linearly between (steps[i], scales[i]).
 
     Past the last point the last scale holds, so training on beyond the planned end (more epochs
-    on resume) keeps the final learning rate instead of jumping back up. A budget-bound run decays
-    to near zero at its last update: the schedule the mini demo uses, since the inverse-square-root
-    decay leaves the lr high when the time runs out.
+    on resume) keeps the final learning rate instead of jumping back up. Meant for a budget-bound
+    run that should decay to near zero by its last update, where the inverse-square-root decay
+    leaves the lr high when the time runs out (on the mini corpus it did not beat warmuplr).
     """
 
     def __init__(self, optimizer, steps=(0, 25000), scales=(0.0, 1.0), last_epoch=-1):
@@ -26,14 +27,8 @@ class PiecewiseLinearLR(LRScheduler):
         self.steps, self.scales = steps, scales
         super().__init__(optimizer, last_epoch)
 
-    def scale(self, step):
-        if step >= self.steps[-1]:
-            return self.scales[-1]
-        for (s0, v0), (s1, v1) in zip(zip(self.steps, self.scales), zip(self.steps[1:], self.scales[1:])):
-            if step < s1:
-                return v0 + (v1 - v0) * (step - s0) / (s1 - s0)
-        return self.scales[-1]
-
     def get_lr(self):
         # Step once per update; the first update uses step 1, as espnet's WarmupLR does.
-        return [base * self.scale(self.last_epoch + 1) for base in self.base_lrs]
+        # np.interp holds the last scale past the last step.
+        scale = float(np.interp(self.last_epoch + 1, self.steps, self.scales))
+        return [base * scale for base in self.base_lrs]

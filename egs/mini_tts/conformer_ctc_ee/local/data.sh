@@ -18,13 +18,8 @@ text_file=""        # your own sentences (one per line) instead of Debian's text
 help_message="Usage: $0 [--size tiny|small|demo] [--vocab-size N] [--num-train N] [--espeak-speakers N] [--train-fragments true|false] [--seed N] [--nj N]"
 . utils/parse_options.sh
 
-case "$train_fragments" in
-  true) fragments_opt=--train-fragments ;;
-  false) fragments_opt="" ;;
-  *) log "--train-fragments must be true or false, not '$train_fragments'"; exit 1 ;;
-esac
 log "synthesising the $size mini corpus into data/ (audio in $wav_dir)"
 python -m ee_asr.bin.make_mini_corpus --data data --wav-dir "$wav_dir" --size "$size" \
   --vocab-size "$vocab_size" --espeak-speakers "$espeak_speakers" ${num_train:+--num-train "$num_train"} \
-  $fragments_opt \
+  --train-fragments "$train_fragments" \
   --seed "$seed" --nj "$nj" ${text_file:+--text-file "$text_file"}
