@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from conftest import run_py
+from ee_asr.common.errors import UserError
 from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.exits.confidence import entropy_score, maxprob_score
 from ee_asr.exits.ctc_prefix_beam import nbest_posterior, prefix_beam_search
-from ee_asr.exits.policies import stops_at
+from ee_asr.exits.policies import parse_grid, stops_at
 from ee_asr.exits.sweep import sweep
 from test_model import batch, count_layer_calls, tiny_model
 
@@ -121,3 +122,11 @@ def test_sweep_cli_writes_markdown_and_json(tmp_path):
     assert [p["threshold"] for p in points] == [0.09, 0.2]
     bad = run_py("ee_asr.bin.sweep", str(f), "--policy", "maxprob", "--thresholds", "0.5", check=False)
     assert bad.returncode == 2 and "needs a 'maxprob' score" in bad.stderr
+
+
+def test_policy_grid_parses_and_names_a_bad_spec():
+    assert parse_grid(["fixed:2,4", "entropy:0.05"]) == [("fixed", [2.0, 4.0]), ("entropy", [0.05])]
+    with pytest.raises(UserError, match="unknown policy 'entropi'"):
+        parse_grid(["entropi:0.1"])
+    with pytest.raises(UserError, match="bad policy spec 'nbest:0.8,x'"):
+        parse_grid(["nbest:0.8,x"])

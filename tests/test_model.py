@@ -99,3 +99,17 @@ def test_normalisation_leaves_the_callers_features_alone(tmp_path):
     second, _ = model.exit_log_probs(x, xl)
     assert torch.equal(x, before)
     assert torch.allclose(first[-1][1], second[-1][1])
+
+
+@pytest.mark.parametrize("input_layer,factor", [("conv2d", 4), ("conv2d6", 6), ("conv2d8", 8)])
+def test_narrow_subsampling_fronts_keep_lengths_and_ignore_padding(input_layer, factor):
+    torch.manual_seed(0)
+    conf = {**TINY["encoder_conf"], "input_layer": input_layer, "subsampling_channels": 8}
+    model = build_model({**TINY, "encoder_conf": conf, "model_conf": {}}).eval()
+    x, xl, _, _ = batch(t=90)
+    full, olens = model.exit_log_probs(x, xl)
+    assert all(abs(int(o) - int(n) / factor) <= 2 for o, n in zip(olens, xl))
+    for i, n in enumerate(xl.tolist()):
+        alone, olen = model.exit_log_probs(x[i:i + 1, :n], xl[i:i + 1])
+        assert int(olen) == int(olens[i]) and alone[-1][1].size(1) == int(olen)
+        assert torch.allclose(alone[-1][1][0], full[-1][1][i, :int(olen)], atol=1e-5)

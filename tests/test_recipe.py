@@ -26,13 +26,13 @@ def run(recipe, *args):
 def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
     proc = run(recipe)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = (recipe / "exp" / "train_unigram300" / "RESULTS.md").read_text()
+    results = (recipe / "exp" / "train_unigram1000" / "RESULTS.md").read_text()
     for layer in (2, 4, 6, 8, 10, 12):
         assert f"|decode_test/exit{layer}|20|" in results
     assert "espnet version" in results and "git hash" in results
-    for marker in ("data/.stage1.done", "dump/.stage2.done", "data/token_list/unigram300/.stage3.done",
-                   "exp/train_unigram300/.stage4.done", "exp/train_unigram300/.stage5.done",
-                   "exp/train_unigram300/.stage6.done"):
+    for marker in ("data/.stage1.done", "dump/.stage2.done", "data/token_list/unigram1000/.stage3.done",
+                   "exp/train_unigram1000/.stage4.done", "exp/train_unigram1000/.stage5.done",
+                   "exp/train_unigram1000/.stage6.done"):
         assert (recipe / marker).exists(), marker
     again = run(recipe, "--stop_stage", "5")
     assert again.returncode == 0, again.stderr[-4000:]

@@ -21,16 +21,13 @@ from ee_asr.common.edit_ops import word_counts
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.benchmark import load_batches, time_exits, time_policies, time_train_steps
+from ee_asr.exits.policies import parse_grid
 from ee_asr.models.load import load_trained
 from ee_asr.train.config import DERIVED, load_config
 
 
 def parse_points(specs):
-    points = []
-    for spec in specs:
-        policy, _, thr = spec.partition(":")
-        points.append((policy, float(thr)))
-    return points
+    return [(policy, t) for policy, thresholds in parse_grid(specs) for t in thresholds]
 
 
 def main(argv=None):

@@ -2,6 +2,8 @@
 
   python -m ee_asr.bin.decode_policy --exp-dir exp/<tag> --data-dir dump/test \\
       --policy entropy --thresholds 0.05 0.1 0.2
+  python -m ee_asr.bin.decode_policy --exp-dir exp/<tag> --data-dir dump/test \\
+      --grid fixed:2,4,6 entropy:0.05,0.1 nbest:0.8      # several policies, one model load
 
 Writes <exp-dir>/decode_<set>/policy_<policy>/thr_<threshold>/{results.jsonl,summary.json}.
 """
@@ -12,29 +14,40 @@ from pathlib import Path
 
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
 from ee_asr.common.cli import run_main
+from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import decode_with_policy
-from ee_asr.exits.policies import ONLINE_POLICIES
+from ee_asr.exits.policies import ONLINE_POLICIES, parse_grid
 
 
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_inference_args(p)
-    p.add_argument("--policy", required=True, choices=ONLINE_POLICIES)
-    p.add_argument("--thresholds", type=float, nargs="+", required=True,
+    p.add_argument("--policy", choices=ONLINE_POLICIES)
+    p.add_argument("--thresholds", type=float, nargs="+",
                    help="for fixed: exit layers; else the policy's threshold")
+    p.add_argument("--grid", nargs="+", metavar="POLICY:T1[,T2...]",
+                   help="instead of --policy/--thresholds: several policies in one run")
     p.add_argument("--beam", type=int, default=10, help="N-best size K for the nbest policy")
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    if (args.grid is None) == (args.policy is None) or (args.policy is None) != (args.thresholds is None):
+        raise UserError("give either --grid, or --policy with --thresholds")
+    grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
     model, config = load_for_inference(args)
-    base = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}" / f"policy_{args.policy}"
-    for t in args.thresholds:
-        s, _ = decode_with_policy(model, config, args.data_dir, base / f"thr_{t:g}", args.policy, t,
-                                  args.batch_bins, args.beam, args.device, make_search(args, model, args.beam))
-        logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
-                     s["mean_exit"], s["compute_ratio"], s["seconds"])
+    out = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}"
+    for policy, thresholds in grid:
+        for t in thresholds:
+            decode_one(args, model, config, out / f"policy_{policy}" / f"thr_{t:g}", policy, t)
+
+
+def decode_one(args, model, config, out_dir, policy, t):
+    s, _ = decode_with_policy(model, config, args.data_dir, out_dir, policy, t,
+                              args.batch_bins, args.beam, args.device, make_search(args, model, args.beam))
+    logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
+                 s["mean_exit"], s["compute_ratio"], s["seconds"])
 
 
 if __name__ == "__main__":

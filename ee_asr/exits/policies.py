@@ -53,3 +53,17 @@ def stops_at(policy, threshold, layer, scores, last_layer):
 
 def needs_nbest(policy):
     return policy == "nbest"
+
+
+def parse_grid(specs):
+    """["entropy:0.02,0.05", "fixed:6"] -> [("entropy", [0.02, 0.05]), ("fixed", [6.0])]."""
+    grid = []
+    for spec in specs:
+        policy, _, values = spec.partition(":")
+        check_policy(policy)
+        try:
+            thresholds = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise UserError(f"bad policy spec '{spec}': expected <policy>:<threshold>[,<threshold>...]") from None
+        grid.append((policy, thresholds))
+    return grid

@@ -16,7 +16,7 @@ from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
 from ee_asr.common.errors import UserError
 from ee_asr.models.exit_encoder import EncoderState, ExitEncoder
 from ee_asr.models.masks import valid_mask
-from ee_asr.models.subsampling import Conv2dSubsampling4
+from ee_asr.models.subsampling import Conv2dSubsampling
 
 
 # Output length of each subsampling front for an unpadded input of n frames. espnet derives
@@ -28,6 +28,7 @@ SUBSAMPLED_LENGTH = {
     "conv2d6": lambda n: ((n - 1) // 2 - 2) // 3,
     "conv2d8": lambda n: (((n - 1) // 2 - 1) // 2 - 1) // 2,
 }
+SUBSAMPLING_FACTOR = {"conv2d": 4, "conv2d6": 6, "conv2d8": 8}
 
 
 class MaskedConvolution(torch.nn.Module):
@@ -96,10 +97,13 @@ class ConformerEEEncoder(ExitEncoder):
         # Only the subsampling front and the blocks are kept; exits bring their own norms.
         self.embed = body.embed
         if subsampling_channels is not None:
-            if input_layer != "conv2d":
-                raise UserError("subsampling_channels is only for input_layer: conv2d")
-            # keep espnet's positional encoding module, replace only the convolutions
-            self.embed = Conv2dSubsampling4(input_size, output_size, subsampling_channels, body.embed.out[-1])
+            if input_layer not in SUBSAMPLING_FACTOR:
+                raise UserError(f"subsampling_channels is only for input_layer: {' or '.join(SUBSAMPLING_FACTOR)}")
+            # keep espnet's positional encoding module, replace only the convolutions;
+            # espnet keeps the positional encoding in `pos_enc` (conv2d6/8) or last in `out` (conv2d)
+            pos_enc = body.embed.pos_enc if hasattr(body.embed, "pos_enc") else body.embed.out[-1]
+            self.embed = Conv2dSubsampling(input_size, output_size, subsampling_channels, pos_enc,
+                                           SUBSAMPLING_FACTOR[input_layer])
         self.encoders = body.encoders
         for layer in self.encoders:
             if layer.conv_module is not None:

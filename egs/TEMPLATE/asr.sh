@@ -163,12 +163,11 @@ if want 5; then
       python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
         --batch-bins "$decode_batch_bins" --device "$device" --nbest-beam "$nbest_beam" $decode_args
       rm -rf "$exp/decode_$d"/policy_*
-      for spec in $policy_grid; do
-        # shellcheck disable=SC2046
-        python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --policy "${spec%%:*}" \
-          --thresholds $(echo "${spec#*:}" | tr , ' ') --beam "$nbest_beam" --model-file "$inference_model" \
-          --batch-bins "$decode_batch_bins" --device "$device" $decode_args
-      done
+      [ -z "$policy_grid" ] && continue
+      # shellcheck disable=SC2086
+      python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --grid $policy_grid \
+        --beam "$nbest_beam" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
+        $decode_args
     done
     stage_end 5 "$exp" "$opts"
   fi
