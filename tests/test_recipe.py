@@ -39,6 +39,11 @@ def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
     for stage in (1, 2, 3, 4, 5):
         assert f"Stage {stage}: " in again.stderr and "already" in again.stderr
     assert "Stage 4: training" not in again.stderr
+    # an empty policy grid (what single_exit.sh passes) decodes every exit and no policy
+    no_policies = run(recipe, "--stage", "5", "--stop-stage", "5", "--policy-grid", "")
+    assert no_policies.returncode == 0, no_policies.stderr[-4000:]
+    decoded = recipe / "exp" / "train_unigram1000" / "decode_test"
+    assert (decoded / "exit12" / "text").is_file() and not list(decoded.glob("policy_*"))
     # a changed option reruns that stage
     changed = run(recipe, "--stage", "3", "--stop-stage", "3", "--nbpe", "200")
     assert changed.returncode == 0 and "sentencepiece unigram with 200 pieces" in changed.stderr
