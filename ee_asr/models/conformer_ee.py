@@ -16,19 +16,7 @@ from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
 from ee_asr.common.errors import UserError
 from ee_asr.models.exit_encoder import EncoderState, ExitEncoder
 from ee_asr.models.masks import valid_mask
-from ee_asr.models.subsampling import Conv2dSubsampling
-
-
-# Output length of each subsampling front for an unpadded input of n frames. espnet derives
-# lengths by subsampling the padding mask, which counts up to two frames too many for padded
-# rows; those frames see only padding, and would make a batch decode differently from the
-# same utterances one at a time.
-SUBSAMPLED_LENGTH = {
-    "conv2d": lambda n: ((n - 1) // 2 - 1) // 2,
-    "conv2d6": lambda n: ((n - 1) // 2 - 2) // 3,
-    "conv2d8": lambda n: (((n - 1) // 2 - 1) // 2 - 1) // 2,
-}
-SUBSAMPLING_FACTOR = {"conv2d": 4, "conv2d6": 6, "conv2d8": 8}
+from ee_asr.models.subsampling import KERNEL_STRIDES, Conv2dSubsampling, subsampled_length
 
 
 class MaskedConvolution(torch.nn.Module):
@@ -97,13 +85,12 @@ class ConformerEEEncoder(ExitEncoder):
         # Only the subsampling front and the blocks are kept; exits bring their own norms.
         self.embed = body.embed
         if subsampling_channels is not None:
-            if input_layer not in SUBSAMPLING_FACTOR:
-                raise UserError(f"subsampling_channels is only for input_layer: {' or '.join(SUBSAMPLING_FACTOR)}")
+            if input_layer not in KERNEL_STRIDES:
+                raise UserError(f"subsampling_channels is only for input_layer: {' or '.join(KERNEL_STRIDES)}")
             # keep espnet's positional encoding module, replace only the convolutions;
             # espnet keeps the positional encoding in `pos_enc` (conv2d6/8) or last in `out` (conv2d)
             pos_enc = body.embed.pos_enc if hasattr(body.embed, "pos_enc") else body.embed.out[-1]
-            self.embed = Conv2dSubsampling(input_size, output_size, subsampling_channels, pos_enc,
-                                           SUBSAMPLING_FACTOR[input_layer])
+            self.embed = Conv2dSubsampling(input_size, output_size, subsampling_channels, pos_enc, input_layer)
         self.encoders = body.encoders
         for layer in self.encoders:
             if layer.conv_module is not None:
@@ -111,7 +98,11 @@ class ConformerEEEncoder(ExitEncoder):
         self.exit_layers = exit_layers
         self.exit_norms = torch.nn.ModuleList(LayerNorm(output_size) for _ in exit_layers)
         self._output_size = output_size
-        self._subsampled_length = SUBSAMPLED_LENGTH.get(input_layer)
+        # Output lengths come from the front's kernels and strides for an unpadded input. espnet
+        # derives them by subsampling the padding mask, which counts up to two frames too many for
+        # padded rows; those frames see only padding, and would make a batch decode differently
+        # from the same utterances one at a time.
+        self._input_layer = input_layer if input_layer in KERNEL_STRIDES else None
 
     def output_size(self) -> int:
         return self._output_size
@@ -126,9 +117,9 @@ class ConformerEEEncoder(ExitEncoder):
         if short:
             raise UserError(f"an input of {xs.size(1)} frames is too short for subsampling (needs > {limit})")
         x, masks = self.embed(xs, masks)
-        if self._subsampled_length is not None:
+        if self._input_layer is not None:
             hidden = x[0] if isinstance(x, tuple) else x
-            olens = self._subsampled_length(ilens.to(hidden.device))
+            olens = subsampled_length(ilens.to(hidden.device), self._input_layer)
             if int(olens.min()) < 1:
                 raise UserError(f"an input of {int(ilens.min())} frames is too short for subsampling")
             masks = valid_mask(olens, hidden.size(1))[:, None, :]

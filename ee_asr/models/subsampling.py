@@ -3,34 +3,38 @@
 espnet's Conv2dSubsampling* use as many channels as the model dimension; their second
 convolution then costs O(d^2) per output cell and dominates a small model's step on a CPU
 (about 40% at d=96). Fewer channels keep the same shape of front at a fraction of the cost.
-The kernel sizes and strides are espnet's, so output lengths match its `conv2d`, `conv2d6`
-and `conv2d8` fronts.
+The kernel sizes and strides are espnet's, so output lengths match its fronts of the same name.
 """
 
 import torch
 
-# (kernel, stride) of each convolution after the first 3x3 stride-2 one
-LAYOUTS = {4: [(3, 2)], 6: [(5, 3)], 8: [(3, 2), (3, 2)]}
+# (kernel, stride) of each convolution, in time and frequency alike, by espnet's input_layer name
+KERNEL_STRIDES = {
+    "conv2d": [(3, 2), (3, 2)],
+    "conv2d6": [(3, 2), (5, 3)],
+    "conv2d8": [(3, 2), (3, 2), (3, 2)],
+}
 
 
-def _out_size(n, kernel_strides):
-    for k, s in kernel_strides:
+def subsampled_length(n, input_layer):
+    """Output frames (or feature bins) of the front for n input ones; n may be an int tensor."""
+    for k, s in KERNEL_STRIDES[input_layer]:
         n = (n - k) // s + 1
     return n
 
 
 class Conv2dSubsampling(torch.nn.Module):
-    def __init__(self, idim, odim, channels, pos_enc, factor=4):
+    def __init__(self, idim, odim, channels, pos_enc, input_layer="conv2d"):
         super().__init__()
-        if factor not in LAYOUTS:
-            raise ValueError(f"subsampling factor {factor} is not one of {sorted(LAYOUTS)}")
-        self.kernel_strides = [(3, 2)] + LAYOUTS[factor]
+        if input_layer not in KERNEL_STRIDES:
+            raise ValueError(f"input_layer {input_layer} is not one of {sorted(KERNEL_STRIDES)}")
+        self.kernel_strides = KERNEL_STRIDES[input_layer]
         layers, c_in = [], 1
         for k, s in self.kernel_strides:
             layers += [torch.nn.Conv2d(c_in, channels, k, s), torch.nn.ReLU()]
             c_in = channels
         self.conv = torch.nn.Sequential(*layers)
-        self.out = torch.nn.Sequential(torch.nn.Linear(channels * _out_size(idim, self.kernel_strides), odim), pos_enc)
+        self.out = torch.nn.Sequential(torch.nn.Linear(channels * subsampled_length(idim, input_layer), odim), pos_enc)
 
     def forward(self, x, x_mask):
         x = self.conv(x.unsqueeze(1))
