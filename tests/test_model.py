@@ -56,6 +56,61 @@ def test_early_exit_output_matches_full_pass():
     assert olens.tolist() == [((n - 1) // 2 - 1) // 2 for n in xl.tolist()]  # conv2d: 4x subsampling
 
 
+def test_zero_branch_init_starts_every_exit_from_the_same_hidden_state():
+    def exit_outputs(scale):
+        torch.manual_seed(0)
+        conf = {**TINY, "encoder_conf": {**TINY["encoder_conf"], "branch_init_scale": scale}}
+        model = build_model({**conf, "model_conf": {}}).eval()
+        x, xl, _, _ = batch()
+        with torch.no_grad():
+            outs, _ = model.encoder(x, xl)
+        return [h for _, h in outs]
+
+    # blocks whose residual branches add nothing are their final LayerNorm only: every exit
+    # sees the front's output, normalised; espnet's default init gives each exit its own state
+    zero = exit_outputs(0.0)
+    assert all(torch.allclose(zero[0], h, atol=1e-4) for h in zero[1:])
+    default = exit_outputs(1.0)
+    assert not torch.allclose(default[0], default[-1], atol=1e-2)
+
+
+def test_zero_branch_init_still_trains_every_parameter():
+    torch.manual_seed(0)
+    conf = {**TINY, "encoder_conf": {**TINY["encoder_conf"], "branch_init_scale": 0.0}}
+    model = build_model({**conf, "model_conf": {}})
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # the first step moves the zeroed projections; then gradients reach what lies before them
+        opt.zero_grad()
+        model(*batch())[0].backward()
+        opt.step()
+    # key biases (softmax ignores them) and the depthwise conv bias (BatchNorm follows) get no
+    # gradient under any init
+    no_grad = [n for n, p in model.named_parameters() if not float(p.grad.abs().max()) > 0
+               and not n.endswith(("linear_k.bias", "depthwise_conv.bias"))]
+    assert no_grad == []
+
+
+def test_stochastic_depth_skips_blocks_in_training_only():
+    conf = {**TINY, "encoder_conf": {**TINY["encoder_conf"], "stochastic_depth_rate": [0.0, 0.0, 0.5, 0.5, 0.5, 0.5]}}
+    torch.manual_seed(0)
+    model = build_model({**conf, "model_conf": {}})
+    x, xl, _, _ = batch()
+
+    def last_exit(seed):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            return model.encoder(x, xl)[0][-1][1]
+
+    # dropout is 0, so only skipped blocks can make two passes differ
+    assert not torch.allclose(last_exit(1), last_exit(2))
+    model.eval()
+    assert torch.equal(last_exit(1), last_exit(2))
+    for bad in ([0.1, 0.2], "0.1", 1.0):
+        with pytest.raises(UserError, match="stochastic_depth_rate"):
+            build_model({**TINY, "encoder_conf": {**TINY["encoder_conf"], "stochastic_depth_rate": bad},
+                         "model_conf": {}})
+
+
 def test_shared_head_has_one_ctc_layer():
     assert len(tiny_model(shared_head=True).ctc_heads) == 1
     assert len(tiny_model().ctc_heads) == 3

@@ -6,7 +6,7 @@ own LayerNorm: the blocks are pre-norm, so their raw outputs are un-normalised, 
 shared final norm would have to serve hidden states of very different scales.
 """
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
@@ -45,6 +45,37 @@ class MaskedConvolution(torch.nn.Module):
         return _pointwise(c.pointwise_conv2, x.transpose(1, 2))
 
 
+def _depth_rates(rate, num_blocks):
+    """espnet's stochastic_depth_rate: one rate for every block, or a list of one per block."""
+    try:
+        rates = [float(rate)] * num_blocks if isinstance(rate, (int, float)) else [float(r) for r in rate]
+    except (TypeError, ValueError):
+        rates = []
+    if len(rates) != num_blocks or not all(0.0 <= r < 1.0 for r in rates):
+        raise UserError(f"stochastic_depth_rate must be a rate in [0, 1) or {num_blocks} of them, not {rate!r}")
+    return rates
+
+
+def scale_branch_outputs(blocks, scale):
+    """Multiply the last projection of every residual branch (attention, feed-forwards, conv) by `scale`.
+
+    With a small scale each block starts close to the identity, so a deep exit starts from the
+    hidden state of the exit below it instead of that state plus the noise of untrained blocks.
+    """
+    for block in blocks:
+        branches = [block.self_attn.linear_out, block.feed_forward.w_2]
+        if block.feed_forward_macaron is not None:
+            branches.append(block.feed_forward_macaron.w_2)
+        if block.conv_module is not None:
+            conv = block.conv_module.conv if isinstance(block.conv_module, MaskedConvolution) else block.conv_module
+            branches.append(conv.pointwise_conv2)
+        with torch.no_grad():
+            for layer in branches:
+                layer.weight.mul_(scale)
+                if layer.bias is not None:
+                    layer.bias.mul_(scale)
+
+
 def _pointwise(conv, x):
     return torch.nn.functional.linear(x, conv.weight.squeeze(-1), conv.bias)
 
@@ -69,6 +100,8 @@ class ConformerEEEncoder(ExitEncoder):
         selfattention_layer_type: str = "rel_selfattn",
         activation_type: str = "swish",
         subsampling_channels: Optional[int] = None,
+        branch_init_scale: float = 1.0,
+        stochastic_depth_rate: Union[float, List[float]] = 0.0,
     ):
         super().__init__()
         exit_layers = sorted(int(x) for x in exit_layers)
@@ -81,7 +114,8 @@ class ConformerEEEncoder(ExitEncoder):
             input_layer=input_layer, normalize_before=True, macaron_style=macaron_style,
             rel_pos_type="latest", pos_enc_layer_type=pos_enc_layer_type,
             selfattention_layer_type=selfattention_layer_type, activation_type=activation_type,
-            use_cnn_module=use_cnn_module, cnn_module_kernel=cnn_module_kernel)
+            use_cnn_module=use_cnn_module, cnn_module_kernel=cnn_module_kernel,
+            stochastic_depth_rate=_depth_rates(stochastic_depth_rate, num_blocks))
         # Only the subsampling front and the blocks are kept; exits bring their own norms.
         self.embed = body.embed
         if subsampling_channels is not None:
@@ -95,6 +129,8 @@ class ConformerEEEncoder(ExitEncoder):
         for layer in self.encoders:
             if layer.conv_module is not None:
                 layer.conv_module = MaskedConvolution(layer.conv_module)
+        if branch_init_scale != 1.0:
+            scale_branch_outputs(self.encoders, branch_init_scale)
         self.exit_layers = exit_layers
         self.exit_norms = torch.nn.ModuleList(LayerNorm(output_size) for _ in exit_layers)
         self._output_size = output_size

@@ -98,7 +98,11 @@ class Trainer:
         self.wrapped = self.model
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
-            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # a block that stochastic depth skips has no gradients in that step; without being told,
+            # DDP waits for them forever
+            skips = any(getattr(m, "stochastic_depth_rate", 0) > 0 for m in self.model.modules())
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids,
+                                                                     find_unused_parameters=skips)
         self.writer = None
         if self.dist.is_main:
             from torch.utils.tensorboard import SummaryWriter
