@@ -37,17 +37,14 @@ def main(argv=None):
         raise UserError("give either --grid, or --policy with --thresholds")
     grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
     model, config = load_for_inference(args)
+    search = make_search(args, model, args.beam)
     out = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}"
     for policy, thresholds in grid:
         for t in thresholds:
-            decode_one(args, model, config, out / f"policy_{policy}" / f"thr_{t:g}", policy, t)
-
-
-def decode_one(args, model, config, out_dir, policy, t):
-    s, _ = decode_with_policy(model, config, args.data_dir, out_dir, policy, t,
-                              args.batch_bins, args.beam, args.device, make_search(args, model, args.beam))
-    logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
-                 s["mean_exit"], s["compute_ratio"], s["seconds"])
+            s, _ = decode_with_policy(model, config, args.data_dir, out / f"policy_{policy}" / f"thr_{t:g}",
+                                      policy, t, args.batch_bins, args.beam, args.device, search)
+            logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
+                         s["mean_exit"], s["compute_ratio"], s["seconds"])
 
 
 if __name__ == "__main__":

@@ -67,8 +67,7 @@ def scale_branch_outputs(blocks, scale):
         if block.feed_forward_macaron is not None:
             branches.append(block.feed_forward_macaron.w_2)
         if block.conv_module is not None:
-            conv = block.conv_module.conv if isinstance(block.conv_module, MaskedConvolution) else block.conv_module
-            branches.append(conv.pointwise_conv2)
+            branches.append(block.conv_module.pointwise_conv2)
         with torch.no_grad():
             for layer in branches:
                 layer.weight.mul_(scale)
@@ -126,11 +125,11 @@ class ConformerEEEncoder(ExitEncoder):
             pos_enc = body.embed.pos_enc if hasattr(body.embed, "pos_enc") else body.embed.out[-1]
             self.embed = Conv2dSubsampling(input_size, output_size, subsampling_channels, pos_enc, input_layer)
         self.encoders = body.encoders
+        if branch_init_scale != 1.0:
+            scale_branch_outputs(self.encoders, branch_init_scale)
         for layer in self.encoders:
             if layer.conv_module is not None:
                 layer.conv_module = MaskedConvolution(layer.conv_module)
-        if branch_init_scale != 1.0:
-            scale_branch_outputs(self.encoders, branch_init_scale)
         self.exit_layers = exit_layers
         self.exit_norms = torch.nn.ModuleList(LayerNorm(output_size) for _ in exit_layers)
         self._output_size = output_size
