@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,25 @@ def test_tiny_corpus_is_valid_and_deterministic(tmp_path):
     second = {p.name: p.read_bytes() for p in (tmp_path / "wav" / "train").glob("*.wav")}
     assert first == second
     assert read_dict(tmp_path / "data" / "train" / "text") == read_dict(tmp_path / "data2" / "train" / "text")
+
+
+@needs_tts
+def test_rerun_with_other_sentences_never_reuses_audio_of_another_text(tmp_path):
+    def corpus(name, word):
+        text = tmp_path / f"{name}.txt"
+        text.write_text("\n".join(f"the cat sat on {word} mat number {n}" for n in
+                                  "one two three four five six seven eight".split()) + "\n")
+        make_corpus(tmp_path / name, tmp_path / "wav", 6, 2, 2, vocab_size=100, n_heldout_sents=2,
+                    n_train_espeak=3, n_test_espeak=2, seed=5, nj=2, text_file=text)
+        return read_dict(tmp_path / name / "train" / "text"), read_dict(tmp_path / name / "train" / "wav.scp")
+
+    text1, wavs1 = corpus("first", "red")
+    text2, wavs2 = corpus("second", "blue")
+    assert text1.keys() == text2.keys()  # the same utterance ids, now with other texts
+    for utt in text1:
+        assert text1[utt] != text2[utt]
+        assert wavs1[utt] != wavs2[utt]
+    assert all(Path(p).exists() for p in [*wavs1.values(), *wavs2.values()])
 
 
 def test_debian_text_pool_when_installed():

@@ -68,6 +68,13 @@ def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test
     return plan
 
 
+def wav_name(utt: Utterance):
+    """The audio file's name: the id plus a digest of what the audio is made from, so that a rerun
+    with other options (sentences, sizes) never takes audio spoken for another text as its own."""
+    digest = zlib.crc32(f"{utt.speaker!r}|{utt.text}|{utt.seed}".encode())
+    return f"{utt.utt_id}-{digest:08x}.wav"
+
+
 def augment(wave, rng):
     """Noise at 5-25 dB SNR on half of the utterances; white or brown-ish (low-passed) noise."""
     if rng.random() < 0.5:
@@ -122,7 +129,7 @@ def _job(args):
 def write_split(data_dir, utts, wav_dir):
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    write_table(data_dir / "wav.scp", [(u.utt_id, str((wav_dir / f"{u.utt_id}.wav").resolve())) for u in utts])
+    write_table(data_dir / "wav.scp", [(u.utt_id, str((wav_dir / wav_name(u)).resolve())) for u in utts])
     write_table(data_dir / "text", [(u.utt_id, u.text) for u in utts])
     write_table(data_dir / "utt2spk", [(u.utt_id, u.speaker.id) for u in utts])
     fix_data_dir(data_dir)
@@ -144,7 +151,7 @@ def make_corpus(out_data, wav_root, n_train, n_dev, n_test, vocab_size=1000, n_h
     for name, utts in plan.items():
         wav_dir = Path(wav_root) / name
         wav_dir.mkdir(parents=True, exist_ok=True)
-        jobs += [(u, wav_dir / f"{u.utt_id}.wav") for u in utts]
+        jobs += [(u, wav_dir / wav_name(u)) for u in utts]
     start, errors = time.time(), []
     with ProcessPoolExecutor(nj) as pool:
         for i, err in enumerate(pool.map(_job, jobs, chunksize=8), start=1):
