@@ -15,7 +15,7 @@ from pathlib import Path
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
-from ee_asr.decode.policy_decode import decode_with_policy
+from ee_asr.decode.policy_decode import PolicyDecoder
 from ee_asr.exits.policies import ONLINE_POLICIES, parse_grid
 
 
@@ -37,12 +37,12 @@ def main(argv=None):
         raise UserError("give either --grid, or --policy with --thresholds")
     grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
     model, config = load_for_inference(args)
-    search = make_search(args, model, args.beam)
+    decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.beam, args.device,
+                            make_search(args, model, args.beam))
     out = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}"
     for policy, thresholds in grid:
         for t in thresholds:
-            s, _ = decode_with_policy(model, config, args.data_dir, out / f"policy_{policy}" / f"thr_{t:g}",
-                                      policy, t, args.batch_bins, args.beam, args.device, search)
+            s, _ = decoder.decode(out / f"policy_{policy}" / f"thr_{t:g}", policy, t)
             logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
                          s["mean_exit"], s["compute_ratio"], s["seconds"])
 

@@ -10,7 +10,7 @@ vocab_size=1000     # keep sentences whose words are all among the N most freque
 num_train=""        # training utterances instead of the size's
 espeak_speakers=60  # espeak-ng training speakers (accent, variant, pitch, rate)
 train_fragments=false  # true: training texts also from in-vocabulary runs inside longer sentences
-                       # (conformer_ctc_ee's run.sh sets it: 12 epochs then generalise to new sentences)
+                       # (conformer_ctc_ee's run.sh sets it: the model then generalises to new sentences)
 seed=1              # the same seed gives the same corpus
 nj=2                # synthesis processes
 wav_dir=downloads/mini_tts  # where the audio goes
