@@ -165,3 +165,21 @@ def test_policy_decode_and_benchmark_json(tiny_setup, trained):
     assert {p["policy"] for p in result["policies"]} == {"fixed", "entropy"}
     assert set(result["policies"][0]) >= {"policy", "threshold", "wer", "mean_exit", "compute_ratio", "time_ratio"}
     assert result["train_step_ratio"] > 0
+
+
+def test_piecewise_schedule_planned_for_other_updates_is_warned_about(tiny_setup):
+    def train_log(exp, last_step):
+        cfg = tiny_setup / f"conf_pw{last_step}.yaml"
+        cfg.write_text((CONFIG % 1).replace("scheduler_conf: {warmup_steps: 10}",
+                                            f"scheduler: piecewise_linear\n"
+                                            f"scheduler_conf: {{steps: [0, 1, {last_step}], scales: [0, 1, 0.1]}}"))
+        args = train_cmd(tiny_setup, exp, 1)
+        args[args.index("--config") + 1] = str(cfg)
+        run_py("ee_asr.bin.train", *args)
+        return (exp / "train.rank0.log").read_text()
+
+    log = train_log(tiny_setup / "exp_pw_long", 1000)
+    assert "scheduler_conf steps end at update 1000, but this run makes" in log
+    updates = int(log.split("but this run makes ")[1].split()[0])
+    assert 0 < updates < 1000
+    assert "scheduler_conf steps end" not in train_log(tiny_setup / "exp_pw_fit", updates)

@@ -18,6 +18,7 @@ from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.config import read_resolved, write_resolved
+from ee_asr.train.lr_schedule import PiecewiseLinearLR
 from ee_asr.train.optim import build_optimizer, build_scheduler, check_training_config
 from ee_asr.train.validate import validate
 
@@ -93,6 +94,7 @@ class Trainer:
         self.model = build_model(config).to(device)
         self.optimizer = build_optimizer(config, self.model.parameters())
         self.scheduler = build_scheduler(config, self.optimizer)
+        self.warn_if_schedule_ends_elsewhere()
         self.ckpt = CheckpointManager(self.exp_dir, config["keep_nbest_models"], self.criterion_key(config))
         self.epoch, self.step, self.history = 0, 0, []
         self.wrapped = self.model
@@ -108,6 +110,19 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+
+    def warn_if_schedule_ends_elsewhere(self):
+        """piecewise_linear is planned for a number of updates; one that ends before the run holds
+        its last lr for the rest, one that ends after it stops at a high lr. Either is legal, but
+        usually means max_epoch or the data changed and the schedule's steps did not."""
+        if not isinstance(self.scheduler, PiecewiseLinearLR):
+            return
+        cfg = self.config
+        batches = len(epoch_batches(self.train_batches, 0, cfg["seed"], self.dist.rank, self.dist.world_size))
+        updates = math.ceil(batches / cfg["accum_grad"]) * cfg["max_epoch"]
+        if self.scheduler.steps[-1] != updates and self.dist.is_main:
+            logging.warning("scheduler_conf steps end at update %d, but this run makes %d (%d epochs of %d)",
+                            self.scheduler.steps[-1], updates, cfg["max_epoch"], updates // cfg["max_epoch"])
 
     def criterion_key(self, config):
         """The validation stat that ranks epochs (load_config has checked the value)."""
