@@ -16,10 +16,10 @@ def lrs(scheduler, optimizer, n):
     return out
 
 
-def make(conf, lr=0.01):
+def make(conf, lr=0.01, planned_updates=None):
     params = [torch.nn.Parameter(torch.zeros(3))]
     opt = build_optimizer({"optim": "adamw", "optim_conf": {"lr": lr}}, params)
-    return opt, build_scheduler({"scheduler": "piecewise_linear", "scheduler_conf": conf}, opt)
+    return opt, build_scheduler({"scheduler": "piecewise_linear", "scheduler_conf": conf}, opt, planned_updates)
 
 
 def test_piecewise_linear_warms_up_decays_and_holds_the_floor():
@@ -48,10 +48,22 @@ def test_piecewise_linear_resumes_where_it_stopped():
 @pytest.mark.parametrize("conf, word", [({"steps": [0, 10], "scales": [0.0]}, "same length"),
                                         ({"steps": [5, 10], "scales": [0.0, 1.0]}, "start at 0"),
                                         ({"steps": [0, 10, 10], "scales": [0.0, 1.0, 0.5]}, "increase"),
-                                        ({"steps": [0, 10], "scales": [0.0, -1.0]}, "negative")])
+                                        ({"steps": [0, 10], "scales": [0.0, -1.0]}, "negative"),
+                                        ({"steps": [0, "end"], "scales": [0.0, 1.0]}, "neither"),
+                                        ({"steps": [0, "last"], "scales": [0.0, 1.0]}, "number of updates")])
 def test_piecewise_linear_bad_points_are_named(conf, word):
     with pytest.raises(UserError, match=word):
         make(conf)
+
+
+def test_piecewise_linear_last_step_is_the_runs_last_update():
+    opt, sched = make({"steps": [0, 10, "last"], "scales": [0.0, 1.0, 0.1]}, planned_updates=30)
+    assert sched.steps == [0, 10, 30]
+    assert lrs(sched, opt, 31)[-1] == pytest.approx(0.001)
+    _, longer = make({"steps": [0, 10, "last"], "scales": [0.0, 1.0, 0.1]}, planned_updates=50)
+    assert longer.steps == [0, 10, 50]
+    _, short = make({"steps": [0, 500, "last"], "scales": [0.0, 1.0, 0.1]}, planned_updates=14)
+    assert short.steps == [0, 7, 14]  # a run shorter than the warm-up: the warm-up shrinks to fit
 
 
 def test_adamw_is_fused_unless_the_config_says_otherwise():

@@ -30,6 +30,7 @@ def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
     for layer in (2, 4, 6, 8, 10, 12):
         assert f"|decode_test/exit{layer}|20|" in results
     assert "espnet version" in results and "git hash" in results
+    assert "### How sure: decode_test" in results and "|exit12|" in results
     for marker in ("data/.stage1.done", "dump/.stage2.done", "data/token_list/unigram1000/.stage3.done",
                    "exp/train_unigram1000/.stage4.done", "exp/train_unigram1000/.stage5.done",
                    "exp/train_unigram1000/.stage6.done"):

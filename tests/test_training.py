@@ -183,3 +183,7 @@ def test_piecewise_schedule_planned_for_other_updates_is_warned_about(tiny_setup
     updates = int(log.split("but this run makes ")[1].split()[0])
     assert 0 < updates < 1000
     assert "scheduler_conf steps end" not in train_log(tiny_setup / "exp_pw_fit", updates)
+    # `last` ends the schedule at the run's last update, whatever the data and epochs make it
+    assert "scheduler_conf steps end" not in train_log(tiny_setup / "exp_pw_last", "last")
+    state = torch.load(tiny_setup / "exp_pw_last" / "checkpoints" / "latest.pth", weights_only=False)
+    assert state["scheduler"]["steps"] == [0, 1, updates]

@@ -26,13 +26,17 @@ def build_optimizer(config, params):
     return choose("optim", OPTIMIZERS, config["optim"], conf, params=params)
 
 
-def build_scheduler(config, optimizer):
-    return choose("scheduler", SCHEDULERS, config.get("scheduler"), config.get("scheduler_conf"),
-                  optimizer=optimizer)
+def build_scheduler(config, optimizer, planned_updates=None):
+    """`planned_updates` (the run's updates) resolves piecewise_linear's step `last`."""
+    fixed = {"optimizer": optimizer}
+    if config.get("scheduler") == "piecewise_linear":
+        fixed["planned_updates"] = planned_updates
+    return choose("scheduler", SCHEDULERS, config.get("scheduler"), config.get("scheduler_conf"), **fixed)
 
 
 def check_training_config(config):
     """Every component name and key of a training config, checked before any data is read."""
     check_model_config(config)
     check_choice("optim", OPTIMIZERS, config["optim"], config.get("optim_conf"), ("params",))
-    check_choice("scheduler", SCHEDULERS, config.get("scheduler"), config.get("scheduler_conf"), ("optimizer",))
+    check_choice("scheduler", SCHEDULERS, config.get("scheduler"), config.get("scheduler_conf"),
+                 ("optimizer", "planned_updates"))
