@@ -12,7 +12,7 @@ from ee_asr.common.errors import UserError
 
 
 def per_utterance_matrix(records):
-    """(exit layers, utterance ids, errors (U, X), reference words (U,)) from exits.jsonl records."""
+    """(exit layers, errors (U, X), reference words (U,)) from exits.jsonl records, utterances sorted."""
     layers = sorted({r["exit"] for r in records})
     by_exit = {layer: {} for layer in layers}
     words = {}
@@ -26,7 +26,7 @@ def per_utterance_matrix(records):
         raise UserError(f"utterance {utt} has no record at exit {layer} ({len(missing)} missing): "
                         "every exit must be decoded on the same utterances")
     errors = np.array([[by_exit[layer][u] for layer in layers] for u in utts], dtype=np.float64)
-    return layers, utts, errors, np.array([words[u] for u in utts], dtype=np.float64)
+    return layers, errors, np.array([words[u] for u in utts], dtype=np.float64)
 
 
 def bootstrap_wers(errors, ref_words, resamples=1000, seed=0):
@@ -45,7 +45,7 @@ def bootstrap_wers(errors, ref_words, resamples=1000, seed=0):
 def exit_significance(records, resamples=1000, seed=0, level=0.95):
     """Per exit: WER, its interval, and the change from the exit below with its interval and
     the share of draws in which this exit is worse than the exit below."""
-    layers, _, errors, words = per_utterance_matrix(records)
+    layers, errors, words = per_utterance_matrix(records)
     wer = 100.0 * errors.sum(0) / max(words.sum(), 1)
     draws = bootstrap_wers(errors, words, resamples, seed)
     lo, hi = 50.0 * (1 - level), 100.0 - 50.0 * (1 - level)
@@ -74,3 +74,10 @@ def significance_table(records, resamples=1000, seed=0):
             cells += ["-", "-", "-"]
         out.append("|" + "|".join(cells) + "|")
     return "\n".join(out) + "\n"
+
+
+def significance_section(decode_dir, records, resamples=1000):
+    """Markdown for one decode dir of RESULTS.md."""
+    return (f"### How sure: {decode_dir.name}\n\nPaired bootstrap, {resamples} draws of the test utterances; "
+            "a change whose interval spans 0 could reverse on another test set.\n\n"
+            + significance_table(records, resamples))

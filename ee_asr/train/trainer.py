@@ -93,8 +93,9 @@ class Trainer:
         self.valid_batches = make_split_batches(self.valid_set, config)
         self.model = build_model(config).to(device)
         self.optimizer = build_optimizer(config, self.model.parameters())
-        self.scheduler = build_scheduler(config, self.optimizer, self.planned_updates())
-        self.warn_if_schedule_ends_elsewhere()
+        updates = self.planned_updates()
+        self.scheduler = build_scheduler(config, self.optimizer, updates)
+        self.warn_if_schedule_ends_elsewhere(updates)
         self.ckpt = CheckpointManager(self.exp_dir, config["keep_nbest_models"], self.criterion_key(config))
         self.epoch, self.step, self.history = 0, 0, []
         self.wrapped = self.model
@@ -117,7 +118,7 @@ class Trainer:
         batches = len(epoch_batches(self.train_batches, 0, cfg["seed"], self.dist.rank, self.dist.world_size))
         return math.ceil(batches / cfg["accum_grad"]) * cfg["max_epoch"]
 
-    def warn_if_schedule_ends_elsewhere(self):
+    def warn_if_schedule_ends_elsewhere(self, updates):
         """piecewise_linear is planned for a number of updates; one that ends before the run holds
         its last lr for the rest, one that ends after it stops at a high lr. Either is legal, but
         usually means max_epoch or the data changed and the schedule's steps did not (`last`
@@ -125,7 +126,6 @@ class Trainer:
         if not isinstance(self.scheduler, PiecewiseLinearLR):
             return
         cfg = self.config
-        updates = self.planned_updates()
         if self.scheduler.steps[-1] != updates and self.dist.is_main:
             logging.warning("scheduler_conf steps end at update %d, but this run makes %d (%d epochs of %d)",
                             self.scheduler.steps[-1], updates, cfg["max_epoch"], updates // cfg["max_epoch"])
