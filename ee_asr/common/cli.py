@@ -1,5 +1,6 @@
 """Shared start-up for the thin `python -m ee_asr.bin.<tool>` entry points."""
 
+import argparse
 import logging
 import sys
 
@@ -22,3 +23,15 @@ def run_main(main, argv=None):
     except UserError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+class _Renamed(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was renamed {self.default}: use {self.default}")
+
+
+def add_renamed_options(parser, renames):
+    """Old option spellings fail with a message naming the new one ({old: new}); registering them
+    also stops argparse from taking them as abbreviations of the new names."""
+    for old, new in renames.items():
+        parser.add_argument(old, action=_Renamed, default=new, nargs="?", help=argparse.SUPPRESS)

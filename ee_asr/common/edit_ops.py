@@ -1,4 +1,5 @@
-"""Word and character error counts (hits, substitutions, deletions, insertions) with jiwer."""
+"""Word and character error counts (hits, substitutions, deletions, insertions) with jiwer, and
+the one error-rate formula that training validation, scoring, sweeps, policies and benchmarks share."""
 
 import jiwer
 
@@ -24,3 +25,13 @@ def char_counts(ref, hyp):
     if not hyp:
         return {"hits": 0, "sub": 0, "del": len(ref), "ins": 0}
     return _counts(jiwer.process_characters(ref, hyp))
+
+
+def error_rate(errors, total):
+    """Percent errors over reference units (words or characters); 0 references give 0, not a crash."""
+    return 100.0 * errors / max(total, 1)
+
+
+def errors_of(counts):
+    """Substitutions + deletions + insertions of a word_counts/char_counts result."""
+    return counts["sub"] + counts["del"] + counts["ins"]
