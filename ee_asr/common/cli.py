@@ -27,11 +27,12 @@ def run_main(main, argv=None):
 
 class _Renamed(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.error(f"{option_string} was renamed {self.default}: use {self.default}")
+        parser.error(f"{option_string} was renamed {self.const}: use {self.const}")
 
 
 def add_renamed_options(parser, renames):
     """Old option spellings fail with a message naming the new one ({old: new}); registering them
     also stops argparse from taking them as abbreviations of the new names."""
     for old, new in renames.items():
-        parser.add_argument(old, action=_Renamed, default=new, nargs="?", help=argparse.SUPPRESS)
+        parser.add_argument(old, action=_Renamed, const=new, nargs="?", default=argparse.SUPPRESS,
+                            help=argparse.SUPPRESS)
