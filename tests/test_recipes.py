@@ -80,9 +80,9 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
     assert " batch_bins=4000000 " in (exp / ".stage5.done").read_text()  # raw audio's default: samples
     assert (scratch / "dump" / "train" / "feats.scp").is_file()
     wav = next(iter((scratch / "data" / "test" / "wav.scp").read_text().split()[1:2]))
-    out = run_py("ee_asr.bin.transcribe", "--exp", str(exp), "--policy", "fixed", "--threshold", "4", wav).stdout
+    out = run_py("ee_asr.bin.transcribe", "--exp-dir", str(exp), "--policy", "fixed", "--threshold", "4", wav).stdout
     assert "\texit=4\t" in out
-    run_py("ee_asr.bin.export_hf", "--exp-dir", str(exp), "--out", str(tmp_path / "hf"))
+    run_py("ee_asr.bin.export_hf", "--exp-dir", str(exp), "--output", str(tmp_path / "hf"))
     assert (tmp_path / "hf" / "config.json").is_file()
 
     finetune = mini_recipe("wav2vec2_ctc_finetune", tmp_path, tiny_data)
@@ -105,7 +105,7 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
 def test_aed_recipe_trains_and_decodes_with_joint_beam_search(tmp_path, tiny_data):
     aed = mini_recipe("conformer_aed_ee", tmp_path, tiny_data)
     run_recipe(aed, "--train-args", "--max-epoch 1", "--decode-args", "--beam-size 2 --maxlenratio 0.3",
-               "--nbest-beam", "2", "--policy-grid", "nbest:0.9")
+               "--nbest-size", "2", "--policy-grid", "nbest:0.9")
     exp = aed / "exp" / "train_unigram300"
     history = (exp / "checkpoints" / "history.json").read_text()
     assert "att_exit12" in history and "ctc_exit2" in history
@@ -127,7 +127,7 @@ def test_an4_recipe_prepares_features_and_tokens_from_real_mini_an4(tmp_path):
     with tarfile.open(datadir / "an4_sphere.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "mini" / "downloads" / "an4", arcname="an4")
     recipe = copy_recipe(EGS / "an4" / "conformer_ctc_ee", tmp_path / "an4")
-    proc = subprocess.run(["./run.sh", "--local-data-opts", f"--datadir {datadir} --download false",
+    proc = subprocess.run(["./run.sh", "--local-data-opts", f"--download-dir {datadir} --download false",
                            "--stop-stage", "3"], cwd=recipe, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len((recipe / "dump" / "test" / "feats.scp").read_text().splitlines()) == 2

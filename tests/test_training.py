@@ -141,7 +141,7 @@ def test_transcribe_reports_each_file_and_survives_bad_ones(tiny_setup, trained,
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     good = tiny_setup / "utrain00.wav"
-    proc = run_py("ee_asr.bin.transcribe", "--exp", str(trained), "--policy", "entropy", "--threshold", "0.5",
+    proc = run_py("ee_asr.bin.transcribe", "--exp-dir", str(trained), "--policy", "entropy", "--threshold", "0.5",
                   str(good), str(empty), str(tmp_path / "missing.flac"), str(good), check=False)
     assert proc.returncode == 1
     lines = proc.stdout.strip().splitlines()
@@ -156,7 +156,7 @@ def test_policy_decode_and_benchmark_json(tiny_setup, trained):
     summary = json.loads((trained / "decode_valid" / "policy_fixed" / "thr_2" / "summary.json").read_text())
     assert summary["mean_exit"] == 2 and summary["compute_ratio"] == 0.5 and summary["utterances"] == 4
     out = trained / "bench.json"
-    run_py("ee_asr.bin.benchmark", "--exp", str(trained), "--data", str(tiny_setup / "valid"), "--repeats", "1",
+    run_py("ee_asr.bin.benchmark", "--exp-dir", str(trained), "--data-dir", str(tiny_setup / "valid"), "--repeats", "1",
            "--train-steps", "1", "--points", "entropy:0.5", "--output", str(out))
     result = json.loads(out.read_text())
     assert [e["exit"] for e in result["exits"]] == [2, 4]

@@ -1,9 +1,9 @@
 """Benchmark early exit on a trained experiment: what decoding at each exit and each policy
 costs against the full model, and what the early-exit loss costs in training.
 
-  python -m ee_asr.bin.benchmark --exp exp/<tag> --data dump/test
+  python -m ee_asr.bin.benchmark --exp-dir exp/<tag> --data-dir dump/test
 
-Prints tables and writes JSON (default <exp>/benchmark.json) with `exits` ({exit, seconds,
+Prints tables and writes JSON (default <exp-dir>/benchmark.json) with `exits` ({exit, seconds,
 ratio, ideal_ratio}), `policies` ({policy, threshold, wer, mean_exit, compute_ratio,
 time_ratio}) and `train_step_ratio` (early-exit step / single-exit step of the same depth).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ee_asr.common.atomic import atomic_write_text
-from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.common.cli import add_renamed_options, run_main, setup_logging
 from ee_asr.common.edit_ops import word_counts
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
@@ -32,8 +32,8 @@ def parse_points(specs):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--exp", required=True)
-    ap.add_argument("--data", required=True, help="dump dir with feats.scp, utt2num_frames, text")
+    ap.add_argument("--exp-dir", required=True, help="experiment dir with config.yaml and the weights")
+    ap.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
     ap.add_argument("--points", nargs="*", default=["entropy:0.02", "entropy:0.05", "entropy:0.1", "maxprob:0.9",
                                                      "maxprob:0.95"], help="policy:threshold operating points")
     ap.add_argument("--max-utts", type=int, default=200)
@@ -46,12 +46,13 @@ def main(argv=None):
                     help="time training steps of this training YAML instead of the experiment's model")
     ap.add_argument("--train-batch-bins", type=int, default=8000)
     ap.add_argument("--output", default=None)
+    add_renamed_options(ap, {"--exp": "--exp-dir", "--data": "--data-dir"})
     args = ap.parse_args(argv)
     setup_logging()
     torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp, device=args.device)
+    model, config = load_trained(args.exp_dir, device=args.device)
     tokenizer = Tokenizer(config["bpemodel"])
-    dataset = FeatureDataset(args.data, tokenizer)
+    dataset = FeatureDataset(args.data_dir, tokenizer)
     batches = load_batches(dataset, args.batch_bins, args.max_utts, args.device)
     refs = [dataset.text[u] for b in batches for u in b[0]]
 
@@ -70,7 +71,7 @@ def main(argv=None):
                         "normalize_conf": config.get("normalize_conf")}
     train_batches = load_batches(dataset, args.train_batch_bins, args.max_utts, args.device)
     steps = time_train_steps(train_config, train_batches, args.repeats, args.train_steps, args.device)
-    result = {"exp": str(args.exp), "data": str(args.data), "utterances": len(refs), "threads": args.num_threads,
+    result = {"exp_dir": str(args.exp_dir), "data_dir": str(args.data_dir), "utterances": len(refs), "threads": args.num_threads,
               "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
               "train_config": args.train_config or "experiment's",
               "exits": exits, "policies": policies, "train_step_seconds": steps,
@@ -85,7 +86,7 @@ def main(argv=None):
               f"{p['time_ratio']:.3f}|")
     print(f"\ntraining step: early-exit {steps['early_exit']:.3f}s, single-exit {steps['single_exit']:.3f}s, "
           f"ratio {result['train_step_ratio']:.3f}")
-    out = Path(args.output or Path(args.exp) / "benchmark.json")
+    out = Path(args.output or Path(args.exp_dir) / "benchmark.json")
     atomic_write_text(out, json.dumps(result, indent=1))
     logging.info("wrote %s", out)
 

@@ -12,9 +12,9 @@ from ee_asr.decode.decode_exits import decode_all_exits
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__)
     add_inference_args(p)
-    p.add_argument("--output-dir", default=None, help="default: <exp-dir>/decode_<data-dir name>")
-    p.add_argument("--nbest-beam", type=int, default=0,
-                   help="also score each exit by its N-best posterior: from a CTC prefix beam of this width, or "
+    p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>")
+    p.add_argument("--nbest-size", type=int, default=0,
+                   help="also score each exit by its N-best posterior: from a CTC prefix beam search keeping this many prefixes, or "
                         "from the joint beam when --beam-size > 0")
     return p
 
@@ -22,9 +22,9 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     model, config = load_for_inference(args)
-    out = args.output_dir or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
-    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_beam,
-                     make_search(args, model, args.nbest_beam))
+    out = args.output or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
+    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_size,
+                     make_search(args, model, args.nbest_size))
     logging.info("wrote %s", out)
 
 

@@ -27,7 +27,7 @@ def get_parser():
                    help="for fixed: exit layers; else the policy's threshold")
     p.add_argument("--grid", nargs="+", metavar="POLICY:T1[,T2...]",
                    help="instead of --policy/--thresholds: several policies in one run")
-    p.add_argument("--beam", type=int, default=10, help="N-best size K for the nbest policy")
+    p.add_argument("--nbest-size", type=int, default=10, help="N-best size K for the nbest policy")
     return p
 
 
@@ -37,8 +37,8 @@ def main(argv=None):
         raise UserError("give either --grid, or --policy with --thresholds")
     grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
     model, config = load_for_inference(args)
-    decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.beam, args.device,
-                            make_search(args, model, args.beam))
+    decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.nbest_size, args.device,
+                            make_search(args, model, args.nbest_size))
     out = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}"
     for policy, thresholds in grid:
         for t in thresholds:

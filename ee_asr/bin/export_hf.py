@@ -1,5 +1,5 @@
 """Export a trained wav2vec2_ee experiment's encoder as a Hugging Face checkpoint dir, to fine-tune
-from with `--pretrained DIR`:  python -m ee_asr.bin.export_hf --exp-dir exp/<tag> --out DIR
+from with `--pretrained DIR`:  python -m ee_asr.bin.export_hf --exp-dir exp/<tag> --output DIR
 """
 
 import argparse
@@ -17,10 +17,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-dir", required=True)
     p.add_argument("--model-file", default="model.pth")
-    p.add_argument("--out", required=True, help="directory to write (must not exist)")
+    p.add_argument("--output", required=True, help="directory to write (must not exist)")
     args = p.parse_args(argv)
     setup_logging()
-    out = Path(args.out)
+    out = Path(args.output)
     if out.exists():
         raise UserError(f"{out} already exists")
     model, _ = load_trained(args.exp_dir, args.model_file)

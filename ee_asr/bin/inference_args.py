@@ -2,17 +2,16 @@
 
 import torch
 
-from ee_asr.common.cli import setup_logging
+from ee_asr.common.cli import add_renamed_options, setup_logging
 from ee_asr.decode.exit_search import ExitSearch
 from ee_asr.models.load import load_trained
 
 
-def add_inference_args(parser):
-    """Options shared by the tools that load a trained experiment and decode a dump dir."""
+def add_model_args(parser):
+    """Which trained experiment to load and how each exit searches: decode, decode_policy and
+    transcribe share these, so a model decodes the same way whichever tool runs it."""
     parser.add_argument("--exp-dir", required=True, help="experiment dir with config.yaml and the weights")
-    parser.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
     parser.add_argument("--model-file", default="model.pth")
-    parser.add_argument("--batch-bins", type=int, default=40000, help="padded frames per batch")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-threads", type=int, default=1)
     parser.add_argument("--beam-size", type=int, default=0,
@@ -22,11 +21,20 @@ def add_inference_args(parser):
     parser.add_argument("--penalty", type=float, default=0.0, help="length bonus in the joint beam search")
     parser.add_argument("--maxlenratio", type=float, default=0.0,
                         help="joint beam search: at most this many tokens per encoder frame; 0: end detection")
+    add_renamed_options(parser, {"--exp": "--exp-dir", "--data": "--data-dir", "--output-dir": "--output",
+                                 "--nbest-beam": "--nbest-size", "--beam": "--nbest-size"})
 
 
-def make_search(args, model, nbest_beam):
-    """Greedy CTC (N-best from a CTC prefix beam of `nbest_beam`) or joint beam search."""
-    return ExitSearch(model, nbest_beam, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio)
+def add_inference_args(parser):
+    """add_model_args plus the dump dir to decode and its batching."""
+    add_model_args(parser)
+    parser.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
+    parser.add_argument("--batch-bins", type=int, default=40000, help="padded frames per batch")
+
+
+def make_search(args, model, nbest_size):
+    """Greedy CTC (N-best from a CTC prefix beam keeping `nbest_size` prefixes) or joint beam search."""
+    return ExitSearch(model, nbest_size, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio)
 
 
 def load_for_inference(args):

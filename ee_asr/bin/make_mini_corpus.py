@@ -1,9 +1,9 @@
-"""Synthesise the mini corpus into Kaldi data dirs `<data>/{train,dev,test}`; rerun to resume."""
+"""Synthesise the mini corpus into Kaldi data dirs `<data-dir>/{train,dev,test}`; rerun to resume."""
 
 import argparse
 import logging
 
-from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.common.cli import add_renamed_options, run_main, setup_logging
 from ee_asr.corpora.mini_tts import make_corpus
 
 SIZES = {  # train, dev, test utterances
@@ -15,7 +15,7 @@ SIZES = {  # train, dev, test utterances
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data", required=True, help="output root for the data dirs")
+    p.add_argument("--data-dir", required=True, help="output root for the data dirs")
     p.add_argument("--wav-dir", required=True, help="where the audio goes")
     p.add_argument("--size", choices=sorted(SIZES), default="demo")
     p.add_argument("--vocab-size", type=int, default=1000, help="keep sentences within the N most frequent words")
@@ -26,12 +26,13 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--nj", type=int, default=2)
     p.add_argument("--text-file", default=None, help="your own sentences, one per line")
+    add_renamed_options(p, {"--data": "--data-dir"})
     args = p.parse_args(argv)
     setup_logging()
     n_train, n_dev, n_test = SIZES[args.size]
     n_train = args.num_train or n_train
     heldout = 20 if args.size == "tiny" else 150
-    counts = make_corpus(args.data, args.wav_dir, n_train, n_dev, n_test, args.vocab_size, heldout,
+    counts = make_corpus(args.data_dir, args.wav_dir, n_train, n_dev, n_test, args.vocab_size, heldout,
                          n_train_espeak=args.espeak_speakers, seed=args.seed, nj=args.nj, text_file=args.text_file,
                          train_fragments=args.train_fragments == "true")
     logging.info("wrote %s", counts)

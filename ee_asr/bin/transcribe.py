@@ -1,24 +1,23 @@
 """Transcribe audio with early exit: prints, per file, the text, the exit layer and the time.
 
-  python -m ee_asr.bin.transcribe --exp exp/<tag> --policy entropy --threshold 0.1 a.wav b.flac
-  python -m ee_asr.bin.transcribe --exp exp/<tag> --policy fixed --threshold 6 data/test
+  python -m ee_asr.bin.transcribe --exp-dir exp/<tag> --policy entropy --threshold 0.1 a.wav b.flac
+  python -m ee_asr.bin.transcribe --exp-dir exp/<tag> --policy fixed --threshold 6 data/test
 
 A Kaldi data dir (with wav.scp) transcribes all its recordings. A file that cannot be read gets
 an error line on stderr and the others are still transcribed; the exit status is 1 then.
+Decoding options (--beam-size, --ctc-weight, ...) are those of `decode`.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-import torch
-
+from ee_asr.bin.inference_args import add_model_args, load_for_inference, make_search
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
 from ee_asr.decode.transcribe import Transcriber
 from ee_asr.exits.policies import ONLINE_POLICIES
-from ee_asr.models.load import load_trained
 
 
 def inputs(paths):
@@ -30,20 +29,21 @@ def inputs(paths):
             yield p, p
 
 
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(p)
+    p.add_argument("--policy", default="entropy", choices=ONLINE_POLICIES)
+    p.add_argument("--threshold", type=float, required=True)
+    p.add_argument("--nbest-size", type=int, default=10, help="N-best size K for the nbest policy")
+    p.add_argument("audio", nargs="+", help="audio files or Kaldi data dirs")
+    return p
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--exp", required=True, help="experiment dir with config.yaml and model.pth")
-    ap.add_argument("--policy", default="entropy", choices=ONLINE_POLICIES)
-    ap.add_argument("--threshold", type=float, required=True)
-    ap.add_argument("--beam", type=int, default=10)
-    ap.add_argument("--model-file", default="model.pth")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--num-threads", type=int, default=1)
-    ap.add_argument("audio", nargs="+", help="audio files or Kaldi data dirs")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp, args.model_file, args.device)
-    t = Transcriber(model, config, args.policy, args.threshold, args.beam, args.device)
+    args = get_parser().parse_args(argv)
+    model, config = load_for_inference(args)
+    t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device,
+                    make_search(args, model, args.nbest_size))
     failed = 0
     for name, spec in inputs(args.audio):
         try:

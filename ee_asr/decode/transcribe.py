@@ -12,8 +12,9 @@ from ee_asr.decode.dynamic import decode_dynamic
 
 
 class Transcriber:
-    def __init__(self, model, config, policy, threshold, beam=10, device="cpu"):
-        self.model, self.policy, self.threshold, self.beam, self.device = model, policy, threshold, beam, device
+    def __init__(self, model, config, policy, threshold, nbest_size=10, device="cpu", search=None):
+        self.model, self.policy, self.threshold, self.device = model, policy, threshold, device
+        self.nbest_size, self.search = nbest_size, search
         self.tokenizer = Tokenizer(config["bpemodel"])
         # input size 1: the model reads the raw waveform (wav2vec2), else fbank of that many bins
         self.raw = config["input_size"] == 1
@@ -28,6 +29,6 @@ class Transcriber:
             raise UserError(f"'{spec}' is too short ({len(wave) / 16000:.2f}s) to transcribe")
         x = torch.from_numpy(feats)[None].to(self.device)
         res = decode_dynamic(self.model, x, torch.tensor([len(feats)], device=self.device), self.policy,
-                             self.threshold, self.beam)[0]
+                             self.threshold, self.nbest_size, self.search)[0]
         return {"text": self.tokenizer.decode(res["ids"]), "exit": res["exit"],
                 "seconds": time.perf_counter() - start}

@@ -33,7 +33,7 @@ pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 
 # Decoding
 decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw samples
 inference_model=model.pth  # weights file under exp/<tag>/
-nbest_beam=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
+nbest_size=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
 decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
@@ -90,7 +90,7 @@ if want 2; then
     stage_begin 2 "$dumpdir" "$opts"
     if [ -n "$speed_perturb_factors" ]; then
       # shellcheck disable=SC2086
-      python -m ee_asr.bin.perturb_speed --data "data/$orig_train_set" --out "data/$train_set" --factors $speed_perturb_factors
+      python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
     fi
     for d in $train_set $valid_set $test_sets; do
       out="$dumpdir/$d"; mkdir -p "$out/split"
@@ -154,19 +154,19 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins beam=$nbest_beam grid=$policy_grid args=$decode_args"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args"
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
     for d in $test_sets; do
       python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
-        --batch-bins "$decode_batch_bins" --device "$device" --nbest-beam "$nbest_beam" $decode_args
+        --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args
       rm -rf "$exp/decode_$d"/policy_*
       [ -z "$policy_grid" ] && continue
       # shellcheck disable=SC2086
       python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --grid $policy_grid \
-        --beam "$nbest_beam" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
+        --nbest-size "$nbest_size" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
         $decode_args
     done
     stage_end 5 "$exp" "$opts"

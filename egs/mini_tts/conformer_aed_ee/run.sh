@@ -4,6 +4,6 @@ set -euo pipefail
 
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
-  --nbpe 300 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-beam 5 \
+  --nbpe 300 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-size 5 \
   --train-config conf/train.yaml \
   "$@"

@@ -4,7 +4,7 @@ set -euo pipefail
 
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test" \
-  --nbpe 500 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-beam 5 \
+  --nbpe 500 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-size 5 \
   --speed-perturb-factors "0.9 1.0 1.1" \
   --train-config conf/train.yaml \
   "$@"

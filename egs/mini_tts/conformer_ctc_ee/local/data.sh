@@ -19,7 +19,7 @@ help_message="Usage: $0 [--size tiny|small|demo] [--vocab-size N] [--num-train N
 . utils/parse_options.sh
 
 log "synthesising the $size mini corpus into data/ (audio in $wav_dir)"
-python -m ee_asr.bin.make_mini_corpus --data data --wav-dir "$wav_dir" --size "$size" \
+python -m ee_asr.bin.make_mini_corpus --data-dir data --wav-dir "$wav_dir" --size "$size" \
   --vocab-size "$vocab_size" --espeak-speakers "$espeak_speakers" ${num_train:+--num-train "$num_train"} \
   --train-fragments "$train_fragments" \
   --seed "$seed" --nj "$nj" ${text_file:+--text-file "$text_file"}
