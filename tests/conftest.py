@@ -21,12 +21,15 @@ def run_py(*args, check=True, **kw):
 
 
 def copy_recipe(src, dst):
-    """A throw-away copy of a recipe: shared files linked, its own files copied (links followed)."""
+    """A throw-away copy of a recipe: shared files linked, its own files copied (links followed);
+    data, dump and downloads link to dst's parent, the corpus level, as in egs/<corpus>/<recipe>."""
     import shutil
 
     dst.mkdir(parents=True)
     for name in ("asr.sh", "path.sh", "utils"):
         (dst / name).symlink_to((src / name).resolve())
+    for name in ("data", "dump", "downloads"):
+        (dst / name).symlink_to(Path("..") / name)
     for name in ("run.sh", "cmd.sh", "conf", "local"):
         s = src / name
         (shutil.copytree if s.is_dir() else shutil.copy)(s, dst / name)

@@ -7,7 +7,7 @@ import pytest
 from conftest import run_py
 from ee_asr.common.errors import UserError
 from ee_asr.data.cmvn import compute_global_stats
-from ee_asr.data.fbank import write_features
+from ee_asr.data.features import write_features
 
 
 def test_fbank_ark_scp_and_lengths(data_dir, tmp_path):
@@ -44,7 +44,7 @@ def test_failed_job_leaves_no_output(data_dir, tmp_path):
 
 def test_cli_error_is_one_clear_line(data_dir, tmp_path):
     (data_dir / "wav.scp").write_text(f"spk1-a {tmp_path}/gone.wav\n")
-    proc = run_py("ee_asr.bin.compute_fbank", "--wav-scp", str(data_dir / "wav.scp"),
+    proc = run_py("ee_asr.bin.compute_features", "--wav-scp", str(data_dir / "wav.scp"),
                   "--out-prefix", str(tmp_path / "f"), check=False)
     assert proc.returncode == 2
     assert "gone.wav" in proc.stderr and "Traceback" not in proc.stderr

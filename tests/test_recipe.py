@@ -1,5 +1,6 @@
 """The mini recipe end to end (stages 1-6, tiny corpus, one epoch) in a throw-away copy."""
 
+import hashlib
 import shutil
 import subprocess
 
@@ -26,14 +27,14 @@ def run(recipe, *args):
 def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
     proc = run(recipe)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = (recipe / "exp" / "train_unigram1000" / "RESULTS.md").read_text()
+    results = (recipe / "exp" / "conformer_ctc_ee_unigram1000" / "RESULTS.md").read_text()
     for layer in (2, 4, 6, 8, 10, 12):
         assert f"|decode_test/exit{layer}|20|" in results
     assert "espnet version" in results and "git hash" in results
     assert "### How sure: decode_test" in results and "|exit12|" in results
-    for marker in ("data/.stage1.done", "dump/.stage2.done", "data/token_list/unigram1000/.stage3.done",
-                   "exp/train_unigram1000/.stage4.done", "exp/train_unigram1000/.stage5.done",
-                   "exp/train_unigram1000/.stage6.done"):
+    for marker in ("data/.stage1.done", "dump/fbank/train/.stage2.done", "dump/fbank/test/.stage2.done", "data/token_list/unigram1000/.stage3.done",
+                   "exp/conformer_ctc_ee_unigram1000/.stage4.done", "exp/conformer_ctc_ee_unigram1000/.stage5.done",
+                   "exp/conformer_ctc_ee_unigram1000/.stage6.done"):
         assert (recipe / marker).exists(), marker
     again = run(recipe, "--stop_stage", "5")
     assert again.returncode == 0, again.stderr[-4000:]
@@ -43,11 +44,36 @@ def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
     # an empty policy grid (what single_exit.sh passes) decodes every exit and no policy
     no_policies = run(recipe, "--stage", "5", "--stop-stage", "5", "--policy-grid", "")
     assert no_policies.returncode == 0, no_policies.stderr[-4000:]
-    decoded = recipe / "exp" / "train_unigram1000" / "decode_test"
+    decoded = recipe / "exp" / "conformer_ctc_ee_unigram1000" / "decode_test"
     assert (decoded / "exit12" / "text").is_file() and not list(decoded.glob("policy_*"))
     # a changed option reruns that stage
     changed = run(recipe, "--stage", "3", "--stop-stage", "3", "--nbpe", "200")
     assert changed.returncode == 0 and "sentencepiece unigram with 200 pieces" in changed.stderr
+    check_corpus_is_shared(recipe.parent)
+
+
+def digests(root):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def check_corpus_is_shared(corpus):
+    """A second recipe of the corpus finds stages 1-3 done; one needing raw audio adds its features
+    beside the fbank ones; a recipe asking for another corpus is refused, and nothing is lost."""
+    fbank, data = digests(corpus / "dump" / "fbank"), digests(corpus / "data")
+    second = copy_recipe(RECIPE, corpus / "second")
+    proc = run(second, "--stop-stage", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Stage 1: data prep already done" in proc.stderr and "Stage 3: sentencepiece already" in proc.stderr
+    for d in ("train", "dev", "test"):
+        assert f"Stage 2: fbank features of {d} already done" in proc.stderr
+    assert "into dump/fbank" not in proc.stderr
+    raw = copy_recipe(ROOT / "egs" / "mini_tts" / "wav2vec2_ctc_ee_scratch", corpus / "raw")
+    proc = run(raw, "--stop-stage", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (corpus / "dump" / "raw" / "test" / "feats.scp").is_file()
+    other = run(second, "--stop-stage", "1", "--local-data-opts", "--size tiny --seed 7")
+    assert other.returncode != 0 and "was prepared with other options" in other.stderr
+    assert digests(corpus / "dump" / "fbank") == fbank and digests(corpus / "data") == data
 
 
 def test_unknown_option_fails_before_any_work(recipe):
@@ -63,5 +89,9 @@ def test_setup_makes_a_new_recipe(tmp_path):
     assert (target / "asr.sh").resolve() == (ROOT / "egs" / "TEMPLATE" / "asr.sh").resolve()
     assert (target / "utils" / "parse_options.sh").exists()
     assert (target / "run.sh").exists() and (target / "local" / "data.sh").exists()
+    assert (target / "data").is_symlink() and str((target / "data").readlink()) == "../data"
     help_proc = subprocess.run(["./asr.sh", "--help"], cwd=target, capture_output=True, text=True)
-    assert "Usage" in help_proc.stderr
+    assert "Usage" in help_proc.stdout
+    # every option with its default and comment, read from asr.sh itself
+    assert "--stop-stage               6                last stage to run" in help_proc.stdout
+    assert "--nbest-size" in help_proc.stdout and "--help-message" not in help_proc.stdout

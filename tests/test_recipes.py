@@ -14,7 +14,7 @@ from ee_asr.train.config import load_config
 from test_recipe import needs_tts
 
 EGS = ROOT / "egs"
-RECIPES = sorted(p.parent.parent for p in EGS.glob("*/*/conf/train.yaml") if p.parent.parent.parent.name != "TEMPLATE")
+RECIPES = sorted(p.parent.parent for p in EGS.glob("*/*/conf/train_*.yaml"))
 CORPORA = ("mini_tts", "librispeech", "tedlium3", "an4")
 KINDS = ("conformer_ctc_ee", "conformer_ctc_single", "conformer_aed_ee", "wav2vec2_ctc_ee_scratch",
          "wav2vec2_ctc_ee_finetune", "wav2vec2_ctc_finetune")
@@ -26,7 +26,9 @@ def test_every_corpus_has_every_recipe():
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: f"{r.parent.name}/{r.name}")
 def test_recipe_config_builds_a_model_and_scripts_parse(recipe):
-    config = load_config(recipe / "conf" / "train.yaml")
+    (config_file,) = (recipe / "conf").glob("train_*.yaml")
+    assert f"--train-config conf/{config_file.name}" in (recipe / "run.sh").read_text()
+    config = load_config(config_file)
     raw = config["encoder"] == "wav2vec2_ee"
     model = build_model({**config, "input_size": 1 if raw else 80, "vocab_size": 40, "normalize": None})
     assert model.exit_layers == [2, 4, 6, 8, 10, 12]
@@ -38,7 +40,7 @@ def test_recipe_config_builds_a_model_and_scripts_parse(recipe):
 
 
 def test_paper_sized_conformer_ctc_has_about_the_papers_parameter_count():
-    config = load_config(EGS / "librispeech" / "conformer_ctc_ee" / "conf" / "train.yaml")
+    config = load_config(ROOT / "conf" / "train_conformer_ctc_ee.yaml")
     model = build_model({**config, "input_size": 80, "vocab_size": 302, "normalize": None})
     n = sum(p.numel() for p in model.parameters()) / 1e6
     assert 30 < n < 36, n  # the paper: ~31.5M; six 300-token CTC heads and kernel 31 add a little
@@ -46,18 +48,17 @@ def test_paper_sized_conformer_ctc_has_about_the_papers_parameter_count():
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    """Stage 1 of the tiny mini corpus, once; recipes copied later reuse its data dirs."""
+    """Stage 1 of the tiny mini corpus, once, in a corpus dir whose recipes all share its data/."""
     work = copy_recipe(EGS / "mini_tts" / "conformer_ctc_ee", tmp_path_factory.mktemp("tiny") / "r")
     proc = subprocess.run(["./run.sh", "--local-data-opts", "--size tiny", "--stop-stage", "1"], cwd=work,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return work / "data"
+    return work.parent
 
 
-def mini_recipe(name, tmp_path, tiny_data):
-    d = copy_recipe(EGS / "mini_tts" / name, tmp_path / name)
-    shutil.copytree(tiny_data, d / "data")
-    return d
+def mini_recipe(name, tmp_path, corpus):
+    """A copy of a mini_tts recipe beside the others of the tiny corpus: it starts with data/ made."""
+    return copy_recipe(EGS / "mini_tts" / name, corpus / f"{name}_{tmp_path.name}")
 
 
 def run_recipe(recipe, *args):
@@ -75,10 +76,10 @@ TINY_W2V = ("--max-epoch 1 --set encoder_conf.hf_config.hidden_size=32 --set enc
 def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tiny_data):
     scratch = mini_recipe("wav2vec2_ctc_ee_scratch", tmp_path, tiny_data)
     run_recipe(scratch, "--train-args", TINY_W2V, "--policy-grid", "entropy:0.1")
-    exp = scratch / "exp" / "train_char"
+    exp = scratch / "exp" / "wav2vec2_ctc_ee_scratch_char"
     assert "|decode_test/exit12|20|" in (exp / "RESULTS.md").read_text()
     assert " batch_bins=4000000 " in (exp / ".stage5.done").read_text()  # raw audio's default: samples
-    assert (scratch / "dump" / "train" / "feats.scp").is_file()
+    assert (scratch / "dump" / "raw" / "train" / "feats.scp").is_file()
     wav = next(iter((scratch / "data" / "test" / "wav.scp").read_text().split()[1:2]))
     out = run_py("ee_asr.bin.transcribe", "--exp-dir", str(exp), "--policy", "fixed", "--threshold", "4", wav).stdout
     assert "\texit=4\t" in out
@@ -88,7 +89,7 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
     finetune = mini_recipe("wav2vec2_ctc_finetune", tmp_path, tiny_data)
     run_recipe(finetune, "--pretrained", str(tmp_path / "hf"), "--train-args", "--max-epoch 1",
                "--policy-grid", "fixed:4")
-    exp = finetune / "exp" / "train_char"
+    exp = finetune / "exp" / "wav2vec2_ctc_finetune_char"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["encoder_conf"]["hf_config"]["hidden_size"] == 32
     assert config["pretrained"] == str((tmp_path / "hf").resolve())
@@ -106,7 +107,7 @@ def test_aed_recipe_trains_and_decodes_with_joint_beam_search(tmp_path, tiny_dat
     aed = mini_recipe("conformer_aed_ee", tmp_path, tiny_data)
     run_recipe(aed, "--train-args", "--max-epoch 1", "--decode-args", "--beam-size 2 --maxlenratio 0.3",
                "--nbest-size", "2", "--policy-grid", "nbest:0.9")
-    exp = aed / "exp" / "train_unigram300"
+    exp = aed / "exp" / "conformer_aed_ee_unigram300"
     history = (exp / "checkpoints" / "history.json").read_text()
     assert "att_exit12" in history and "ctc_exit2" in history
     records = [line for line in (exp / "decode_test" / "exits.jsonl").read_text().splitlines()]
@@ -130,5 +131,5 @@ def test_an4_recipe_prepares_features_and_tokens_from_real_mini_an4(tmp_path):
     proc = subprocess.run(["./run.sh", "--local-data-opts", f"--download-dir {datadir} --download false",
                            "--stop-stage", "3"], cwd=recipe, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len((recipe / "dump" / "test" / "feats.scp").read_text().splitlines()) == 2
+    assert len((recipe / "dump" / "fbank" / "test" / "feats.scp").read_text().splitlines()) == 2
     assert (recipe / "data" / "token_list" / "char" / "bpe.model").is_file()

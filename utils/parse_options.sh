@@ -4,17 +4,36 @@
 # Source it after setting defaults:   foo_bar=1; . utils/parse_options.sh
 #   --foo-bar 2  or  --foo_bar 2  or  --foo-bar=2   sets foo_bar=2
 #   --config FILE                   sources FILE (name=value lines) first
-#   --help / -h                     prints $help_message and exits
+#   --help / -h                     prints $help_message, then every option with its default and
+#                                   comment, read from the caller's "name=default  # comment" lines
 # An option with no matching variable fails, so a typo never passes silently. A variable whose
 # default is true or false only takes true or false. Parsing stops at the first argument that
 # is not an option; the rest stay in "$@".
 
 __po_fail() { echo "$0: $*" >&2; exit 1; }
+# The caller's own assignments above the line that sources this file are its options: listing
+# them from the script itself keeps --help and the defaults from ever disagreeing.
+__po_help() {
+  printf '%s\n' "${help_message:-$0: no help message}"
+  awk '/parse_options\.sh/ || /^help_message=/ { exit }
+       /^# [A-Z][A-Za-z -]*$/ { section = substr($0, 3); pending = ""; next }
+       /^# / { pending = pending (pending ? " " : "") substr($0, 3); next }
+       /^[a-z_][a-z0-9_]*=/ {
+         eq = index($0, "="); name = substr($0, 1, eq - 1); rest = substr($0, eq + 1)
+         comment = pending; pending = ""
+         if (match(rest, /[ \t]+# /)) { comment = substr(rest, RSTART + RLENGTH); rest = substr(rest, 1, RSTART - 1) }
+         if (section != shown) { printf "%s:\n", section; shown = section }
+         gsub(/_/, "-", name)
+         printf "  --%-24s %-16s %s\n", name, rest, comment
+         next
+       }
+       { pending = "" }' "$0"
+}
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
-      printf '%s\n' "${help_message:-$0: no help message}" >&2
+      __po_help
       exit 0 ;;
     --=*|--) __po_fail "malformed option '$1'" ;;
     --*=*) __po_name="${1%%=*}"; __po_value="${1#*=}"; shift ;;
@@ -48,5 +67,5 @@ while [ $# -gt 0 ]; do
   printf -v "$__po_var" '%s' "$__po_value"
 done
 unset __po_name __po_value __po_var
-unset -f __po_fail
+unset -f __po_fail __po_help
 true

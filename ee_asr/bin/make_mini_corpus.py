@@ -9,7 +9,7 @@ from ee_asr.corpora.mini_tts import make_corpus
 SIZES = {  # train, dev, test utterances
     "tiny": (160, 20, 20),
     "small": (1500, 100, 200),
-    "demo": (5000, 150, 300),
+    "demo": (9000, 150, 300),
 }
 
 

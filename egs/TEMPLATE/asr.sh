@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The numbered stages of an ee-asr recipe. A recipe's run.sh passes its corpus options and "$@".
-#   1 data prep (local/data.sh)   2 fbank + CMVN   3 sentencepiece   4 training
+#   1 data prep (local/data.sh)   2 features + CMVN   3 sentencepiece   4 training
 #   5 decoding at every exit      6 scoring and RESULTS.md
 # Each stage is skipped when its .done marker holds the same options, and reruns when they change.
 set -euo pipefail
@@ -9,10 +9,10 @@ set -euo pipefail
 stage=1               # first stage to run
 stop_stage=6          # last stage to run
 nj=2                  # parallel jobs for feature extraction
-dumpdir=dump          # features go here
+dumpdir=dump          # features go to <dumpdir>/<feats_type>/<set>; a link to the corpus's dump/ shares them
 expdir=exp            # experiments go here
 # Data
-local_data_opts=""    # options passed to local/data.sh
+local_data_opts=""    # options passed to local/data.sh; recipes of one corpus share data/, so give them the same
 train_set=train       # training data dir under data/
 valid_set=dev         # validation data dir (checkpoint selection)
 test_sets="test"      # space-separated data dirs to decode
@@ -24,8 +24,9 @@ speed_perturb_factors=""  # e.g. "0.9 1.0 1.1": train on speed-perturbed copies 
 token_type=unigram    # sentencepiece model type: unigram, bpe or char
 nbpe=300              # sentencepiece vocabulary size
 # Training
-train_config=conf/train.yaml  # model, optimizer and schedule
-tag=""                # experiment name; default: <config name>_<token type>[<nbpe>] (no nbpe for char)
+train_config=""       # model, optimizer and schedule, conf/train_<model>.yaml (required)
+tag=""                # experiment name; default: <config name without train_>_<token type>[<nbpe>]
+tag_suffix=""         # appended to the default tag (single_exit.sh: _depth<L>)
 num_procs=1           # processes for torch DDP via torchrun (1: plain python)
 device=cpu            # cpu or cuda
 train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1 --set encoder_conf.num_blocks=4"
@@ -39,7 +40,7 @@ decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-we
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
 policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
 
-help_message="Usage: $0 [options]   (every variable above is an option: --stop-stage 4, --nbpe 500, ...)"
+help_message="Usage: $0 [options]   (stages: 1 data, 2 features, 3 tokens, 4 training, 5 decoding, 6 scoring)"
 . ./path.sh
 . ./cmd.sh
 . utils/log.sh
@@ -48,20 +49,36 @@ orig_args=$(printf '%q ' "$@")
 . utils/parse_options.sh
 [ $# -eq 0 ] || { log "unexpected arguments: $*"; exit 1; }
 
+[ -n "$train_config" ] || { log "give --train-config conf/train_<model>.yaml"; exit 1; }
 [ -f "$train_config" ] || { log "train config $train_config does not exist"; exit 1; }
 if [ -z "$tag" ]; then
-  tag="$(basename "${train_config%.*}")_${token_type}"; [ "$token_type" = char ] || tag="${tag}${nbpe}"
+  tag="$(basename "${train_config%.*}")"; tag="${tag#train_}_${token_type}"
+  [ "$token_type" = char ] || tag="${tag}${nbpe}"
+  tag="${tag}${tag_suffix}"
 fi
 exp="$expdir/$tag"
 bpedir="data/token_list/${token_type}"; [ "$token_type" = char ] || bpedir="${bpedir}${nbpe}"
+featdir="$dumpdir/$feats_type"
 rerun() { log "to rerun this stage: $0 ${orig_args}--stage $1 --stop-stage $1"; }
 want() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 file_sig() { [ -f "$1" ] && md5sum < "$1" | cut -c1-12 || echo none; }
+files_sig() { local f; for f in "$@"; do file_sig "$f"; done | md5sum | cut -c1-12; }
+# A recipe's data, dump and downloads may be links to its corpus's, shared by every recipe of the
+# corpus (setup.sh makes them): the first use creates what they point to.
+for d in data "$dumpdir" downloads; do
+  if [ -L "$d" ] && [ ! -e "$d" ]; then mkdir -p "$(readlink -m "$d")"; fi
+done
 
 if want 1; then
-  opts="local_data_opts=$local_data_opts sets=$train_set,$valid_set,$test_sets"
+  opts="local_data_opts=$local_data_opts"
   if stage_skip 1 data "$opts"; then
     log "Stage 1: data prep already done with the same options"
+  elif [ -f data/.stage1.done ]; then
+    log "Stage 1: data/ ($(readlink -f data)) was prepared with other options: $(cat data/.stage1.done)"
+    log "  this run asks for: $opts"
+    log "  every recipe of the corpus reads it: pass the same --local-data-opts, or remove $(readlink -f data)"
+    log "  and $(readlink -f "$dumpdir") to prepare the corpus anew"
+    exit 1
   else
     log "Stage 1: data prep: local/data.sh $local_data_opts"; rerun 1
     stage_begin 1 data "$opts"
@@ -82,41 +99,29 @@ orig_train_set=$train_set
 [ -z "$speed_perturb_factors" ] || train_set="${train_set}_sp"
 
 if want 2; then
-  opts="feats_type=$feats_type n_mels=$n_mels speed=$speed_perturb_factors nj=$nj data=$(cat data/.stage1.done 2>/dev/null | md5sum | cut -c1-12)"
-  if stage_skip 2 "$dumpdir" "$opts"; then
-    log "Stage 2: features already done with the same options"
-  else
-    log "Stage 2: $feats_type features ($n_mels mel bins for fbank) for $train_set $valid_set $test_sets with $nj jobs"; rerun 2
-    stage_begin 2 "$dumpdir" "$opts"
-    if [ -n "$speed_perturb_factors" ]; then
-      # shellcheck disable=SC2086
-      python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
-    fi
-    for d in $train_set $valid_set $test_sets; do
-      out="$dumpdir/$d"; mkdir -p "$out/split"
-      cp data/$d/{text,utt2spk,spk2utt,wav.scp} "$out/"
-      n=$(wc -l < "data/$d/text"); this_nj=$(( nj < n ? nj : n ))
-      if [ -f "data/$d/segments" ]; then
-        utils/split_scp.sh "data/$d/segments" "$this_nj" "$out/split/segments"
-        seg_opt="--segments $out/split/segments.JOB"
-        utils/split_scp.sh "data/$d/wav.scp" 1 "$out/split/wav"  # every job reads the whole wav.scp
-        wav_of_job="$out/split/wav.1"
-      else
-        utils/split_scp.sh "data/$d/wav.scp" "$this_nj" "$out/split/wav"
-        seg_opt=""; wav_of_job="$out/split/wav.JOB"
-      fi
-      # shellcheck disable=SC2086
-      $train_cmd JOB=1:"$this_nj" "$out/log/fbank.JOB.log" \
-        python -m ee_asr.bin.compute_fbank --wav-scp "$wav_of_job" $seg_opt \
-          --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels" --feats-type "$feats_type"
-      for ((j = 1; j <= this_nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
-      for ((j = 1; j <= this_nj; j++)); do cat "$out/split/feats.$j.num_frames"; done > "$out/utt2num_frames.tmp"
-      mv "$out/feats.scp.tmp" "$out/feats.scp"; mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"
-      log "  $d: $(wc -l < "$out/feats.scp") utterances"
-    done
-    python -m ee_asr.bin.compute_cmvn "$dumpdir/$train_set/feats.scp" "$dumpdir/$train_set/cmvn.npz"
-    stage_end 2 "$dumpdir" "$opts"
+  # Per data set, so that a recipe needing other features (raw audio) or another set adds them
+  # beside what other recipes of the corpus made, and what exists is never computed again.
+  if [ -n "$speed_perturb_factors" ] && ! stage_skip 2 "data/$train_set" "factors=$speed_perturb_factors"; then
+    log "Stage 2: speed perturbation $speed_perturb_factors of data/$orig_train_set"
+    stage_begin 2 "data/$train_set" "factors=$speed_perturb_factors"
+    # shellcheck disable=SC2086
+    python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
+    stage_end 2 "data/$train_set" "factors=$speed_perturb_factors"
   fi
+  for d in $train_set $valid_set $test_sets; do
+    opts="feats_type=$feats_type n_mels=$n_mels data=$(files_sig data/$d/wav.scp data/$d/segments data/$d/text)"
+    if stage_skip 2 "$featdir/$d" "$opts"; then
+      log "Stage 2: $feats_type features of $d already done with the same options"
+      continue
+    fi
+    log "Stage 2: $feats_type features of data/$d into $featdir/$d with $nj jobs"; rerun 2
+    stage_begin 2 "$featdir/$d" "$opts"
+    utils/compute_features.sh --nj "$nj" --cmd "$train_cmd" --feats-type "$feats_type" --n-mels "$n_mels" \
+      "data/$d" "$featdir/$d"
+    [ "$d" != "$train_set" ] || python -m ee_asr.bin.compute_cmvn "$featdir/$d/feats.scp" "$featdir/$d/cmvn.npz"
+    log "  $d: $(wc -l < "$featdir/$d/feats.scp") utterances"
+    stage_end 2 "$featdir/$d" "$opts"
+  done
 fi
 
 if want 3; then
@@ -133,7 +138,7 @@ if want 3; then
 fi
 
 if want 4; then
-  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$dumpdir/$train_set/feats.scp") procs=$num_procs args=$train_args pretrained=$pretrained"
+  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$featdir/$train_set/feats.scp") procs=$num_procs args=$train_args pretrained=$pretrained"
   if stage_skip 4 "$exp" "$opts"; then
     log "Stage 4: $exp already trained with the same options"
   else
@@ -141,8 +146,8 @@ if want 4; then
     mkdir -p "$exp"
     rm -f "$exp/.stage4.done"  # training resumes from its own checkpoints, so nothing is removed
     # shellcheck disable=SC2206
-    args=(--config "$train_config" --train-dir "$dumpdir/$train_set" --valid-dir "$dumpdir/$valid_set"
-                --bpemodel "$bpedir/bpe.model" --cmvn "$dumpdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device"
+    args=(--config "$train_config" --train-dir "$featdir/$train_set" --valid-dir "$featdir/$valid_set"
+                --bpemodel "$bpedir/bpe.model" --cmvn "$featdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device"
                 ${pretrained:+--pretrained "$pretrained"} $train_args)
     if [ "$num_procs" -gt 1 ]; then
       torchrun --standalone --nproc_per_node "$num_procs" -m ee_asr.bin.train "${args[@]}"
@@ -160,12 +165,12 @@ if want 5; then
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
     for d in $test_sets; do
-      python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
+      python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
         --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args
       rm -rf "$exp/decode_$d"/policy_*
       [ -z "$policy_grid" ] && continue
       # shellcheck disable=SC2086
-      python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --grid $policy_grid \
+      python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$featdir/$d" --grid $policy_grid \
         --nbest-size "$nbest_size" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
         $decode_args
     done

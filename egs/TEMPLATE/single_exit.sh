@@ -18,7 +18,7 @@ done
 for L in $depths; do
   exits=$(seq -s, 2 2 "$L"); [ $((L % 2)) -eq 0 ] || exits="${exits:+$exits,}$L"
   weights=$(echo "$exits" | awk -F, '{for (i = 1; i < NF; i++) printf "0,"; print 1}')
-  ./asr.sh --tag "single_exit${L}" --policy-grid "" \
+  ./asr.sh --tag-suffix "_depth${L}" --policy-grid "" \
     --train-args "--set encoder_conf.num_blocks=$L --set encoder_conf.exit_layers=[$exits] --set model_conf.shared_head=true --set model_conf.exit_weighting=[$weights]${extra:+ $extra}" \
     "${args[@]}"
 done

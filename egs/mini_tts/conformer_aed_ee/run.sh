@@ -3,7 +3,7 @@
 set -euo pipefail
 
 ./asr.sh \
-  --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
+  --train-set train --valid-set dev --test-sets "test" \
   --nbpe 300 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-size 5 \
-  --train-config conf/train.yaml \
+  --train-config conf/train_conformer_aed_ee.yaml \
   "$@"

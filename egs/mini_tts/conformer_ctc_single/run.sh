@@ -3,7 +3,7 @@
 set -euo pipefail
 
 ./single_exit.sh \
-  --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
+  --train-set train --valid-set dev --test-sets "test" \
   --nbpe 300 \
-  --train-config conf/train.yaml \
+  --train-config conf/train_conformer_ctc_single.yaml \
   "$@"

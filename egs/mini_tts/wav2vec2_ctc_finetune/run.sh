@@ -5,7 +5,7 @@
 set -euo pipefail
 
 ./asr.sh \
-  --train-set train --valid-set dev --test-sets "test" --local-data-opts "--size demo" \
+  --train-set train --valid-set dev --test-sets "test" \
   --feats-type raw --token-type char --pretrained "${PRETRAINED:-downloads/wav2vec2-mini}" \
-  --train-config conf/train.yaml \
+  --train-config conf/train_wav2vec2_ctc_finetune.yaml \
   "$@"

@@ -6,5 +6,5 @@ set -euo pipefail
   --train-set train --valid-set dev --test-sets "test" \
   --feats-type raw --token-type char \
   --speed-perturb-factors "0.9 1.0 1.1" \
-  --train-config conf/train.yaml \
+  --train-config conf/train_wav2vec2_ctc_ee_scratch.yaml \
   "$@"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Stage 2 for one data dir: features as --nj parallel jobs through the job runner (--cmd), merged
+# into OUT_DIR/{feats.scp,utt2num_frames}, with the data dir's tables copied beside them.
+#   utils/compute_features.sh [--nj 2] [--cmd utils/run_local.sh] [--feats-type fbank] [--n-mels 80] DATA_DIR OUT_DIR
+# The work is python -m ee_asr.bin.compute_features (ee_asr/data/features.py).
+set -euo pipefail
+nj=2                  # parallel jobs (at most one per utterance)
+cmd=utils/run_local.sh  # job runner, called as $cmd JOB=1:N log command
+feats_type=fbank      # fbank (log-mel) or raw (the waveform)
+n_mels=80             # log-mel fbank dimension
+help_message="Usage: $0 [--nj N] [--cmd CMD] [--feats-type fbank|raw] [--n-mels N] <data-dir> <out-dir>"
+. utils/parse_options.sh
+[ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
+data=$1; out=$2
+
+mkdir -p "$out/split"
+for f in text utt2spk spk2utt wav.scp; do cp "$data/$f" "$out/"; done
+n=$(wc -l < "$data/text"); nj=$(( nj < n ? nj : n ))
+if [ -f "$data/segments" ]; then
+  utils/split_scp.sh "$data/segments" "$nj" "$out/split/segments"
+  seg_opt="--segments $out/split/segments.JOB"
+  wav_of_job="$data/wav.scp"  # every job reads the whole wav.scp, its segments pick the audio
+else
+  utils/split_scp.sh "$data/wav.scp" "$nj" "$out/split/wav"
+  seg_opt=""; wav_of_job="$out/split/wav.JOB"
+fi
+# shellcheck disable=SC2086
+$cmd JOB=1:"$nj" "$out/log/features.JOB.log" \
+  python -m ee_asr.bin.compute_features --wav-scp "$wav_of_job" $seg_opt \
+    --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels" --feats-type "$feats_type"
+for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
+for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.num_frames"; done > "$out/utt2num_frames.tmp"
+mv "$out/feats.scp.tmp" "$out/feats.scp"; mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"
