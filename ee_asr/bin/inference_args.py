@@ -1,10 +1,6 @@
 """Options and loading shared by the tools that decode with a trained experiment."""
 
-import torch
-
 from ee_asr.common.cli import add_renamed_options, setup_logging
-from ee_asr.decode.exit_search import ExitSearch
-from ee_asr.models.load import load_trained
 
 
 def add_model_args(parser):
@@ -34,11 +30,17 @@ def add_inference_args(parser):
 
 def make_search(args, model, nbest_size):
     """Greedy CTC (N-best from a CTC prefix beam keeping `nbest_size` prefixes) or joint beam search."""
+    from ee_asr.decode.exit_search import ExitSearch  # torch and espnet: not needed for --help
+
     return ExitSearch(model, nbest_size, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio)
 
 
 def load_for_inference(args):
     """Set threads and logging, then load the model and resolved config named by `args`."""
+    import torch
+
+    from ee_asr.models.load import load_trained
+
     setup_logging()
     torch.set_num_threads(args.num_threads)
     return load_trained(args.exp_dir, args.model_file, args.device)

@@ -16,7 +16,6 @@ from ee_asr.bin.inference_args import add_model_args, load_for_inference, make_s
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
-from ee_asr.decode.transcribe import Transcriber
 from ee_asr.exits.policies import ONLINE_POLICIES
 
 
@@ -41,6 +40,8 @@ def get_parser():
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    from ee_asr.decode.transcribe import Transcriber  # torch: after the arguments are known good
+
     model, config = load_for_inference(args)
     t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device,
                     make_search(args, model, args.nbest_size))

@@ -103,9 +103,7 @@ class ConformerEEEncoder(ExitEncoder):
         stochastic_depth_rate: Union[float, List[float]] = 0.0,
     ):
         super().__init__()
-        exit_layers = sorted(int(x) for x in exit_layers)
-        if not exit_layers or exit_layers[0] < 1 or exit_layers[-1] > num_blocks or len(set(exit_layers)) != len(exit_layers):
-            raise UserError(f"exit_layers {exit_layers} must be distinct layers in 1..{num_blocks}")
+        exit_layers = self.checked_exit_layers(exit_layers, num_blocks)
         body = ConformerEncoder(
             input_size=input_size, output_size=output_size, attention_heads=attention_heads,
             linear_units=linear_units, num_blocks=num_blocks, dropout_rate=dropout_rate,

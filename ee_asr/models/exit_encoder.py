@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+from ee_asr.common.errors import UserError
+
 
 @dataclass
 class EncoderState:
@@ -40,6 +42,14 @@ class EncoderState:
 
 
 class ExitEncoder(torch.nn.Module):
+    @staticmethod
+    def checked_exit_layers(exit_layers, num_layers):
+        """The configured exits, sorted, or a UserError: every encoder accepts the same exits."""
+        layers = sorted(int(x) for x in exit_layers)
+        if not layers or layers[0] < 1 or layers[-1] > num_layers or len(set(layers)) != len(layers):
+            raise UserError(f"exit_layers {layers} must be distinct layers in 1..{num_layers}")
+        return layers
+
     def exit_output(self, state: EncoderState) -> torch.Tensor:
         """The normalised hidden state of the exit at layer `state.layers_done`."""
         return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)

@@ -1,21 +1,29 @@
-"""Components chosen by name in the YAML config (`encoder: conformer_ee` + `encoder_conf:`)."""
+"""Components chosen by name in the YAML config (`encoder: conformer_ee` + `encoder_conf:`).
 
+Each name maps to "module:class", imported only when chosen: a Conformer model never pays for
+importing transformers (seconds), nor a CTC model for espnet's decoders.
+"""
+
+import importlib
 import inspect
 
-from espnet2.asr.specaug.specaug import SpecAug
-from espnet2.layers.global_mvn import GlobalMVN
-
 from ee_asr.common.errors import UserError
-from ee_asr.models.aed_ee import EarlyExitAED
-from ee_asr.models.conformer_ee import ConformerEEEncoder
-from ee_asr.models.ctc_ee import EarlyExitCTC
-from ee_asr.models.utterance_norm import UtteranceNorm
-from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
 
-ENCODERS = {"conformer_ee": ConformerEEEncoder, "wav2vec2_ee": Wav2Vec2EEEncoder}
-NORMALIZERS = {"global_mvn": GlobalMVN, "utterance_mvn": UtteranceNorm}
-SPECAUGS = {"specaug": SpecAug}
-MODELS = {"ctc_ee": EarlyExitCTC, "aed_ee": EarlyExitAED}
+ENCODERS = {"conformer_ee": "ee_asr.models.conformer_ee:ConformerEEEncoder",
+            "wav2vec2_ee": "ee_asr.models.wav2vec2_ee:Wav2Vec2EEEncoder"}
+NORMALIZERS = {"global_mvn": "espnet2.layers.global_mvn:GlobalMVN",
+               "utterance_mvn": "ee_asr.models.utterance_norm:UtteranceNorm"}
+SPECAUGS = {"specaug": "espnet2.asr.specaug.specaug:SpecAug"}
+MODELS = {"ctc_ee": "ee_asr.models.ctc_ee:EarlyExitCTC", "aed_ee": "ee_asr.models.aed_ee:EarlyExitAED"}
+
+
+def component(registry, name):
+    """The class registered as `name`: given directly, or as "module:class" to import now."""
+    entry = registry[name]
+    if not isinstance(entry, str):
+        return entry
+    module, _, cls = entry.partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def check_keys(kind, name, cls, conf, fixed=()):
@@ -37,12 +45,12 @@ def check_choice(kind, registry, name, conf, fixed=()):
         raise UserError(f"{kind}: unknown choice '{name}' (choices: {', '.join(sorted(registry))})")
     if not isinstance(conf or {}, dict):
         raise UserError(f"{kind}_conf must be a mapping")
-    check_keys(kind, name, registry[name], conf or {}, fixed)
+    check_keys(kind, name, component(registry, name), conf or {}, fixed)
 
 
 def choose(kind, registry, name, conf, **fixed):
     check_choice(kind, registry, name, conf, fixed)
-    return None if name is None else registry[name](**fixed, **dict(conf or {}))
+    return None if name is None else component(registry, name)(**fixed, **dict(conf or {}))
 
 
 def check_model_config(config):

@@ -71,10 +71,7 @@ class Wav2Vec2EEEncoder(ExitEncoder):
             raise UserError(f"wav2vec2_ee reads the raw waveform (input size 1), not {input_size}-dim "
                             f"features: use feats_type=raw in the recipe")
         config = _make_config(hf_config)
-        exit_layers = sorted(int(x) for x in exit_layers)
-        n = config.num_hidden_layers
-        if not exit_layers or exit_layers[0] < 1 or exit_layers[-1] > n or len(set(exit_layers)) != len(exit_layers):
-            raise UserError(f"exit_layers {exit_layers} must be distinct layers in 1..{n}")
+        exit_layers = self.checked_exit_layers(exit_layers, config.num_hidden_layers)
         self.model = Wav2Vec2Model(config)
         self.stable_layer_norm = config.do_stable_layer_norm
         self.freeze_feature_encoder = freeze_feature_encoder

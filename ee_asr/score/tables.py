@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from ee_asr.common.edit_ops import error_rate
 from ee_asr.common.errors import DataError
 
 HEADER = "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|\n|---|---|---|---|---|---|---|---|---|\n"
@@ -30,12 +31,12 @@ def table_row(name, records, unit):
     sub, dele, ins = (sum(r[k] for r in records) for k in err_keys)
     s_err = sum(1 for r in records if any(r[k] for k in err_keys))
     cells = [ref - sub - dele, sub, dele, ins, sub + dele + ins]
-    pct = "|".join(f"{100.0 * v / max(ref, 1):.1f}" for v in cells)
-    return f"|{name}|{len(records)}|{ref}|{pct}|{100.0 * s_err / max(len(records), 1):.1f}|\n"
+    pct = "|".join(f"{error_rate(v, ref):.1f}" for v in cells)
+    return f"|{name}|{len(records)}|{ref}|{pct}|{error_rate(s_err, len(records)):.1f}|\n"
 
 
 def wer(records):
-    return 100.0 * sum(r["errors"] for r in records) / max(sum(r["ref_words"] for r in records), 1)
+    return error_rate(sum(r["errors"] for r in records), sum(r["ref_words"] for r in records))
 
 
 def exit_tables(decode_dirs):

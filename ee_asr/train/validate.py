@@ -1,8 +1,10 @@
-"""Validation: per-exit CTC loss and greedy character error rate (`loss_exit{L}`, `cer_exit{L}`)."""
+"""Validation: per-exit CTC loss and greedy character error rate (`loss_exit{L}`, `cer_exit{L}`).
+The CER is the one RESULTS.md reports (common/edit_ops.py), so `best_criterion: cer` ranks epochs
+on the published measure."""
 
-import editdistance
 import torch
 
+from ee_asr.common.edit_ops import char_counts, error_rate, errors_of
 from ee_asr.models.ctc_greedy import greedy_ids
 
 
@@ -22,10 +24,10 @@ def validate(model, dataset, batches, tokenizer, device):
         for layer, logp in exits:
             for ref, ids in zip(refs, greedy_ids(logp, olens)):
                 hyp = tokenizer.decode(ids)
-                char_err[layer] = char_err.get(layer, 0) + editdistance.eval(hyp, ref)
-                char_ref[layer] = char_ref.get(layer, 0) + len(ref)
+                char_err[layer] = char_err.get(layer, 0) + errors_of(char_counts(ref, hyp))
+                char_ref[layer] = char_ref.get(layer, 0) + len(" ".join(ref.split()))
     out = {k: v / max(n_utts, 1) for k, v in sums.items()}
     for layer in char_err:
-        out[f"cer_exit{layer}"] = 100.0 * char_err[layer] / max(char_ref[layer], 1)
+        out[f"cer_exit{layer}"] = error_rate(char_err[layer], char_ref[layer])
     model.train()
     return out
