@@ -1,19 +1,16 @@
-"""Rebuild a trained model from `exp/<tag>/config.yaml` and its weights: decoding reads only these."""
+"""Rebuild a trained model from `exp/<tag>/config.yaml` and its weights: decoding reads only these;
+and copy an earlier model's weights into a new one (fine-tuning's `init_param`)."""
 
+import logging
 from pathlib import Path
 
 import torch
-import yaml
 
 from ee_asr.common.errors import UserError
+from ee_asr.common.exp_config import read_exp_config
 from ee_asr.models.registry import build_model
 
-
-def read_exp_config(exp_dir):
-    path = Path(exp_dir) / "config.yaml"
-    if not path.is_file():
-        raise UserError(f"{path} does not exist: train the model first (stage 4)")
-    return yaml.safe_load(path.read_text())
+__all__ = ["read_exp_config", "load_trained", "init_from_model"]
 
 
 def load_trained(exp_dir, model_file="model.pth", device="cpu"):
@@ -24,3 +21,22 @@ def load_trained(exp_dir, model_file="model.pth", device="cpu"):
     model = build_model(config)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.to(device).eval(), config
+
+
+def init_from_model(model, path):
+    """Copy the weights of an ee-asr model.pth whose names and shapes match; say what did not."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"init_param: {path} does not exist")
+    try:
+        source = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a file that is not a state dict
+        raise UserError(f"init_param: {path} is not a model state dict: {e}") from None
+    own = model.state_dict()
+    taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not taken:
+        raise UserError(f"init_param: no weight in {path} matches this model")
+    model.load_state_dict(taken, strict=False)
+    fresh = sorted(set(own) - set(taken))
+    logging.info("initialised %d of %d tensors from %s; %d start fresh%s", len(taken), len(own), path,
+                 len(fresh), f" (e.g. {', '.join(fresh[:3])})" if fresh else "")

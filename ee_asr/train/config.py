@@ -4,7 +4,6 @@ from pathlib import Path
 
 import yaml
 
-from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.errors import UserError
 
 DEFAULTS = {
@@ -88,14 +87,3 @@ def apply_sets(config, sets):
             node = node[part]
         node[parts[-1]] = value
     return config
-
-
-def write_resolved(config, path):
-    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
-
-
-def read_resolved(path):
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist: train the model first (stage 4)")
-    return yaml.safe_load(path.read_text())
