@@ -7,20 +7,39 @@ from pathlib import Path
 import torch
 
 from ee_asr.common.errors import UserError
-from ee_asr.common.exp_config import read_exp_config
+from ee_asr.common.digest import check_sidecar
+from ee_asr.common.exp_config import check_asset_digests, exp_config_path, read_exp_config
 from ee_asr.models.registry import build_model
 
 __all__ = ["read_exp_config", "load_trained", "init_from_model"]
 
 
 def load_trained(exp_dir, model_file="model.pth", device="cpu"):
+    """The one loader of a trained experiment (decode, decode_policy, transcribe, benchmark, export):
+    it checks that the token model and CMVN file are the ones the model was trained with."""
     config = read_exp_config(exp_dir)
+    check_asset_digests(config, exp_dir)
     path = Path(exp_dir) / model_file
     if not path.is_file():
         raise UserError(f"{path} does not exist: training has not finished (rerun stage 4 to resume)")
+    state = load_weights(path)
     model = build_model(config)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not fit the model of {exp_config_path(exp_dir)}: "
+                        f"{str(e).splitlines()[0]}") from None
     return model.to(device).eval(), config
+
+
+def load_weights(path):
+    """A state dict checked against its recorded digest; never a raw torch error for a bad file."""
+    check_sidecar(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds (RuntimeError, EOFError, UnpicklingError...)
+        raise UserError(f"{path} cannot be read as model weights ({type(e).__name__}): it is truncated or "
+                        f"not a model file; rerun stage 4 to rewrite it") from None
 
 
 def init_from_model(model, path):

@@ -1,10 +1,11 @@
-"""Training configuration: YAML with defaults, checked before any work starts."""
+"""Training configuration: YAML with defaults, checked (keys here, values in train/schema.py) before any work starts."""
 
 from pathlib import Path
 
 import yaml
 
 from ee_asr.common.errors import UserError
+from ee_asr.train.schema import check_config_values
 
 DEFAULTS = {
     "model": "ctc_ee",
@@ -51,8 +52,7 @@ def load_config(path, overrides=None):
         if key not in DEFAULTS:
             raise UserError(f"{path}: unknown key '{key}' (known: {', '.join(DEFAULTS)})")
     config = {**DEFAULTS, **user, **(overrides or {})}
-    if config["best_criterion"] not in ("loss", "cer"):
-        raise UserError(f"{path}: best_criterion must be loss or cer, not {config['best_criterion']!r}")
+    check_config_values(config, path)
     return config
 
 

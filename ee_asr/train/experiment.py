@@ -1,18 +1,25 @@
-"""Setting up a training experiment: the config resolved against the data, the exp dir checked
-(same configuration when resuming) and its config.yaml written; then the loop (train/loop.py) runs."""
+"""Setting up a training experiment: the config checked and resolved against the data (with the
+digests of the token model and CMVN file), the exp dir locked and checked (same configuration
+when resuming) and its config.yaml written; then the loop (train/loop.py) runs."""
 
 import logging
+import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from ee_asr.common.errors import UserError
-from ee_asr.common.exp_config import exp_config_path, read_exp_config, write_exp_config
+from ee_asr.common.exp_config import (ASSET_KEY, ASSETS, asset_paths, exp_config_path, read_exp_config,
+                                     record_asset_digests, write_exp_config)
+from ee_asr.common.lock import DirLock
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train.loop import FINAL_MODEL, Trainer
+from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.optim import check_training_config
+from ee_asr.train.schema import check_config_values
 
 
 def resolve_config(config, train_dir, bpemodel, cmvn):
@@ -51,9 +58,16 @@ RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads")
 
 def check_same_experiment(config, exp_dir):
     """Refuse to resume checkpoints that another configuration wrote."""
-    if not exp_config_path(exp_dir).is_file() or not (exp_dir / "checkpoints" / "latest.pth").is_file():
+    if not exp_config_path(exp_dir).is_file() or not CheckpointManager.has_state_in(exp_dir):
         return
     old = read_exp_config(exp_dir)
+    if ASSET_KEY not in old:  # written before digests were recorded: nothing to compare
+        config = {k: v for k, v in config.items() if k != ASSET_KEY}
+    for role, digest in (old.get(ASSET_KEY) or {}).items():
+        if (config.get(ASSET_KEY) or {}).get(role) != digest:
+            raise UserError(f"{exp_dir} holds checkpoints trained with another {ASSETS[role]} than "
+                            f"{asset_paths(config).get(role)} (sha256 differs from the one in "
+                            f"{exp_config_path(exp_dir)}): restore that file, or train with a new --tag")
     changed = sorted(k for k in set(old) | set(config)
                      if k not in RESUMABLE_CHANGES and old.get(k) != config.get(k))
     if changed:
@@ -63,15 +77,20 @@ def check_same_experiment(config, exp_dir):
 
 def train(config, exp_dir, train_dir, valid_dir, bpemodel, cmvn=None, device="cpu"):
     exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(config["num_threads"])
+    check_config_values(config)
     check_training_config(config)
-    config = resolve_config(config, train_dir, bpemodel, cmvn)
-    check_same_experiment(config, exp_dir)
-    trainer = Trainer(config, exp_dir, train_dir, valid_dir, torch.device(device))
-    if trainer.dist.is_main:
-        write_exp_config(config, exp_dir)
-        n = sum(p.numel() for p in trainer.model.parameters())
-        logging.info("model has %.2fM parameters, exits at layers %s", n / 1e6, trainer.model.exit_layers)
-    trainer.run()
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    # One training per exp dir: a second one refuses, naming the first. Only rank 0 holds the lock
+    # (ranks of one run share the dir by design).
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    with DirLock(exp_dir, "training") if main_rank else nullcontext():
+        torch.set_num_threads(config["num_threads"])
+        config = record_asset_digests(resolve_config(config, train_dir, bpemodel, cmvn))
+        check_same_experiment(config, exp_dir)
+        trainer = Trainer(config, exp_dir, train_dir, valid_dir, torch.device(device))
+        if trainer.dist.is_main:
+            write_exp_config(config, exp_dir)
+            n = sum(p.numel() for p in trainer.model.parameters())
+            logging.info("model has %.2fM parameters, exits at layers %s", n / 1e6, trainer.model.exit_layers)
+        trainer.run()
     return exp_dir / FINAL_MODEL

@@ -3,12 +3,17 @@ resume. The experiment around it (config, exp dir) is set up by train/experiment
 
 import logging
 import math
+import random
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed
 from tqdm import tqdm
+
+from ee_asr.common.errors import UserError
 
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
@@ -24,6 +29,40 @@ from ee_asr.train.validate import validate
 FINAL_MODEL = "model.pth"
 
 
+def rng_state():
+    """Every random generator that training draws from (stochastic depth, SpecAugment, dropout)."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def gather_objects(info, obj):
+    """One object per rank, on every rank (all ranks must call)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def restore_rng(states, info):
+    """Set this rank's generators to those a checkpoint recorded, so that the resumed run draws
+    exactly what the uninterrupted one would have."""
+    if not states:
+        logging.warning("the checkpoint holds no random generator states (written by an older version): "
+                        "the resumed run will not repeat an uninterrupted one bit for bit")
+        return
+    if len(states) != info.world_size:
+        logging.warning("the checkpoint was written by %d ranks, this run has %d: random generators are "
+                        "restored from rank 0's, the run will not repeat an uninterrupted one bit for bit",
+                        len(states), info.world_size)
+    state = states[info.rank] if len(states) == info.world_size else states[0]
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def make_split_batches(dataset, config):
     keep = {u: n for u, n in dataset.lengths.items() if n >= config["min_frames"]}
     dropped = len(dataset.lengths) - len(keep)
@@ -37,6 +76,8 @@ class Trainer:
         self.config, self.exp_dir, self.device = config, Path(exp_dir), device
         self.dist = ddp.init_distributed(device.type)
         torch.manual_seed(config["seed"])
+        random.seed(config["seed"])
+        np.random.seed(config["seed"])
         self.tokenizer = Tokenizer(config["bpemodel"])
         self.train_set = FeatureDataset(train_dir, self.tokenizer)
         self.valid_set = FeatureDataset(valid_dir, self.tokenizer)
@@ -88,7 +129,7 @@ class Trainer:
     def resume_from_checkpoint(self):
         """Restore the training state of the latest epoch checkpoint, or, for a fresh run, the
         initial weights (pretrained encoder, init_param). The one place where a run resumes."""
-        state = self.ckpt.resume_state()
+        state, path = self.ckpt.resume_state()
         if state is None:
             if self.config.get("pretrained"):
                 # resolve_config has checked that the encoder is one that can (wav2vec2_ee)
@@ -102,7 +143,22 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
-        logging.info("resumed from %s after epoch %d (step %d)", self.ckpt.latest, self.epoch, self.step)
+        self.restore_batches(state.get("batches"), path)
+        restore_rng(state.get("rng"), self.dist)
+        logging.info("resumed from %s after epoch %d (step %d)", path, self.epoch, self.step)
+
+    def restore_batches(self, batches, path):
+        """The checkpoint's batches, so that a resumed run sees the batch order an uninterrupted one
+        would, even if the batching code or the order of the data lists changed meanwhile."""
+        if batches is None or batches == self.train_batches:
+            return
+        missing = sorted({u for b in batches for u in b} - set(self.train_set.lengths))
+        if missing:
+            raise UserError(f"{path} was trained on utterance '{missing[0]}' (and {len(missing) - 1} more) that "
+                            f"the training data no longer has: resume on the same data, or train a new experiment")
+        logging.warning("the training batches differ from those %s was trained with (batch_bins or the data "
+                        "lists changed?): continuing with the checkpoint's batches", path)
+        self.train_batches = batches
 
     def train_epoch(self):
         cfg = self.config
@@ -159,6 +215,8 @@ class Trainer:
             train_stats = self.train_epoch()
             self.epoch += 1
             self.check_replicas()
+            # every rank's generators as the next epoch starts with them (validation draws none)
+            self.rng_states = gather_objects(self.dist, rng_state())
             if self.dist.is_main:
                 valid = validate(self.model, self.valid_set, self.valid_batches, self.tokenizer, self.device)
                 self.history.append({"epoch": self.epoch, "train": train_stats, "valid": valid,
@@ -184,5 +242,6 @@ class Trainer:
     def save_epoch(self):
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                 "epoch": self.epoch, "step": self.step, "history": self.history}
+                 "epoch": self.epoch, "step": self.step, "history": self.history,
+                 "batches": self.train_batches, "rng": self.rng_states}
         self.ckpt.save_epoch(self.epoch, self.model.state_dict(), state, self.history)
