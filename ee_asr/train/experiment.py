@@ -13,6 +13,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.common.exp_config import (ASSET_KEY, ASSETS, asset_paths, exp_config_path, read_exp_config,
                                      record_asset_digests, write_exp_config)
 from ee_asr.common.lock import DirLock
+from ee_asr.data.cmvn import check_stats_file
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.models.wav2vec2_ee import read_pretrained_config
@@ -35,6 +36,7 @@ def resolve_config(config, train_dir, bpemodel, cmvn):
     if config.get("normalize") == "global_mvn":
         if cmvn is None or not Path(cmvn).is_file():
             raise UserError(f"normalize: global_mvn needs the CMVN statistics file, not found: {cmvn}")
+        check_stats_file(cmvn)
         config["normalize_conf"] = {**(config.get("normalize_conf") or {}), "stats_file": str(Path(cmvn).resolve())}
     if config.get("init_param"):
         config["init_param"] = str(Path(config["init_param"]).resolve())
@@ -88,6 +90,8 @@ def train(config, exp_dir, train_dir, valid_dir, bpemodel, cmvn=None, device="cp
         config = record_asset_digests(resolve_config(config, train_dir, bpemodel, cmvn))
         check_same_experiment(config, exp_dir)
         trainer = Trainer(config, exp_dir, train_dir, valid_dir, torch.device(device))
+        # before config.yaml is rewritten: a run that cannot resume changes nothing in the exp dir
+        trainer.resume_from_checkpoint()
         if trainer.dist.is_main:
             write_exp_config(config, exp_dir)
             n = sum(p.numel() for p in trainer.model.parameters())

@@ -206,7 +206,7 @@ class Trainer:
         self.writer.add_scalar("train/lr", lr, self.step)
 
     def run(self):
-        self.resume_from_checkpoint()
+        """Train the epochs left (after resume_from_checkpoint, which the set-up calls first)."""
         cfg = self.config
         if self.epoch >= cfg["max_epoch"] and self.dist.is_main:
             logging.info("already trained for %d epochs", self.epoch)
