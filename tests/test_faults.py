@@ -125,6 +125,7 @@ def test_second_training_on_a_running_exp_dir_refuses(corpus, tmp_path):
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
+    (tmp_path / "output").write_text("earlier output\n")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / ".lock").write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "start": 0,
@@ -133,6 +134,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
         assert json.loads(lock.path.read_text())["pid"] == os.getpid()
     assert f"taking over a stale lock of training (pid {dead.pid}" in caplog.text
     assert not (tmp_path / ".lock").exists()  # released
+    assert (tmp_path / "output").read_text() == "earlier output\n"
 
 
 def test_lock_of_another_host_is_not_taken(tmp_path):
@@ -188,9 +190,11 @@ def test_changed_cmvn_file_refuses(capsys, corpus, exp):
 
 
 def test_missing_token_model_is_named(capsys, corpus, exp):
+    before = digests(exp)
     (exp.parent / "bpe.model").unlink()
     code, _, err = decode(capsys, exp, corpus / "valid")
     assert code == 2 and f"names the token model {exp.parent / 'bpe.model'}, which does not exist" in err
+    assert digests(exp) == before
 
 
 def test_experiment_without_digests_warns_once_and_decodes(capsys, corpus, exp):
@@ -211,14 +215,13 @@ def test_resume_with_another_token_model_refuses(capsys, corpus, exp, tmp_path):
     assert digests(exp) == before
 
 
-def test_corrupt_cmvn_file_fails_training_naming_it(capsys, corpus, tmp_path):
-    bad = tmp_path / "cmvn.npz"
-    bad.write_bytes((corpus / "cmvn.npz").read_bytes()[:100])
-    args = train_args(corpus, tmp_path / "exp")
-    args[args.index("--cmvn") + 1] = str(bad)
-    code, _, err = cli(capsys, "train", *args)
+def test_corrupt_cmvn_file_fails_training_naming_it(capsys, corpus, exp):
+    before = digests(exp)
+    bad = exp.parent / "cmvn.npz"
+    bad.write_bytes(bad.read_bytes()[:100])  # truncated
+    code, _, err = cli(capsys, "train", *train_args(corpus, exp, "--max-epoch", "2", assets=exp.parent))
     assert code == 2 and f"{bad}: not a readable CMVN statistics file" in err and "Traceback" not in err
-    assert not (tmp_path / "exp" / "config.yaml").exists()
+    assert digests(exp) == before
 
 
 # --- checkpoints: digests, fallback to the epoch before, never a raw torch error ---------------
@@ -249,10 +252,13 @@ def test_no_readable_training_state_is_one_clear_error(capsys, corpus, exp):
 
 
 def test_truncated_model_is_named_at_decode(capsys, corpus, exp):
+    assert decode(capsys, exp, corpus / "valid")[0] == 0
     data = (exp / "model.pth").read_bytes()
     (exp / "model.pth").write_bytes(data[:-1000])
+    before = digests(exp)
     code, _, err = decode(capsys, exp, corpus / "valid")
     assert code == 2 and f"{exp / 'model.pth'} is corrupt or truncated" in err
+    assert digests(exp) == before  # the earlier decode's outputs are kept
     (exp / "model.pth.sha256").unlink()  # no digest to compare: torch's error, in words
     code, _, err = decode(capsys, exp, corpus / "valid")
     assert code == 2 and f"{exp / 'model.pth'} cannot be read as model weights" in err and "Traceback" not in err
@@ -265,8 +271,10 @@ def test_short_and_unreadable_utterances_are_skipped_and_counted(capsys, corpus,
     scp = (test / "feats.scp").read_text().splitlines()
     scp[3] = scp[3].split()[0] + " " + str(tmp_path / "gone.ark") + ":12"  # features that cannot be read
     (test / "feats.scp").write_text("\n".join(scp) + "\n")
+    assert decode(capsys, exp, corpus / "valid")[0] == 0
+    before = digests(exp / "decode_valid")
     code, _, err = decode(capsys, exp, test)
-    assert code == 0
+    assert code == 0 and digests(exp / "decode_valid") == before
     assert "utterance 'utest01' skipped: an input of 5 frames is too short for subsampling" in err
     assert "utterance 'utest03' skipped" in err and "1 skipped" not in err and "2 skipped" in err
     out = exp / "decode_test"
@@ -277,9 +285,13 @@ def test_short_and_unreadable_utterances_are_skipped_and_counted(capsys, corpus,
     assert code == 0 and "decode_test: 2 utterances skipped: utest01 utest03" in (exp / "RESULTS.md").read_text()
 
 
-def test_a_set_of_only_bad_utterances_fails_naming_one(capsys, exp, tmp_path):
-    test = make_dump(tmp_path, "short", [0.05, 0.06])
+def test_a_set_of_only_bad_utterances_fails_naming_one(capsys, corpus, exp, tmp_path):
+    test = make_dump(tmp_path, "short", [0.6])
+    assert decode(capsys, exp, test)[0] == 0
+    before = digests(exp)
+    test = make_dump(tmp_path / "new", "short", [0.05, 0.06])  # the set replaced by one of clips only
     code, _, err = decode(capsys, exp, test)
+    assert digests(exp) == before  # the earlier decode of the set is kept
     assert code == 2 and "every utterance failed to decode (e.g. 'ushort0" in err
 
 
