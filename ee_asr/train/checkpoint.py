@@ -15,13 +15,11 @@ from ee_asr.common.digest import check_sidecar, file_sha256, sidecar, write_side
 from ee_asr.common.errors import UserError
 
 
-def _write_failure(path, e):
-    """Why a write failed, in words: torch reports a full disk as 'file write failed'."""
-    if isinstance(e, OSError) and e.errno is not None:
-        return os.strerror(e.errno)
-    if shutil.disk_usage(Path(path).parent).free < 1 << 20:
-        return os.strerror(errno.ENOSPC)
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
+def _disk_full(path, e):
+    """Whether a failed write is a full disk: torch reports one as 'file write failed'."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return shutil.disk_usage(Path(path).parent).free < 1 << 20
 
 
 def save(obj, path):
@@ -36,7 +34,9 @@ def save(obj, path):
             sidecar(path).unlink(missing_ok=True)
         write_sidecar(path, digest)
     except (OSError, RuntimeError) as e:
-        raise UserError(f"cannot write {path}: {_write_failure(path, e)}") from None
+        if not _disk_full(path, e):
+            raise
+        raise UserError(f"cannot write {path}: {os.strerror(errno.ENOSPC)}") from None
 
 
 def load(path):
