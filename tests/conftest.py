@@ -62,3 +62,8 @@ def data_dir(tmp_path):
     (d / "utt2spk").write_text("".join(u2s))
     (d / "spk2utt").write_text("spk1 spk1-a spk1-b\nspk2 spk2-a spk2-b\n")
     return d
+
+
+def pytest_configure(config):
+    # the fault-injection suite marks its longest cases; `make test` runs them, -m "not slow" skips them
+    config.addinivalue_line("markers", "slow: takes tens of seconds (still part of make test)")

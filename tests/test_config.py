@@ -42,5 +42,5 @@ def test_missing_features_are_named(tmp_path):
 def test_bad_best_criterion_fails_at_load(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("best_criterion: wer\n")
-    with pytest.raises(UserError, match="best_criterion must be loss or cer"):
+    with pytest.raises(UserError, match="best_criterion: expected one of loss, cer, got .wer."):
         load_config(cfg)

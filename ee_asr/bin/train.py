@@ -10,7 +10,7 @@ import os
 
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.train.config import apply_sets, load_config, parse_set
-from ee_asr.train.trainer import train
+from ee_asr.train.experiment import train
 
 
 def get_parser():

@@ -6,9 +6,12 @@ leaves either the old file or nothing, never a truncated file.
 """
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from ee_asr.common.errors import UserError
 
 
 @contextlib.contextmanager
@@ -25,6 +28,10 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk is not a bug: say so, keep the old file
+            raise UserError(f"cannot write {path}: {os.strerror(e.errno)}") from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -4,6 +4,7 @@ import kaldiio
 import numpy as np
 
 from ee_asr.common.atomic import atomic_path
+from ee_asr.common.errors import DataError
 
 
 def compute_global_stats(feats_scp):
@@ -20,3 +21,18 @@ def write_stats(stats, path):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **stats)
+
+
+def check_stats_file(path):
+    """Fail naming the file when it is not a readable statistics npz (truncated, another format)."""
+    try:
+        with np.load(path) as stats:
+            missing = [k for k in ("count", "sum", "sum_square") if k not in stats]
+            count = float(stats["count"]) if not missing else 0
+    except Exception as e:  # numpy/zipfile raise many kinds for a damaged file
+        raise DataError(path, f"not a readable CMVN statistics file ({type(e).__name__}): recompute it "
+                              f"(stage 2)") from None
+    if missing:
+        raise DataError(path, f"CMVN statistics without {', '.join(missing)}: recompute it (stage 2)")
+    if not count > 0:
+        raise DataError(path, "CMVN statistics over 0 frames: recompute it (stage 2)")

@@ -2,7 +2,8 @@
 
 Writes `<out>/exit{L}/text` (hypotheses) and `<out>/exits.jsonl`: one line per utterance and
 exit with `utt, exit, hyp, ref, ref_words, errors` (and sub/del/ins), their character
-counterparts, `entropy, maxprob[, nbest_posterior], frames`, which scoring and the exit-selection sweeps read.
+counterparts, `entropy, maxprob[, nbest_posterior], frames`, which scoring and the exit-selection sweeps read;
+and `<out>/skipped`: the utterances that could not be decoded (too short, unreadable), with why.
 """
 
 import json
@@ -15,10 +16,13 @@ from tqdm import tqdm
 
 from ee_asr.common.atomic import atomic_open
 from ee_asr.common.edit_ops import char_counts, word_counts
+from ee_asr.common.lock import DirLock
 from ee_asr.data.batching import make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.common.skipped import SKIPPED_FILE, write_skipped
+from ee_asr.decode.skipping import SkippingDecoder
 
 
 def utterance_record(utt, layer, hyp, ref, scores, frames):
@@ -31,17 +35,23 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
             **{k: round(v, 6) for k, v in scores.items()}, "frames": frames}
 
 
-@torch.no_grad()
 def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None):
     """`nbest_beam` > 0 adds the N-best posterior (of a CTC prefix beam of that width, or of the
-    joint beam when `search` does joint CTC/attention beam search)."""
+    joint beam when `search` does joint CTC/attention beam search). `out_dir` is locked meanwhile:
+    a second decoding into it refuses, naming this one."""
+    with DirLock(out_dir, f"decoding of {data_dir}"):
+        return _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search)
+
+
+@torch.no_grad()
+def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search):
     search = search or ExitSearch(model, nbest_beam=nbest_beam)
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
     batches = make_batches(dataset.lengths, batch_bins)
-    records, start = [], time.time()
-    for utts in tqdm(batches, desc=f"decode {Path(data_dir).name}", unit="batch", mininterval=5):
+    def decode_batch(utts):
+        batch_records = []
         _, x, xl, _, _ = dataset.collate(utts)
         exits, olens = model.exit_hidden(x.to(device), xl.to(device))
         for k, (layer, hidden) in enumerate(exits):
@@ -49,11 +59,19 @@ def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device=
             if ids_all is None:
                 ids_all = search.hypotheses(k, hidden, olens, logp)
             for i, ids in enumerate(ids_all):
-                records.append(utterance_record(utts[i], layer, tokenizer.decode(ids), dataset.text[utts[i]],
-                                                scores[i], int(olens[i])))
+                batch_records.append(utterance_record(utts[i], layer, tokenizer.decode(ids), dataset.text[utts[i]],
+                                                      scores[i], int(olens[i])))
+        return batch_records
+
+    records, start = [], time.time()
+    decoder = SkippingDecoder(decode_batch, data_dir)  # a bad utterance is skipped and named, not fatal
+    for utts in tqdm(batches, desc=f"decode {Path(data_dir).name}", unit="batch", mininterval=5):
+        records += decoder(utts)
+    decoder.check_some_decoded(len(dataset))
     elapsed = time.time() - start
-    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)", len(dataset),
-                 len(model.exit_layers), elapsed, len(dataset) / max(elapsed, 1e-9))
+    done = len(dataset) - len(decoder.skipped)
+    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)%s", done, len(model.exit_layers),
+                 elapsed, done / max(elapsed, 1e-9), f"; {len(decoder.skipped)} skipped" if decoder.skipped else "")
     records.sort(key=lambda r: (r["exit"], r["utt"]))
     for layer in model.exit_layers:
         with atomic_open(out_dir / f"exit{layer}" / "text") as f:
@@ -63,4 +81,5 @@ def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device=
     with atomic_open(out_dir / "exits.jsonl") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
+    write_skipped(out_dir / SKIPPED_FILE, decoder.skipped)
     return records

@@ -13,10 +13,12 @@ from tqdm import tqdm
 
 from ee_asr.common.atomic import atomic_open, atomic_write_text
 from ee_asr.common.edit_ops import word_counts
+from ee_asr.common.lock import DirLock
 from ee_asr.data.batching import make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.decode.skipping import SkippingDecoder
 
 
 class PolicyDecoder:
@@ -26,23 +28,35 @@ class PolicyDecoder:
     def __init__(self, model, config, data_dir, batch_bins=40000, beam=10, device="cpu", search=None):
         self.model, self.beam, self.device, self.search = model, beam, device, search
         self.tokenizer = Tokenizer(config["bpemodel"])
-        self.dataset = FeatureDataset(data_dir)
+        self.dataset, self.data_dir = FeatureDataset(data_dir), data_dir
         self.batches = make_batches(self.dataset.lengths, batch_bins)
 
     def decode(self, out_dir, policy, threshold):
-        """Decode with `policy` at `threshold`; write and return (summary, per-utterance records)."""
+        """Decode with `policy` at `threshold`; write and return (summary, per-utterance records).
+        `out_dir` is locked meanwhile: a second decoding into it refuses, naming this one."""
+        with DirLock(out_dir, f"{policy} decoding of {self.data_dir}"):
+            return self._decode(out_dir, policy, threshold)
+
+    def _decode(self, out_dir, policy, threshold):
         model, dataset = self.model, self.dataset
-        records, start = [], time.perf_counter()
-        for utts in tqdm(self.batches, desc=f"{policy} {threshold}", unit="batch", mininterval=5, leave=False):
+        def decode_batch(utts):
+            batch_records = []
             _, x, xl, _, _ = dataset.collate(utts)
             for utt, res in zip(utts, decode_dynamic(model, x.to(self.device), xl.to(self.device), policy,
                                                          threshold, self.beam, self.search)):
                 hyp, ref = self.tokenizer.decode(res["ids"]), dataset.text[utt]
                 w = word_counts(ref, hyp)
-                records.append({"utt": utt, "exit": res["exit"], "layers_computed": res["layers_computed"],
-                                "hyp": hyp, "ref": ref, "ref_words": len(ref.split()),
-                                "errors": w["sub"] + w["del"] + w["ins"], "seconds": round(res["seconds"], 6),
-                                "scores": {str(k): v for k, v in res["scores"].items()}})
+                batch_records.append({"utt": utt, "exit": res["exit"], "layers_computed": res["layers_computed"],
+                                      "hyp": hyp, "ref": ref, "ref_words": len(ref.split()),
+                                      "errors": w["sub"] + w["del"] + w["ins"], "seconds": round(res["seconds"], 6),
+                                      "scores": {str(k): v for k, v in res["scores"].items()}})
+            return batch_records
+
+        records, start = [], time.perf_counter()
+        self.skipping = SkippingDecoder(decode_batch, self.data_dir)  # a bad utterance is named and skipped
+        for utts in tqdm(self.batches, desc=f"{policy} {threshold}", unit="batch", mininterval=5, leave=False):
+            records += self.skipping(utts)
+        self.skipping.check_some_decoded(len(dataset))
         return self._write(Path(out_dir), policy, threshold, records, time.perf_counter() - start)
 
     def _write(self, out_dir, policy, threshold, records, seconds):
@@ -51,7 +65,7 @@ class PolicyDecoder:
         summary = {"policy": policy, "threshold": threshold,
                    "wer": 100.0 * sum(r["errors"] for r in records) / max(sum(r["ref_words"] for r in records), 1),
                    "mean_exit": mean_exit, "compute_ratio": mean_exit / last, "seconds": seconds,
-                   "utterances": len(records)}
+                   "utterances": len(records), "skipped": len(self.skipping.skipped)}
         with atomic_open(out_dir / "results.jsonl") as f:
             for r in sorted(records, key=lambda r: r["utt"]):
                 f.write(json.dumps(r) + "\n")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ee_asr.common.edit_ops import error_rate
 from ee_asr.common.errors import DataError
+from ee_asr.common.skipped import SKIPPED_FILE, read_skipped
 
 HEADER = "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|\n|---|---|---|---|---|---|---|---|---|\n"
 
@@ -51,4 +52,16 @@ def exit_tables(decode_dirs):
             cer_rows.append(table_row(name, at, "char"))
             summary[f"{Path(d).name}/wer_exit{layer}"] = round(wer(at), 2)
     text = "### WER\n\n" + HEADER + "".join(wer_rows) + "\n### CER\n\n" + HEADER + "".join(cer_rows)
-    return text, summary
+    return text + skipped_lines(decode_dirs), summary
+
+
+def skipped_lines(decode_dirs, shown=20):
+    """Per decode dir, the utterances decoding skipped (too short, unreadable): they are in no table
+    row, so a reader must see that the rows cover fewer utterances than the test set."""
+    lines = []
+    for d in decode_dirs:
+        ids = read_skipped(Path(d) / SKIPPED_FILE)
+        if ids:
+            more = f" ... ({len(ids) - shown} more, see {Path(d) / SKIPPED_FILE})" if len(ids) > shown else ""
+            lines.append(f"- {Path(d).name}: {len(ids)} utterances skipped: {' '.join(ids[:shown])}{more}\n")
+    return "\n" + "".join(lines) if lines else ""

@@ -1,11 +1,11 @@
-"""Training configuration: YAML with defaults, checked before any work starts."""
+"""Training configuration: YAML with defaults, checked (keys here, values in train/schema.py) before any work starts."""
 
 from pathlib import Path
 
 import yaml
 
-from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.errors import UserError
+from ee_asr.train.schema import check_config_values
 
 DEFAULTS = {
     "model": "ctc_ee",
@@ -52,8 +52,7 @@ def load_config(path, overrides=None):
         if key not in DEFAULTS:
             raise UserError(f"{path}: unknown key '{key}' (known: {', '.join(DEFAULTS)})")
     config = {**DEFAULTS, **user, **(overrides or {})}
-    if config["best_criterion"] not in ("loss", "cer"):
-        raise UserError(f"{path}: best_criterion must be loss or cer, not {config['best_criterion']!r}")
+    check_config_values(config, path)
     return config
 
 
@@ -88,14 +87,3 @@ def apply_sets(config, sets):
             node = node[part]
         node[parts[-1]] = value
     return config
-
-
-def write_resolved(config, path):
-    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
-
-
-def read_resolved(path):
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist: train the model first (stage 4)")
-    return yaml.safe_load(path.read_text())

@@ -1,76 +1,66 @@
-"""The training loop: multi-exit loss, accumulation, clipping, epoch checkpoints and resume."""
+"""The training loop: multi-exit loss, accumulation, clipping, validation, epoch checkpoints and
+resume. The experiment around it (config, exp dir) is set up by train/experiment.py."""
 
 import logging
-from contextlib import nullcontext
 import math
+import random
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed
 from tqdm import tqdm
 
 from ee_asr.common.errors import UserError
+
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.models.load import init_from_model
 from ee_asr.models.registry import build_model
-from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
-from ee_asr.train.config import read_resolved, write_resolved
 from ee_asr.train.lr_schedule import PiecewiseLinearLR
-from ee_asr.train.optim import build_optimizer, build_scheduler, check_training_config
+from ee_asr.train.optim import build_optimizer, build_scheduler
 from ee_asr.train.validate import validate
 
 FINAL_MODEL = "model.pth"
 
 
-def resolve_config(config, train_dir, bpemodel, cmvn):
-    """Fill in what the data decides: input size, vocabulary, the CMVN statistics file."""
-    config = dict(config)
-    train = FeatureDataset(train_dir)
-    first = next(iter(train.lengths))
-    config["input_size"] = int(train.feats[first].shape[1])
-    tokenizer = Tokenizer(bpemodel)
-    config["vocab_size"] = tokenizer.vocab_size
-    config["bpemodel"] = str(Path(bpemodel).resolve())
-    config["token_list"] = tokenizer.token_list
-    if config.get("normalize") == "global_mvn":
-        if cmvn is None or not Path(cmvn).is_file():
-            raise UserError(f"normalize: global_mvn needs the CMVN statistics file, not found: {cmvn}")
-        config["normalize_conf"] = {**(config.get("normalize_conf") or {}), "stats_file": str(Path(cmvn).resolve())}
-    if config.get("init_param"):
-        config["init_param"] = str(Path(config["init_param"]).resolve())
-    if config.get("pretrained"):
-        if config["encoder"] != "wav2vec2_ee":
-            raise UserError(f"pretrained: encoder {config['encoder']} cannot load a pre-trained checkpoint "
-                            f"(wav2vec2_ee can)")
-        # The checkpoint's architecture goes into the resolved config, so that decoding rebuilds
-        # the model from config.yaml alone; keys the user set (dropouts, masking) win.
-        config["pretrained"] = str(Path(config["pretrained"]).resolve())
-        enc = dict(config.get("encoder_conf") or {})
-        enc["hf_config"] = {**read_pretrained_config(config["pretrained"]), **(enc.get("hf_config") or {})}
-        config["encoder_conf"] = enc
-    return config
+def rng_state():
+    """Every random generator that training draws from (stochastic depth, SpecAugment, dropout)."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
-def init_from_model(model, path):
-    """Copy the weights of an ee-asr model.pth whose names and shapes match; say what did not."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"init_param: {path} does not exist")
-    try:
-        source = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a file that is not a state dict
-        raise UserError(f"init_param: {path} is not a model state dict: {e}") from None
-    own = model.state_dict()
-    taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    if not taken:
-        raise UserError(f"init_param: no weight in {path} matches this model")
-    model.load_state_dict(taken, strict=False)
-    fresh = sorted(set(own) - set(taken))
-    logging.info("initialised %d of %d tensors from %s; %d start fresh%s", len(taken), len(own), path,
-                 len(fresh), f" (e.g. {', '.join(fresh[:3])})" if fresh else "")
+def gather_objects(info, obj):
+    """One object per rank, on every rank (all ranks must call)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def restore_rng(states, info):
+    """Set this rank's generators to those a checkpoint recorded, so that the resumed run draws
+    exactly what the uninterrupted one would have."""
+    if not states:
+        logging.warning("the checkpoint holds no random generator states (written by an older version): "
+                        "the resumed run will not repeat an uninterrupted one bit for bit")
+        return
+    if len(states) != info.world_size:
+        logging.warning("the checkpoint was written by %d ranks, this run has %d: random generators are "
+                        "restored from rank 0's, the run will not repeat an uninterrupted one bit for bit",
+                        len(states), info.world_size)
+    state = states[info.rank] if len(states) == info.world_size else states[0]
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def make_split_batches(dataset, config):
@@ -86,6 +76,8 @@ class Trainer:
         self.config, self.exp_dir, self.device = config, Path(exp_dir), device
         self.dist = ddp.init_distributed(device.type)
         torch.manual_seed(config["seed"])
+        random.seed(config["seed"])
+        np.random.seed(config["seed"])
         self.tokenizer = Tokenizer(config["bpemodel"])
         self.train_set = FeatureDataset(train_dir, self.tokenizer)
         self.valid_set = FeatureDataset(valid_dir, self.tokenizer)
@@ -134,8 +126,10 @@ class Trainer:
         """The validation stat that ranks epochs (load_config has checked the value)."""
         return f"cer_exit{self.model.exit_layers[-1]}" if config["best_criterion"] == "cer" else "loss"
 
-    def resume(self):
-        state = self.ckpt.resume_state()
+    def resume_from_checkpoint(self):
+        """Restore the training state of the latest epoch checkpoint, or, for a fresh run, the
+        initial weights (pretrained encoder, init_param). The one place where a run resumes."""
+        state, path = self.ckpt.resume_state()
         if state is None:
             if self.config.get("pretrained"):
                 # resolve_config has checked that the encoder is one that can (wav2vec2_ee)
@@ -149,7 +143,22 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
-        logging.info("resumed from %s after epoch %d (step %d)", self.ckpt.latest, self.epoch, self.step)
+        self.restore_batches(state.get("batches"), path)
+        restore_rng(state.get("rng"), self.dist)
+        logging.info("resumed from %s after epoch %d (step %d)", path, self.epoch, self.step)
+
+    def restore_batches(self, batches, path):
+        """The checkpoint's batches, so that a resumed run sees the batch order an uninterrupted one
+        would, even if the batching code or the order of the data lists changed meanwhile."""
+        if batches is None or batches == self.train_batches:
+            return
+        missing = sorted({u for b in batches for u in b} - set(self.train_set.lengths))
+        if missing:
+            raise UserError(f"{path} was trained on utterance '{missing[0]}' (and {len(missing) - 1} more) that "
+                            f"the training data no longer has: resume on the same data, or train a new experiment")
+        logging.warning("the training batches differ from those %s was trained with (batch_bins or the data "
+                        "lists changed?): continuing with the checkpoint's batches", path)
+        self.train_batches = batches
 
     def train_epoch(self):
         cfg = self.config
@@ -197,7 +206,7 @@ class Trainer:
         self.writer.add_scalar("train/lr", lr, self.step)
 
     def run(self):
-        self.resume()
+        """Train the epochs left (after resume_from_checkpoint, which the set-up calls first)."""
         cfg = self.config
         if self.epoch >= cfg["max_epoch"] and self.dist.is_main:
             logging.info("already trained for %d epochs", self.epoch)
@@ -206,6 +215,8 @@ class Trainer:
             train_stats = self.train_epoch()
             self.epoch += 1
             self.check_replicas()
+            # every rank's generators as the next epoch starts with them (validation draws none)
+            self.rng_states = gather_objects(self.dist, rng_state())
             if self.dist.is_main:
                 valid = validate(self.model, self.valid_set, self.valid_batches, self.tokenizer, self.device)
                 self.history.append({"epoch": self.epoch, "train": train_stats, "valid": valid,
@@ -231,39 +242,6 @@ class Trainer:
     def save_epoch(self):
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                 "epoch": self.epoch, "step": self.step, "history": self.history}
+                 "epoch": self.epoch, "step": self.step, "history": self.history,
+                 "batches": self.train_batches, "rng": self.rng_states}
         self.ckpt.save_epoch(self.epoch, self.model.state_dict(), state, self.history)
-
-
-# Keys that may change between a run and its resumption: more epochs, other logging. Not
-# keep_nbest_models or best_criterion: the epochs already pruned were chosen by their old values.
-RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads")
-
-
-def check_same_experiment(config, exp_dir):
-    """Refuse to resume checkpoints that another configuration wrote."""
-    old_path = exp_dir / "config.yaml"
-    if not old_path.is_file() or not (exp_dir / "checkpoints" / "latest.pth").is_file():
-        return
-    old = read_resolved(old_path)
-    changed = sorted(k for k in set(old) | set(config)
-                     if k not in RESUMABLE_CHANGES and old.get(k) != config.get(k))
-    if changed:
-        raise UserError(f"{exp_dir} holds checkpoints of another configuration (differs in: "
-                        f"{', '.join(changed)}); give a new --tag or remove {exp_dir}")
-
-
-def train(config, exp_dir, train_dir, valid_dir, bpemodel, cmvn=None, device="cpu"):
-    exp_dir = Path(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(config["num_threads"])
-    check_training_config(config)
-    config = resolve_config(config, train_dir, bpemodel, cmvn)
-    check_same_experiment(config, exp_dir)
-    trainer = Trainer(config, exp_dir, train_dir, valid_dir, torch.device(device))
-    if trainer.dist.is_main:
-        write_resolved(config, exp_dir / "config.yaml")
-        n = sum(p.numel() for p in trainer.model.parameters())
-        logging.info("model has %.2fM parameters, exits at layers %s", n / 1e6, trainer.model.exit_layers)
-    trainer.run()
-    return exp_dir / FINAL_MODEL
