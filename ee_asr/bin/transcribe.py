@@ -17,6 +17,7 @@ from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
 from ee_asr.decode.transcribe import Transcriber
+from ee_asr.deploy.transcribe import transcriber_from_args
 from ee_asr.exits.policies import ONLINE_POLICIES
 from ee_asr.models.load import load_trained
 
@@ -39,11 +40,16 @@ def main(argv=None):
     ap.add_argument("--model-file", default="model.pth")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--num-threads", type=int, default=1)
+    ap.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: ee_asr/deploy/ runtime")
+    ap.add_argument("--onnx-dir", help="exported model for --backend onnx (default: <exp dir>/onnx)")
     ap.add_argument("audio", nargs="+", help="audio files or Kaldi data dirs")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp, args.model_file, args.device)
-    t = Transcriber(model, config, args.policy, args.threshold, args.beam, args.device)
+    if args.backend == "onnx":
+        t = transcriber_from_args(args)
+    else:
+        model, config = load_trained(args.exp, args.model_file, args.device)
+        t = Transcriber(model, config, args.policy, args.threshold, args.beam, args.device)
     failed = 0
     for name, spec in inputs(args.audio):
         try:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,9 @@ def max_input_frames(encoder, max_subsampled=MAX_SUBSAMPLED_FRAMES):
 
 def _export(module, args, path, input_names, output_names):
     dynamic_axes = {name: AXES[name] for name in input_names + output_names if name in AXES}
-    with atomic_path(path) as tmp, torch.no_grad():
+    # the legacy (TorchScript) exporter: it quantises more MatMuls than dynamo's graphs; its deprecation is noise here
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, args, str(tmp), input_names=input_names, output_names=output_names,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
 

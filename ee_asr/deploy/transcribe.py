@@ -1,0 +1,50 @@
+"""Transcribe audio with the ONNX runtime: the same reading, checks, errors and results as
+decode/transcribe.py's Transcriber, for `transcribe --backend onnx`."""
+
+import time
+from pathlib import Path
+
+from ee_asr.data.audio import read_audio
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.deploy.features import compute_fbank, fbank_options
+from ee_asr.deploy.runtime import EarlyExitOnnx, check_token_model
+
+
+def onnx_dir_of(exp_dir, onnx_dir=None):
+    """`--onnx-dir` when given, else the experiment dir's `onnx/` (where export_onnx writes)."""
+    return Path(onnx_dir) if onnx_dir else Path(exp_dir) / "onnx"
+
+
+class OnnxTranscriber:
+    def __init__(self, onnx_dir, policy, threshold, nbest_size=10, max_layer=None, int8=False, num_threads=1):
+        self.model = EarlyExitOnnx(onnx_dir, max_layer=max_layer, int8=int8, num_threads=num_threads)
+        m = self.model.manifest
+        self.tokenizer = Tokenizer(check_token_model(onnx_dir, m))
+        self.fbank = fbank_options(m["fbank"])
+        self.sample_scale = m["fbank"]["sample_scale"]
+        self.policy, self.threshold, self.nbest_size = policy, threshold, nbest_size
+
+    def features(self, spec):
+        """Checked features of a wav.scp-style audio spec; UserError if unreadable, too short or too long."""
+        rate = int(self.fbank.frame_opts.samp_freq)
+        wave = read_audio(spec, target_sr=rate)
+        feats = compute_fbank(wave, self.fbank, self.sample_scale)
+        self.model.check_frames(len(feats), spec, seconds=len(wave) / rate)
+        return feats
+
+    def transcribe(self, spec):
+        """Return {text, exit, seconds} for a wav.scp-style audio spec; UserError if unusable."""
+        start = time.perf_counter()
+        feats = self.features(spec)
+        res = self.model.decode([feats], self.policy, self.threshold, self.nbest_size, names=[spec])[0]
+        return {"text": self.tokenizer.decode(res["ids"]), "exit": res["exit"],
+                "seconds": time.perf_counter() - start}
+
+
+def transcriber_from_args(args):
+    """The OnnxTranscriber that bin/transcribe.py's options ask for (--backend onnx). Reads the
+    options by either spelling, so bin/transcribe.py's option renames need no change here."""
+    exp_dir = getattr(args, "exp_dir", None) or getattr(args, "exp", None)
+    nbest_size = getattr(args, "nbest_size", None) or getattr(args, "beam", None) or 10
+    return OnnxTranscriber(onnx_dir_of(exp_dir, args.onnx_dir), args.policy, args.threshold, nbest_size,
+                           num_threads=args.num_threads)

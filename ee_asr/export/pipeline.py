@@ -1,0 +1,64 @@
+"""The whole export of an experiment: fp32 segments, a parity check against PyTorch, int8 graphs
+with their CER check, sherpa-onnx single-exit graphs, then the manifest (written last, so a
+directory with a manifest is a complete export)."""
+
+import logging
+import os
+from pathlib import Path
+
+from ee_asr.common.errors import UserError
+from ee_asr.export import int8_check
+from ee_asr.export.onnx_export import (check_parity, copy_token_model, export_segments, quantize_int8,
+                                       write_manifest)
+from ee_asr.export.sherpa import export_sherpa_exit
+from ee_asr.models.load import load_trained
+
+
+def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, data_dir=None, max_utts=None,
+                      max_cer_increase=1.0, force=False, sherpa_exits=(), thresholds=None, max_frames=None):
+    """Return the manifest; UserError (nothing half-written) on a bad model, parity or int8 loss."""
+    model, config = load_trained(exp_dir, model_file)
+    out = Path(output) if output else Path(exp_dir) / "onnx"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # the export is incomplete until it is rewritten
+    segments = export_segments(model, config["input_size"], out)
+    diffs = check_parity(model, out, segments, config["input_size"])
+    logging.info("fp32 parity with PyTorch, max |log-prob difference| per exit: %s",
+                 ", ".join(f"{k}: {v:.1e}" for k, v in diffs.items()))
+    bpemodel = config["bpemodel"]
+    copy_token_model(bpemodel, out)
+    for seg in segments:
+        seg["max_abs_diff_vs_torch"] = diffs[seg["exit"]]
+    refusal = None
+    if int8:
+        for seg in segments:
+            quantize_int8(out / seg["fp32"], out / seg["fp32"].replace(".onnx", ".int8.onnx"))
+            seg["int8"] = seg["fp32"].replace(".onnx", ".int8.onnx")
+        # the int8 check reads the graphs through the manifest, like any runtime
+        write_manifest(out, model, config, segments, bpemodel, thresholds, max_frames)
+        if data_dir is None:
+            logging.warning("int8 graphs written without a CER check: give --data-dir to measure them")
+        else:
+            report = int8_check.compare_int8(out, data_dir, bpemodel, max_utts)
+            worst = int8_check.worst_exit(report, max_cer_increase)
+            refused = worst is not None and not force
+            int8_check.write_report(out, report, max_cer_increase, refused)
+            if worst is not None:
+                msg = (f"int8 raises CER at exit {worst['exit']} by {worst['cer_change']:.2f} points "
+                       f"({worst['cer_fp32']:.2f} -> {worst['cer_int8']:.2f}), more than --max-cer-increase "
+                       f"{max_cer_increase:g}; see {out / 'RESULTS.md'}")
+                if refused:
+                    for seg in segments:
+                        os.unlink(out / seg.pop("int8"))
+                    refusal = msg + " (int8 graphs removed; --force keeps them)"
+                else:
+                    logging.warning("%s (kept: --force)", msg)
+    for layer in sherpa_exits:
+        if layer not in model.encoder.exit_layers:
+            raise UserError(f"--sherpa-exit {layer} is not an exit (exits: {model.encoder.exit_layers})")
+        d = export_sherpa_exit(model, config, layer, out / f"sherpa_exit{layer}", int8=int8 and refusal is None)
+        logging.info("sherpa-onnx graph of exit %d in %s", layer, d)
+    manifest = write_manifest(out, model, config, segments, bpemodel, thresholds, max_frames)
+    if refusal:
+        raise UserError(refusal)
+    return manifest
