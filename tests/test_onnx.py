@@ -79,7 +79,12 @@ def test_export_writes_manifest_segments_and_token_model(tiny):
     first_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder.encoders.2")
                        and not n.startswith("encoder.encoders.3") and "exit_norms.1" not in n and "ctc_heads.1" not in n)
     assert os.path.getsize(tiny["onnx"] / "exit2.onnx") < 4 * first_params + 200_000
-    assert "| 2 |" in (tiny["onnx"] / "RESULTS.md").read_text()
+    results = json.loads((tiny["onnx"] / "results.json").read_text())
+    assert [r["exit"] for r in results["int8"]["exits"]] == [2, 4] and "| 2 |" in (tiny["onnx"] / "RESULTS.md").read_text()
+    # fp32 parity on every utterance of the data dir, written by the export
+    assert all(r["max_abs_diff"] <= 1e-4 and r["same_greedy_share"] == 1.0 and r["utterances"] == len(SENTENCES)
+               for r in results["fp32_parity"])
+    assert (tiny["onnx"] / ".complete").is_file()
 
 
 def test_fp32_parity_on_a_padded_batch(tiny):
@@ -200,7 +205,7 @@ def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
     code, _, err = run_cli(export_main, ["--exp-dir", str(tiny["exp"]), "--int8", "--data-dir", str(tiny["data"]),
                                          "--output", str(out), "--max-cer-increase", "-1000"], capsys)
     assert code == 2 and err.splitlines()[-1].startswith("ERROR: int8 raises CER") and "--max-cer-increase" in err
-    report = json.loads((out / "int8_check.json").read_text())
+    report = json.loads((out / "results.json").read_text())["int8"]
     assert report["refused"] and [r["exit"] for r in report["exits"]] == [2, 4]
     assert not list(out.glob("*.int8.onnx"))
     manifest = json.loads((out / "manifest.json").read_text())

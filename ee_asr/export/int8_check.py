@@ -1,6 +1,6 @@
 """What int8 costs in accuracy: CER at every exit of the int8 graphs against the fp32 ones (and
 the reference text) on a dump dir (feats.scp + text, the features the model was trained on),
-written into the export dir's RESULTS.md and int8_check.json."""
+written into the export dir's RESULTS.md and results.json (with the fp32 parity, export/parity.py)."""
 
 import json
 import logging
@@ -60,8 +60,7 @@ def cer_table(utts, hyps, tokenizer, exits):
     return rows
 
 
-def compare_int8(onnx_dir, data_dir, bpemodel, max_utts=None):
-    utts = read_dump(data_dir, max_utts)
+def compare_int8(onnx_dir, utts, data_dir, bpemodel):
     tokenizer = Tokenizer(bpemodel)
     fp32, int8 = EarlyExitOnnx(onnx_dir), EarlyExitOnnx(onnx_dir, int8=True)
     exits = fp32.exit_layers
@@ -74,19 +73,29 @@ def compare_int8(onnx_dir, data_dir, bpemodel, max_utts=None):
         for e in exits]}
 
 
-def write_report(onnx_dir, report, max_increase, refused):
+def write_report(onnx_dir, data_dir, parity=None, report=None, max_increase=None, refused=False):
+    """RESULTS.md and results.json of the export dir: fp32 parity and/or the int8 check."""
     onnx_dir = Path(onnx_dir)
-    atomic_write_text(onnx_dir / "int8_check.json", json.dumps({**report, "max_cer_increase": max_increase,
-                                                                 "refused": refused}, indent=1) + "\n")
-    lines = ["# ONNX export: int8 against fp32", "",
-             f"Greedy CTC at every exit on {report['utterances']} utterances of `{report['data_dir']}`; int8 = "
-             "MatMul weights quantised per output channel (dynamic), conv front in float.", "",
-             "| exit | CER fp32 | CER int8 | change | same output |", "|---|---|---|---|---|"]
-    for r in report["exits"]:
-        lines.append(f"| {r['exit']} | {r['cer_fp32']:.2f} | {r['cer_int8']:.2f} | {r['cer_change']:+.2f} | "
-                     f"{100 * r['same_output_share']:.1f}% |")
-    verdict = "REFUSED: the int8 graphs were removed" if refused else "accepted"
-    lines += ["", f"Largest allowed CER increase {max_increase:.2f} points: {verdict}.", ""]
+    atomic_write_text(onnx_dir / "results.json", json.dumps(
+        {"data_dir": str(data_dir), "fp32_parity": parity, "int8": report and {
+            **report, "max_cer_increase": max_increase, "refused": refused}}, indent=1) + "\n")
+    lines = ["# ONNX export", ""]
+    if parity:
+        lines += [f"## fp32 against PyTorch", "", f"{parity[0]['utterances']} utterances of `{data_dir}` in padded "
+                  "batches of 16; largest |log-prob difference| over valid frames.", "",
+                  "| exit | max abs diff | same greedy ids |", "|---|---|---|"]
+        lines += [f"| {r['exit']} | {r['max_abs_diff']:.1e} | {100 * r['same_greedy_share']:.1f}% |" for r in parity]
+        lines.append("")
+    if report:
+        lines += ["## int8 against fp32", "",
+                  f"Greedy CTC at every exit on {report['utterances']} utterances; int8 = MatMul weights quantised "
+                  "per output channel (dynamic), conv front in float.", "",
+                  "| exit | CER fp32 | CER int8 | change | same output |", "|---|---|---|---|---|"]
+        for r in report["exits"]:
+            lines.append(f"| {r['exit']} | {r['cer_fp32']:.2f} | {r['cer_int8']:.2f} | {r['cer_change']:+.2f} | "
+                         f"{100 * r['same_output_share']:.1f}% |")
+        verdict = "REFUSED: the int8 graphs were removed" if refused else "accepted"
+        lines += ["", f"Largest allowed CER increase {max_increase:.2f} points: {verdict}.", ""]
     atomic_write_text(onnx_dir / "RESULTS.md", "\n".join(lines))
 
 

@@ -115,7 +115,8 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
     enc = model.encoder
     manifest = {
         "format_version": 1,
-        "model": "ctc_ee/conformer_ee",
+        # an aed_ee model exports its encoder and CTC heads (greedy CTC decoding; no attention decoder)
+        "model": f"{config['model']}/{config['encoder']}",
         "exit_layers": list(enc.exit_layers),
         "num_layers": enc.num_layers,
         "segments": segments,
@@ -147,9 +148,15 @@ def quantize_int8(fp32_path, int8_path):
     front stays float: quantised (ConvInteger) it ran 3-4x slower than in float on a CPU."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with atomic_path(int8_path) as tmp:
-        quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
-                         weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # the quantiser logs a line per tensor
+    try:
+        with atomic_path(int8_path) as tmp:
+            quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
+                             weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
 
 
 def check_parity(model, out_dir, segments, input_size, tolerance=1e-4):
