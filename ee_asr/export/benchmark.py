@@ -69,13 +69,15 @@ def time_exits(model, rt32, rt8, utts, repeats):
 
 
 def sizes(onnx_dir, manifest):
-    """Bytes of the graphs needed to reach each exit (segments 1..k), fp32 and int8."""
-    out, total = {}, {"fp32": 0, "int8": 0}
+    """MB a device needs to reach each exit: segments 1..k, fp32 and int8, plus the token model
+    and the manifest (a deployment of exit k needs nothing else)."""
+    extra = sum(os.path.getsize(Path(onnx_dir) / f) for f in (manifest["token_model"], "manifest.json"))
+    out, total = {}, {"fp32": extra, "int8": extra}
     for seg in manifest["segments"]:
         for kind in total:
             if kind in seg:
                 total[kind] += os.path.getsize(Path(onnx_dir) / seg[kind])
-        out[seg["exit"]] = {f"{k}_mb": round(v / 1e6, 2) for k, v in total.items() if v}
+        out[seg["exit"]] = {f"{k}_mb": round(v / 1e6, 2) for k, v in total.items() if v > extra}
     return out
 
 
@@ -150,7 +152,7 @@ def time_policies(rt, utts, thresholds, repeats):
 def markdown(report):
     lines = [f"# ONNX benchmark: {report['what']}", "",
              f"{report['inputs']}; 1 thread; minimum of {report['repeats']} interleaved repeats.", "",
-             "| exit | PyTorch s | ORT fp32 s | ORT int8 s | fp32/PyTorch | int8/PyTorch | size fp32 MB | size int8 MB |"
+             "| exit | PyTorch s | ORT fp32 s | ORT int8 s | fp32/PyTorch | int8/PyTorch | deploy fp32 MB | deploy int8 MB |"
              " peak RSS fp32 MB | peak RSS int8 MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for e, t in report["time"].items():
         s, r = report["size"].get(e, {}), report.get("peak_rss", {}).get(e, {})
