@@ -76,11 +76,12 @@ def test_export_writes_manifest_segments_and_token_model(tiny):
     assert m["min_frames"] >= 16 and m["max_frames"] >= 4999 * 8
     # no positional table constant: the first segment is about as big as its weights
     model, _ = load_trained(tiny["exp"])
-    first_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder.encoders.2")
-                       and not n.startswith("encoder.encoders.3") and "exit_norms.1" not in n and "ctc_heads.1" not in n)
+    above = ("encoder.encoders.2", "encoder.encoders.3", "encoder.exit_norms.1", "ctc_heads.1")
+    first_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(above))
     assert os.path.getsize(tiny["onnx"] / "exit2.onnx") < 4 * first_params + 200_000
     results = json.loads((tiny["onnx"] / "results.json").read_text())
-    assert [r["exit"] for r in results["int8"]["exits"]] == [2, 4] and "| 2 |" in (tiny["onnx"] / "RESULTS.md").read_text()
+    assert [r["exit"] for r in results["int8"]["exits"]] == [2, 4]
+    assert "| 2 |" in (tiny["onnx"] / "RESULTS.md").read_text()
     # fp32 parity on every utterance of the data dir, written by the export
     assert all(r["max_abs_diff"] <= 1e-4 and r["same_greedy_share"] == 1.0 and r["utterances"] == len(SENTENCES)
                for r in results["fp32_parity"])
@@ -202,14 +203,16 @@ def test_long_input_decodes_and_too_long_is_refused(tiny, tmp_path):
 
 def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
     out = tmp_path / "strict"
+    # --int8-front: the front's convolutions as MatMuls; the export's parity check covers them
     code, _, err = run_cli(export_main, ["--exp-dir", str(tiny["exp"]), "--int8", "--data-dir", str(tiny["data"]),
-                                         "--output", str(out), "--max-cer-increase", "-1000"], capsys)
+                                         "--output", str(out), "--max-cer-increase", "-1000", "--int8-front"], capsys)
     assert code == 2 and err.splitlines()[-1].startswith("ERROR: int8 raises CER") and "--max-cer-increase" in err
     report = json.loads((out / "results.json").read_text())["int8"]
     assert report["refused"] and [r["exit"] for r in report["exits"]] == [2, 4]
     assert not list(out.glob("*.int8.onnx"))
     manifest = json.loads((out / "manifest.json").read_text())
-    assert all("int8" not in s for s in manifest["segments"])
+    assert all("int8" not in s for s in manifest["segments"]) and manifest["front_as_matmul"]
+    assert all(r["same_greedy_share"] == 1.0 for r in json.loads((out / "results.json").read_text())["fp32_parity"])
 
 
 def test_sherpa_onnx_decodes_exit_like_ee_asr(tiny):

@@ -145,14 +145,15 @@ def time_policies(rt, utts, thresholds, repeats):
             best[p] = min(best[p], time.perf_counter() - start)
             exits[p] = float(np.mean([r["exit"] for r in res]))
     full = best[points[0]]
-    return [{"policy": p, "threshold": t, "seconds": round(best[(p, t)], 4), "ratio": round(best[(p, t)] / full, 3),
-             "mean_exit": round(exits[(p, t)], 2)} for p, t in points]
+    return [{"policy": p, "threshold": t, "seconds": round(best[(p, t)], 4),
+             "ratio": round(best[(p, t)] / full, 3), "mean_exit": round(exits[(p, t)], 2)} for p, t in points]
 
 
 def markdown(report):
     lines = [f"# ONNX benchmark: {report['what']}", "",
              f"{report['inputs']}; 1 thread; minimum of {report['repeats']} interleaved repeats.", "",
-             "| exit | PyTorch s | ORT fp32 s | ORT int8 s | fp32/PyTorch | int8/PyTorch | deploy fp32 MB | deploy int8 MB |"
+             "| exit | PyTorch s | ORT fp32 s | ORT int8 s | fp32/PyTorch | int8/PyTorch | deploy fp32 MB "
+             "| deploy int8 MB |"
              " peak RSS fp32 MB | peak RSS int8 MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for e, t in report["time"].items():
         s, r = report["size"].get(e, {}), report.get("peak_rss", {}).get(e, {})

@@ -17,14 +17,16 @@ from ee_asr.models.load import load_trained
 
 
 def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, data_dir=None, max_utts=None,
-                      max_cer_increase=1.0, force=False, sherpa_exits=(), thresholds=None, max_frames=None):
+                      max_cer_increase=1.0, force=False, sherpa_exits=(), thresholds=None, max_frames=None,
+                      front_matmul=False):
     """Return the manifest; UserError (nothing half-written) on a bad model, parity or int8 loss."""
     model, config = load_trained(exp_dir, model_file)
     out = Path(output) if output else Path(exp_dir) / "onnx"
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
     (out / ".complete").unlink(missing_ok=True)  # written last: a dir without it is an unfinished export
-    segments = export_segments(model, config["input_size"], out)
+    segments = export_segments(model, config["input_size"], out, front_matmul)
+    manifest_args = (thresholds, max_frames, front_matmul)
     diffs = check_parity(model, out, segments, config["input_size"])
     logging.info("fp32 parity with PyTorch, max |log-prob difference| per exit: %s",
                  ", ".join(f"{k}: {v:.1e}" for k, v in diffs.items()))
@@ -33,7 +35,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     for seg in segments:
         seg["max_abs_diff_vs_torch"] = diffs[seg["exit"]]
     refusal, parity, report, refused = None, None, None, False
-    write_manifest(out, model, config, segments, bpemodel, thresholds, max_frames)  # the runtime reads it
+    write_manifest(out, model, config, segments, bpemodel, *manifest_args)  # the runtime reads it
     utts = int8_check.read_dump(data_dir, max_utts) if data_dir else None
     if utts:
         parity = parity_on_data(model, EarlyExitOnnx(out), utts)
@@ -41,7 +43,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
         for seg in segments:
             seg["int8"] = seg["fp32"].replace(".onnx", ".int8.onnx")
             quantize_int8(out / seg["fp32"], out / seg["int8"])
-        write_manifest(out, model, config, segments, bpemodel, thresholds, max_frames)
+        write_manifest(out, model, config, segments, bpemodel, *manifest_args)
         if utts is None:
             logging.warning("int8 graphs written without a CER check: give --data-dir to measure them")
         else:
@@ -63,9 +65,10 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     for layer in sherpa_exits:
         if layer not in model.encoder.exit_layers:
             raise UserError(f"--sherpa-exit {layer} is not an exit (exits: {model.encoder.exit_layers})")
-        d = export_sherpa_exit(model, config, layer, out / f"sherpa_exit{layer}", int8=int8 and refusal is None)
+        d = export_sherpa_exit(model, config, layer, out / f"sherpa_exit{layer}", int8=int8 and refusal is None,
+                               front_matmul=front_matmul)
         logging.info("sherpa-onnx graph of exit %d in %s", layer, d)
-    manifest = write_manifest(out, model, config, segments, bpemodel, thresholds, max_frames)
+    manifest = write_manifest(out, model, config, segments, bpemodel, *manifest_args)
     (out / ".complete").write_text("")
     if refusal:
         raise UserError(refusal)
