@@ -155,7 +155,7 @@ def quantize_int8(fp32_path, int8_path):
 
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.WARNING)  # the quantiser logs a line per tensor
+    root.setLevel(logging.ERROR)  # the quantiser logs a line per tensor, and advice
     try:
         with atomic_path(int8_path) as tmp:
             quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
