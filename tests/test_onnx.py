@@ -224,3 +224,19 @@ def test_sherpa_onnx_decodes_exit_like_ee_asr(tiny):
     ours = EarlyExitOnnx(tiny["onnx"]).decode(torch_feats(tiny["wavs"]), "fixed", 2)
     texts = sherpa_decode(tiny["onnx"] / "sherpa_exit2", [read_audio(str(w)) for _, w, _ in tiny["wavs"]])
     assert texts == [" ".join(tok.decode(r["ids"]).split()) for r in ours]
+
+
+def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
+    from ee_asr.bin.benchmark_onnx import main as bench_main
+    from ee_asr.export.benchmark import RSS_ONNX, _peak_rss_mb
+
+    out = tmp_path / "bench.json"
+    code, _, _ = run_cli(bench_main, ["--exp-dir", str(tiny["exp"]), "--data-dir", str(tiny["data"]), "--max-utts", "2",
+                                      "--repeats", "1", "--no-rss", "--grid", "entropy:0.5", "--output", str(out)], capsys)
+    report = json.loads(out.read_text())
+    assert code == 0 and set(report["time"]) == {"2", "4"} and set(report["size"]) == {"2", "4"}
+    assert all(t["ort_int8_vs_torch"] > 0 for t in report["time"].values())
+    assert [p["policy"] for p in report["policies"]] == ["fixed", "entropy"]
+    assert "| 4 |" in out.with_suffix(".md").read_text()
+    mb, torch_loaded = _peak_rss_mb(RSS_ONNX, tiny["onnx"], 2, 1, 80)  # a fresh runtime process
+    assert 10 < mb < 2000 and not torch_loaded

@@ -24,6 +24,7 @@ def main(argv=None):
     ap.add_argument("--int8-front", action="store_true", help="with --config: export with export_onnx --int8-front")
     ap.add_argument("--data-dir", help="dump dir (feats.scp, text) whose utterances are timed")
     ap.add_argument("--max-utts", type=int, default=20)
+    ap.add_argument("--grid", nargs="*", help="policies to time, e.g. entropy:0.02,0.05 (default: asr.sh's grid)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model-file", default="model.pth")
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
@@ -46,7 +47,7 @@ def main(argv=None):
             ", conv front as MatMul (int8)" if args.int8_front else "")
     onnx_dir = args.onnx_dir or Path(exp_dir) / "onnx"
     report = run_benchmark(exp_dir, onnx_dir, args.output, args.data_dir, args.max_utts, args.repeats,
-                           args.model_file, what, rss=not args.no_rss)
+                           args.model_file, what, rss=not args.no_rss, grid=args.grid)
     print(Path(args.output).with_suffix(".md").read_text())
     return report
 

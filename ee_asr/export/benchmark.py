@@ -4,7 +4,8 @@ interleaved and repeated, the minimum kept, because a shared machine is noisy):
 - size of the graphs a device needs to reach each exit (segments 1..k), fp32 and int8;
 - peak RSS of a fresh process that loads segments 1..k and decodes a 10 s input (and of the
   PyTorch path loading the whole model);
-- the runtime's dynamic policies at the manifest's thresholds: time against the last exit.
+- the runtime's dynamic policies (int8 graphs when exported) over a grid of thresholds: time
+  against the last exit, and the mean exit.
 """
 
 import json
@@ -20,6 +21,7 @@ import torch
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.deploy.runtime import EarlyExitOnnx, pad
 from ee_asr.deploy.scores import greedy_ids
+from ee_asr.exits.policies import parse_grid
 from ee_asr.export.int8_check import read_dump
 from ee_asr.models.ctc_greedy import greedy_ids as torch_greedy_ids
 
@@ -133,10 +135,14 @@ def peak_rss(onnx_dir, manifest, exp_dir, model_file, has_int8):
     return out
 
 
-def time_policies(rt, utts, thresholds, repeats):
-    """Each policy at its manifest threshold, utterances one by one: seconds, ratio to the last exit, mean exit."""
-    points = [("fixed", rt.exit_layers[-1])] + [(p, thresholds[p]) for p in ("entropy", "maxprob", "nbest")
-                                                 if p in thresholds]
+DEFAULT_GRID = ["entropy:0.02,0.05,0.1", "maxprob:0.9,0.95,0.98", "nbest:0.5,0.8,0.95"]  # asr.sh's policy_grid
+
+
+def time_policies(rt, utts, grid, repeats):
+    """Each (policy, threshold) of `grid` ([(policy, [thresholds])]), utterances one by one:
+    seconds, ratio to the last exit, mean exit."""
+    last = rt.exit_layers[-1]
+    points = [("fixed", last)] + [(p, t) for p, ts in grid for t in ts if (p, t) != ("fixed", last)]
     best, exits = {p: float("inf") for p in points}, {}
     for _ in range(repeats):
         for p in points:
@@ -171,7 +177,7 @@ def markdown(report):
 
 
 def run_benchmark(exp_dir, onnx_dir, output, data_dir=None, max_utts=20, repeats=3, model_file="model.pth",
-                  what=None, rss=True):
+                  what=None, rss=True, grid=None):
     from ee_asr.models.load import load_trained
 
     torch.set_num_threads(1)
@@ -190,7 +196,7 @@ def run_benchmark(exp_dir, onnx_dir, output, data_dir=None, max_utts=20, repeats
     if rss:
         report["peak_rss"] = peak_rss(onnx_dir, rt32.manifest, exp_dir, model_file, has_int8)
     if data_dir:
-        report["policies"] = time_policies(rt8 or rt32, utts, rt32.manifest["thresholds"], repeats)
+        report["policies"] = time_policies(rt8 or rt32, utts, parse_grid(grid or DEFAULT_GRID), repeats)
         report["policies_backend"] = "ort_int8" if rt8 else "ort_fp32"
     output = Path(output)
     atomic_write_text(output, json.dumps(report, indent=1) + "\n")
