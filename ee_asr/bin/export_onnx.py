@@ -41,6 +41,9 @@ def main(argv=None):
     ap.add_argument("--max-cer-increase", type=float, default=1.0, help="CER points int8 may lose at any exit")
     ap.add_argument("--force", action="store_true", help="keep int8 graphs that lose more than that")
     ap.add_argument("--sherpa-exit", type=int, nargs="*", default=[], help="exits to export for sherpa-onnx")
+    ap.add_argument("--sherpa-int16-samples", action="store_true",
+                    help="sherpa graphs for FeatureExtractorConfig(normalize_samples=False): features identical "
+                         "to ee-asr's (the default graphs suit sherpa's default [-1, 1] samples)")
     ap.add_argument("--threshold", nargs="*", help="default thresholds for the manifest, e.g. entropy:0.05")
     ap.add_argument("--max-frames", type=int, help="longest input in 10 ms frames (default: 4999 subsampled frames)")
     add_renamed_options(ap, {"--exp": "--exp-dir", "--data": "--data-dir", "--out": "--output",
@@ -51,7 +54,8 @@ def main(argv=None):
 
     manifest = export_experiment(args.exp_dir, args.output, args.model_file, args.int8, args.data_dir, args.max_utts,
                                  args.max_cer_increase, args.force, args.sherpa_exit,
-                                 parse_thresholds(args.threshold), args.max_frames, args.int8_front)
+                                 parse_thresholds(args.threshold), args.max_frames, args.int8_front,
+                                 args.sherpa_int16_samples)
     print(f"exported exits {manifest['exit_layers']}")
 
 

@@ -166,10 +166,16 @@ class NextSegment(torch.nn.Module):
         return self.model.head(self.exit_index).log_softmax(enc.exit_output(state)), state.hidden
 
 
+# Kaldi's log-energy floor, log(FLT_EPSILON): bins of (near-)silent frames sit there
+LOG_FLOOR = math.log(1.1920928955078125e-07)
+
+
 class SingleExitGraph(torch.nn.Module):
     """(x (N, T, F), x_lens (N,)) -> (log_probs, log_probs_len) at one exit: sherpa-onnx's
     offline zipformer-CTC interface. `feature_offset` is added to the features first (sherpa
-    computes fbank from samples in [-1, 1], ee-asr from 16-bit sample values: 2 ln 32768 apart)."""
+    computes fbank from samples in [-1, 1], ee-asr from 16-bit sample values: 2 ln 32768 apart),
+    except to bins at Kaldi's floor: digital silence is floored at either scale (on the demo's
+    test audio this leaves 0.9% of bins different instead of 6.5%)."""
 
     def __init__(self, model, exit_index, feature_offset=0.0):
         super().__init__()
@@ -179,7 +185,7 @@ class SingleExitGraph(torch.nn.Module):
     def forward(self, x, x_lens):
         m, enc = self.model, self.model.encoder
         if self.feature_offset:
-            x = x + self.feature_offset
+            x = torch.where(x <= LOG_FLOOR + 1e-4, x, x + self.feature_offset)
         if m.normalize is not None:
             x, x_lens = m.normalize(x, x_lens)
         state = enc.advance(enc.front(x, x_lens), self.layer)

@@ -6,7 +6,9 @@ kind, which sherpa-onnx 2.0.1 runs on whatever graph has that interface):
 - sherpa computes fbank with kaldi-native-fbank from samples in [-1, 1] where ee-asr scales them
   to 16-bit values first: every log-mel bin is 2 ln 32768 lower, which the graph adds back;
   sherpa's default mel range ends 400 Hz below Nyquist (high_freq=-400), ee-asr's at Nyquist
-  (high_freq=0): set FeatureExtractorConfig(high_freq=0) for identical features.
+  (high_freq=0): set FeatureExtractorConfig(high_freq=0). Bins under Kaldi's energy floor at the
+  [-1, 1] scale (near-silence) still differ; for identical features export with int16_samples
+  and set normalize_samples=False as well.
 The metadata is informative (sherpa-onnx reads none of it for this model kind)."""
 
 import math
@@ -27,14 +29,15 @@ def write_tokens(token_list, path):
     atomic_write_text(path, "".join(f"{tok} {i}\n" for i, tok in enumerate(token_list)))
 
 
-def export_sherpa_exit(model, config, layer, out_dir, int8=False, front_matmul=False):
-    """Write out_dir/model.onnx (and model.int8.onnx), tokens.txt; return the dir."""
+def export_sherpa_exit(model, config, layer, out_dir, int8=False, front_matmul=False, int16_samples=False):
+    """Write out_dir/model.onnx (and model.int8.onnx), tokens.txt; return the dir. int16_samples:
+    for a sherpa-onnx configured with normalize_samples=False (features then identical to ee-asr's)."""
     out_dir = Path(out_dir)
     exported = exportable_copy(model)
     if front_matmul:
         front_as_matmul(exported)
     index = exported.encoder.exit_layers.index(layer)
-    graph = SingleExitGraph(exported, index, FEATURE_OFFSET).eval()
+    graph = SingleExitGraph(exported, index, 0.0 if int16_samples else FEATURE_OFFSET).eval()
     torch.manual_seed(0)
     x, x_lens = torch.randn(2, 200, config["input_size"]), torch.tensor([200, 150])
     path = out_dir / "model.onnx"
@@ -49,7 +52,7 @@ def export_sherpa_exit(model, config, layer, out_dir, int8=False, front_matmul=F
         meta = {"model_type": "ee_asr_conformer_ctc", "model_author": "ee-asr", "exit_layer": layer,
                 "num_layers": exported.encoder.num_layers, "vocab_size": config["vocab_size"],
                 "subsampling_factor": subsampling_factor(exported.encoder), "normalize_type": "",
-                "feature_dim": config["input_size"], "feature_offset": FEATURE_OFFSET,
+                "feature_dim": config["input_size"], "normalize_samples": int(not int16_samples),
                 "comment": "ee-asr early-exit Conformer-CTC, one exit; CMVN inside the graph"}
         for k, v in meta.items():
             entry = proto.metadata_props.add()
@@ -61,14 +64,15 @@ def export_sherpa_exit(model, config, layer, out_dir, int8=False, front_matmul=F
     return out_dir
 
 
-def sherpa_decode(model_dir, waves, high_freq=0.0, int8=False, num_threads=1):
+def sherpa_decode(model_dir, waves, high_freq=0.0, int8=False, num_threads=1, normalize_samples=True):
     """Texts sherpa-onnx's own offline recogniser gives for `waves` (float samples at 16 kHz) with
     an exported exit; high_freq=-400 is sherpa's default feature setting, 0 ee-asr's."""
     import sherpa_onnx
     from sherpa_onnx.lib._sherpa_onnx import OfflineRecognizer
 
     model_dir = Path(model_dir)
-    feat = sherpa_onnx.FeatureExtractorConfig(sampling_rate=16000, feature_dim=80, high_freq=high_freq)
+    feat = sherpa_onnx.FeatureExtractorConfig(sampling_rate=16000, feature_dim=80, high_freq=high_freq,
+                                              normalize_samples=normalize_samples)
     graph = model_dir / ("model.int8.onnx" if int8 else "model.onnx")
     model = sherpa_onnx.OfflineModelConfig(
         zipformer_ctc=sherpa_onnx.OfflineZipformerCtcModelConfig(model=str(graph)),
