@@ -206,15 +206,14 @@ def test_long_input_decodes_and_too_long_is_refused(tiny, tmp_path):
 
 def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
     out = tmp_path / "strict"
-    # --int8-front: the front's convolutions as MatMuls; the export's parity check covers them
     code, _, err = run_cli(export_main, ["--exp-dir", str(tiny["exp"]), "--int8", "--data-dir", str(tiny["data"]),
-                                         "--output", str(out), "--max-cer-increase", "-1000", "--int8-front"], capsys)
+                                         "--output", str(out), "--max-cer-increase", "-1000"], capsys)
     assert code == 2 and err.splitlines()[-1].startswith("ERROR: int8 raises CER") and "--max-cer-increase" in err
     report = json.loads((out / "results.json").read_text())["int8"]
     assert report["refused"] and [r["exit"] for r in report["exits"]] == [2, 4]
     assert not list(out.glob("*.int8.onnx"))
     manifest = json.loads((out / "manifest.json").read_text())
-    assert all("int8" not in s for s in manifest["segments"]) and manifest["front_as_matmul"]
+    assert all("int8" not in s for s in manifest["segments"])
     assert all(r["same_greedy_share"] == 1.0 for r in json.loads((out / "results.json").read_text())["fp32_parity"])
 
 

@@ -21,7 +21,6 @@ def main(argv=None):
     ap.add_argument("--onnx-dir", help="exported model (default: <exp-dir>/onnx)")
     ap.add_argument("--config", help="a training config to time with random weights instead of --exp-dir")
     ap.add_argument("--vocab-size", type=int, default=5000, help="with --config: width of the CTC heads")
-    ap.add_argument("--int8-front", action="store_true", help="with --config: export with export_onnx --int8-front")
     ap.add_argument("--data-dir", help="dump dir (feats.scp, text) whose utterances are timed")
     ap.add_argument("--max-utts", type=int, default=20)
     ap.add_argument("--grid", nargs="*", help="policies to time, e.g. entropy:0.02,0.05 (default: asr.sh's grid)")
@@ -42,9 +41,8 @@ def main(argv=None):
         from ee_asr.export.random_exp import make_random_exp
 
         exp_dir = make_random_exp(args.config, Path(args.output).with_suffix(".exp"), args.vocab_size)
-        export_experiment(exp_dir, int8=True, front_matmul=args.int8_front)
-        what = f"{args.config} with random weights, vocabulary {args.vocab_size}" + (
-            ", conv front as MatMul (int8)" if args.int8_front else "")
+        export_experiment(exp_dir, int8=True)
+        what = f"{args.config} with random weights, vocabulary {args.vocab_size}"
     onnx_dir = args.onnx_dir or Path(exp_dir) / "onnx"
     report = run_benchmark(exp_dir, onnx_dir, args.output, args.data_dir, args.max_utts, args.repeats,
                            args.model_file, what, rss=not args.no_rss, grid=args.grid)

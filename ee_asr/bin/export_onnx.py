@@ -33,9 +33,6 @@ def main(argv=None):
     ap.add_argument("--model-file", default="model.pth")
     ap.add_argument("--output", help="output dir (default: <exp-dir>/onnx)")
     ap.add_argument("--int8", action="store_true", help="also write int8 (MatMul-only, per-channel) graphs")
-    ap.add_argument("--int8-front", action="store_true",
-                    help="write the conv front's convolutions as MatMuls, so that int8 quantises them too "
-                         "(by default the front stays float: int8 convolutions (ConvInteger) are slow)")
     ap.add_argument("--data-dir", help="dump dir (feats.scp, text) for the int8 CER check")
     ap.add_argument("--max-utts", type=int, help="use at most this many utterances of --data-dir")
     ap.add_argument("--max-cer-increase", type=float, default=1.0, help="CER points int8 may lose at any exit")
@@ -54,8 +51,7 @@ def main(argv=None):
 
     manifest = export_experiment(args.exp_dir, args.output, args.model_file, args.int8, args.data_dir, args.max_utts,
                                  args.max_cer_increase, args.force, args.sherpa_exit,
-                                 parse_thresholds(args.threshold), args.max_frames, args.int8_front,
-                                 args.sherpa_int16_samples)
+                                 parse_thresholds(args.threshold), args.max_frames, args.sherpa_int16_samples)
     print(f"exported exits {manifest['exit_layers']}")
 
 

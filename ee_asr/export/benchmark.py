@@ -36,7 +36,7 @@ def synthetic_feats(num, frames=TEN_SECONDS, dim=80, seed=0):
 
 @torch.no_grad()
 def torch_upto(model, feats, layer):
-    x, xl = torch.from_numpy(feats)[None], torch.tensor([len(feats)])
+    x, xl = torch.tensor(feats)[None], torch.tensor([len(feats)])
     enc = model.encoder
     state = enc.advance(enc.start(*model.prepare(x, xl)), layer)
     logp = model.head(enc.exit_layers.index(layer)).log_softmax(enc.exit_output(state))

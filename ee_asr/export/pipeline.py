@@ -18,15 +18,15 @@ from ee_asr.models.load import load_trained
 
 def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, data_dir=None, max_utts=None,
                       max_cer_increase=1.0, force=False, sherpa_exits=(), thresholds=None, max_frames=None,
-                      front_matmul=False, sherpa_int16=False):
+                      sherpa_int16=False):
     """Return the manifest; UserError (nothing half-written) on a bad model, parity or int8 loss."""
     model, config = load_trained(exp_dir, model_file)
     out = Path(output) if output else Path(exp_dir) / "onnx"
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
     (out / ".complete").unlink(missing_ok=True)  # written last: a dir without it is an unfinished export
-    segments = export_segments(model, config["input_size"], out, front_matmul)
-    manifest_args = (thresholds, max_frames, front_matmul)
+    segments = export_segments(model, config["input_size"], out)
+    manifest_args = (thresholds, max_frames)
     diffs = check_parity(model, out, segments, config["input_size"])
     logging.info("fp32 parity with PyTorch, max |log-prob difference| per exit: %s",
                  ", ".join(f"{k}: {v:.1e}" for k, v in diffs.items()))
@@ -66,7 +66,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
         if layer not in model.encoder.exit_layers:
             raise UserError(f"--sherpa-exit {layer} is not an exit (exits: {model.encoder.exit_layers})")
         d = export_sherpa_exit(model, config, layer, out / f"sherpa_exit{layer}", int8=int8 and refusal is None,
-                               front_matmul=front_matmul, int16_samples=sherpa_int16)
+                               int16_samples=sherpa_int16)
         logging.info("sherpa-onnx graph of exit %d in %s", layer, d)
     manifest = write_manifest(out, model, config, segments, bpemodel, *manifest_args)
     (out / ".complete").write_text("")

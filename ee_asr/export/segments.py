@@ -53,41 +53,6 @@ class InGraphRelPositionalEncoding(torch.nn.Module):
         return x * self.xscale, pe
 
 
-class MatMulConv2d(torch.nn.Module):
-    """A Conv2d without padding, dilation or groups as strided slices and one matrix product: the
-    same numbers (up to summation order), but a MatMul, which int8 quantisation handles well where
-    ConvInteger is slow. The slices take their lengths from the last kernel offset's, so the time
-    axis stays dynamic."""
-
-    def __init__(self, conv):
-        super().__init__()
-        (self.kt, self.kf), (self.st, self.sf) = conv.kernel_size, conv.stride
-        if conv.padding not in ((0, 0), "valid") or conv.dilation != (1, 1) or conv.groups != 1:
-            raise UserError("only unpadded, undilated, ungrouped convolutions become matrix products")
-        # rows ordered (in channel, kernel row, kernel column), as the patches below are
-        self.weight = torch.nn.Parameter(conv.weight.detach().reshape(conv.out_channels, -1).t().contiguous())
-        self.bias = None if conv.bias is None else torch.nn.Parameter(conv.bias.detach().clone())
-
-    def forward(self, x):
-        shortest = x[:, :, self.kt - 1::self.st, self.kf - 1::self.sf]
-        t, f = shortest.size(2), shortest.size(3)
-        patches = [x[:, :, i::self.st, j::self.sf][:, :, :t, :f] for i in range(self.kt) for j in range(self.kf)]
-        p = torch.stack(patches, dim=-1).permute(0, 2, 3, 1, 4)  # (B, T', F', C, kt*kf)
-        y = torch.matmul(p.reshape(p.size(0), t, f, -1), self.weight)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.permute(0, 3, 1, 2)
-
-
-def front_as_matmul(model):
-    """Replace the subsampling front's convolutions with more than one input channel by MatMulConv2d."""
-    conv = model.encoder.embed.conv
-    for i, layer in enumerate(conv):
-        if isinstance(layer, torch.nn.Conv2d) and layer.in_channels > 1:
-            conv[i] = MatMulConv2d(layer)
-    return model
-
-
 def _float32_norm(normalize):
     if normalize is None or isinstance(normalize, UtteranceNorm):
         return normalize

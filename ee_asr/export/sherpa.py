@@ -20,7 +20,7 @@ import torch
 
 from ee_asr.common.atomic import atomic_path, atomic_write_text
 from ee_asr.export.onnx_export import OPSET, quantize_int8, subsampling_factor
-from ee_asr.export.segments import SingleExitGraph, exportable_copy, front_as_matmul
+from ee_asr.export.segments import SingleExitGraph, exportable_copy
 
 FEATURE_OFFSET = 2 * math.log(32768.0)
 
@@ -29,13 +29,11 @@ def write_tokens(token_list, path):
     atomic_write_text(path, "".join(f"{tok} {i}\n" for i, tok in enumerate(token_list)))
 
 
-def export_sherpa_exit(model, config, layer, out_dir, int8=False, front_matmul=False, int16_samples=False):
+def export_sherpa_exit(model, config, layer, out_dir, int8=False, int16_samples=False):
     """Write out_dir/model.onnx (and model.int8.onnx), tokens.txt; return the dir. int16_samples:
     for a sherpa-onnx configured with normalize_samples=False (features then identical to ee-asr's)."""
     out_dir = Path(out_dir)
     exported = exportable_copy(model)
-    if front_matmul:
-        front_as_matmul(exported)
     index = exported.encoder.exit_layers.index(layer)
     graph = SingleExitGraph(exported, index, 0.0 if int16_samples else FEATURE_OFFSET).eval()
     torch.manual_seed(0)
