@@ -17,7 +17,6 @@ from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
 from ee_asr.decode.transcribe import Transcriber
-from ee_asr.deploy.transcribe import transcriber_from_args
 from ee_asr.exits.policies import ONLINE_POLICIES
 from ee_asr.models.load import load_trained
 
@@ -46,6 +45,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.num_threads)
     if args.backend == "onnx":
+        from ee_asr.deploy.transcribe import transcriber_from_args  # onnxruntime only when asked for
+
         t = transcriber_from_args(args)
     else:
         model, config = load_trained(args.exp, args.model_file, args.device)
