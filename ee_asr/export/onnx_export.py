@@ -85,7 +85,7 @@ def export_segments(model, input_size, out_dir):
     torch.manual_seed(0)
     feats = torch.randn(2, 200, input_size)
     lens = torch.tensor([200, 163])
-    first = FirstSegment(model)
+    first = FirstSegment(model).eval()  # export restores the wrapper's mode on every submodule
     segments = []
     with torch.no_grad():
         _, hidden, pos_emb, olens = first(feats, lens)
@@ -96,7 +96,7 @@ def export_segments(model, input_size, out_dir):
             _export(first, (feats, lens), path, FIRST_INPUTS, FIRST_OUTPUTS)
             inputs, outputs = FIRST_INPUTS, FIRST_OUTPUTS
         else:
-            seg = NextSegment(model, i)
+            seg = NextSegment(model, i).eval()
             _export(seg, (hidden, pos_emb, olens), path, NEXT_INPUTS, NEXT_OUTPUTS)
             with torch.no_grad():
                 _, hidden = seg(hidden, pos_emb, olens)
