@@ -247,3 +247,35 @@ def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
     assert "| 4 |" in out.with_suffix(".md").read_text()
     mb, torch_loaded = _peak_rss_mb(RSS_ONNX, tiny["onnx"], 2, 1, 80)  # a fresh runtime process
     assert 10 < mb < 2000 and not torch_loaded
+
+
+def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys):
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+    from test_architectures import W2V
+
+    exp = tmp_path / "w2v"
+    exp.mkdir()
+    tok = Tokenizer(tiny["root"] / "bpe.model")
+    config = {**W2V, "vocab_size": tok.vocab_size, "bpemodel": str(tiny["root"] / "bpe.model"),
+              "token_list": tok.token_list}
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    torch.save(model.state_dict(), exp / "model.pth")
+    assert run_cli(export_main, ["--exp-dir", str(exp)], capsys)[0] == 0  # includes the parity check
+    rt = EarlyExitOnnx(exp / "onnx")
+    assert rt.manifest["features"] == "raw" and rt.min_frames == 1600
+    waves = [read_audio(str(w))[:, None] for _, w, _ in tiny["wavs"][:4]]
+    first = sorted(r["scores"][2]["entropy"] for r in rt.decode(waves, "entropy", 1.0))
+    threshold = (first[1] + first[2]) / 2
+    ours = rt.decode(waves, "entropy", threshold)
+    b = max(len(w) for w in waves)
+    x = torch.zeros(len(waves), b, 1)
+    for i, w in enumerate(waves):
+        x[i, :len(w)] = torch.from_numpy(w)
+    ref = decode_dynamic(model, x, torch.tensor([len(w) for w in waves]), "entropy", threshold)
+    assert [(r["exit"], r["ids"]) for r in ours] == [(r["exit"], r["ids"]) for r in ref]
+    assert {r["exit"] for r in ours} == {2, 4}
+    code, _, err = run_cli(export_main, ["--exp-dir", str(exp), "--output", str(tmp_path / "s"), "--sherpa-exit", "2"],
+                           capsys)
+    assert code == 2 and "fbank" in err

@@ -92,14 +92,13 @@ class EarlyExitOnnx:
                             f"{self.max_frames} frames ({self.max_frames * shift:.1f}s; see manifest max_frames)")
 
     def run_segment(self, index, carry):
-        """Run segment `index`; carry: {"feats", "feats_lens"} for the first, else the previous outputs."""
-        if index == 0:
-            logp, hidden, pos_emb, lengths = self.sessions[0].run(
-                None, {"feats": carry["feats"], "feats_lens": carry["feats_lens"]})
-            return logp, {"hidden": hidden, "pos_emb": pos_emb, "lengths": lengths}
-        logp, hidden = self.sessions[index].run(
-            None, {"hidden": carry["hidden"], "pos_emb": carry["pos_emb"], "lengths": carry["lengths"]})
-        return logp, {**carry, "hidden": hidden}
+        """Run segment `index`; carry: {"feats", "feats_lens"} for the first, else what the segment
+        before returned: {"hidden", "lengths"} and, for Conformers, "pos_emb". Returns (log_probs, carry)."""
+        seg = self.manifest["segments"][index]
+        out = dict(zip(seg["outputs"], self.sessions[index].run(None, {n: carry[n] for n in seg["inputs"]})))
+        nxt = {k: v for k, v in carry.items() if k not in ("feats", "feats_lens")}
+        nxt.update({k: v for k, v in out.items() if k not in ("log_probs", "hidden_out")}, hidden=out["hidden_out"])
+        return out["log_probs"], nxt
 
     def decode(self, feats, policy, threshold, nbest_size=10, budget=None, names=None):
         """feats: list of (T, F) float32 arrays. Return one dict per utterance (input order): exit,
@@ -130,7 +129,8 @@ class EarlyExitOnnx:
                 break
             keep = ~stop
             active = active[keep]
-            carry = {"hidden": carry["hidden"][keep], "pos_emb": carry["pos_emb"], "lengths": olens[keep]}
+            # the positional embedding is shared by every row
+            carry = {k: v if k == "pos_emb" else v[keep] for k, v in carry.items()}
         return results
 
     def decode_every_exit(self, feats):

@@ -4,10 +4,14 @@ decode/transcribe.py's Transcriber, for `transcribe --backend onnx`."""
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ee_asr.data.audio import read_audio
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.deploy.features import compute_fbank, fbank_options
 from ee_asr.deploy.runtime import EarlyExitOnnx, check_token_model
+
+SAMPLE_RATE = 16000  # what ee-asr's features and models are built for
 
 
 def onnx_dir_of(exp_dir, onnx_dir=None):
@@ -20,16 +24,18 @@ class OnnxTranscriber:
         self.model = EarlyExitOnnx(onnx_dir, max_layer=max_layer, int8=int8, num_threads=num_threads)
         m = self.model.manifest
         self.tokenizer = Tokenizer(check_token_model(onnx_dir, m))
-        self.fbank = fbank_options(m["fbank"])
-        self.sample_scale = m["fbank"]["sample_scale"]
+        # "raw": the model reads the waveform itself (wav2vec2), one sample per frame
+        self.fbank = None if m["features"] == "raw" else fbank_options(m["fbank"])
         self.policy, self.threshold, self.nbest_size = policy, threshold, nbest_size
 
     def features(self, spec):
         """Checked features of a wav.scp-style audio spec; UserError if unreadable, too short or too long."""
-        rate = int(self.fbank.frame_opts.samp_freq)
-        wave = read_audio(spec, target_sr=rate)
-        feats = compute_fbank(wave, self.fbank, self.sample_scale)
-        self.model.check_frames(len(feats), spec, seconds=len(wave) / rate)
+        wave = read_audio(spec, target_sr=SAMPLE_RATE)
+        if self.fbank is None:
+            feats = wave[:, None].astype(np.float32)
+        else:
+            feats = compute_fbank(wave, self.fbank, self.model.manifest["fbank"]["sample_scale"])
+        self.model.check_frames(len(feats), spec, seconds=len(wave) / SAMPLE_RATE)
         return feats
 
     def transcribe(self, spec):

@@ -24,13 +24,16 @@ import torch
 from ee_asr.common.atomic import atomic_path, atomic_write_text
 from ee_asr.common.errors import UserError
 from ee_asr.data.fbank import SAMPLE_RATE
-from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy
+from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, has_pos_emb
 from ee_asr.models.subsampling import KERNEL_STRIDES, subsampled_length
+from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
 
 OPSET = 17
 MANIFEST = "manifest.json"
-# The PyTorch transcriber refuses fewer frames than this (decode/transcribe.py), whatever the front takes.
+# The PyTorch transcriber refuses fewer frames (raw: samples) than this (decode/transcribe.py),
+# whatever the front takes.
 TRANSCRIBE_MIN_FRAMES = 16
+TRANSCRIBE_MIN_SAMPLES = 1600
 # Default for the longest input: espnet's positional table holds 5000 positions, so the
 # PyTorch model was built for up to 4999 subsampled frames (it recomputes a longer table if
 # asked). The exported graphs compute the embedding for any length; attention memory grows with
@@ -52,7 +55,13 @@ def sha256_of(path):
     return h.hexdigest()
 
 
+def is_raw(encoder):
+    return isinstance(encoder, Wav2Vec2EEEncoder)
+
+
 def subsampling_factor(encoder):
+    if is_raw(encoder):
+        return int(np.prod(encoder.model.config.conv_stride))
     layer = encoder._input_layer or "conv2d"
     factor = 1
     for _, s in KERNEL_STRIDES[layer]:
@@ -64,6 +73,8 @@ def max_input_frames(encoder, max_subsampled=MAX_SUBSAMPLED_FRAMES):
     """The most input frames whose subsampled length is at most `max_subsampled`."""
     factor = subsampling_factor(encoder)
     n = max_subsampled * factor
+    if is_raw(encoder):
+        return n
     while subsampled_length(n + 1, encoder._input_layer or "conv2d") <= max_subsampled:
         n += 1
     return n
@@ -74,33 +85,46 @@ def _export(module, args, path, input_names, output_names):
     # the legacy (TorchScript) exporter: it quantises more MatMuls than dynamo's graphs; its deprecation is noise here
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # transformers' attention branches on shapes in Python (a traced constant that holds for any
+        # input with a mask); check_parity runs every graph on another length to catch a bad trace
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(module, args, str(tmp), input_names=input_names, output_names=output_names,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+
+
+def example_batch(encoder, input_size, seed, lengths=(1.0, 0.8)):
+    """A random padded batch of a length every front takes (1 s of samples for a raw-waveform model)."""
+    torch.manual_seed(seed)
+    n = 16000 if is_raw(encoder) else 200
+    lens = torch.tensor([int(n * r) for r in lengths])
+    return torch.randn(len(lengths), int(lens.max()), input_size), lens
 
 
 def export_segments(model, input_size, out_dir):
     """Trace every exit segment to `out_dir/exit{L}.onnx`; return the manifest's segment list."""
     model = exportable_copy(model)
     enc = model.encoder
-    torch.manual_seed(0)
-    feats = torch.randn(2, 200, input_size)
-    lens = torch.tensor([200, 163])
+    feats, lens = example_batch(enc, input_size, 0)
     first = FirstSegment(model).eval()  # export restores the wrapper's mode on every submodule
+    pos = has_pos_emb(model)
+    first_out = FIRST_OUTPUTS if pos else [n for n in FIRST_OUTPUTS if n != "pos_emb"]
+    next_in = NEXT_INPUTS if pos else [n for n in NEXT_INPUTS if n != "pos_emb"]
     segments = []
     with torch.no_grad():
-        _, hidden, pos_emb, olens = first(feats, lens)
+        out = first(feats, lens)
+    carry = out[1:]  # hidden, [pos_emb,] lengths
     for i, layer in enumerate(enc.exit_layers):
         path = Path(out_dir) / f"exit{layer}.onnx"
         logging.info("exporting the segment ending at exit %d to %s", layer, path)
         if i == 0:
-            _export(first, (feats, lens), path, FIRST_INPUTS, FIRST_OUTPUTS)
-            inputs, outputs = FIRST_INPUTS, FIRST_OUTPUTS
+            _export(first, (feats, lens), path, FIRST_INPUTS, first_out)
+            inputs, outputs = FIRST_INPUTS, first_out
         else:
             seg = NextSegment(model, i).eval()
-            _export(seg, (hidden, pos_emb, olens), path, NEXT_INPUTS, NEXT_OUTPUTS)
+            _export(seg, tuple(carry), path, next_in, NEXT_OUTPUTS)
             with torch.no_grad():
-                _, hidden = seg(hidden, pos_emb, olens)
-            inputs, outputs = NEXT_INPUTS, NEXT_OUTPUTS
+                carry = (seg(*carry)[1],) + tuple(carry[1:])
+            inputs, outputs = next_in, NEXT_OUTPUTS
         segments.append({"exit": layer, "fp32": path.name, "inputs": inputs, "outputs": outputs})
     return segments
 
@@ -120,11 +144,13 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         "exit_layers": list(enc.exit_layers),
         "num_layers": enc.num_layers,
         "segments": segments,
-        "frame_shift_ms": 10,
+        # raw: the model reads the waveform, one "frame" per sample
+        "features": "raw" if is_raw(enc) else "fbank",
+        "frame_shift_ms": 1000 / SAMPLE_RATE if is_raw(enc) else 10,
         "subsampling_factor": subsampling_factor(enc),
-        "min_frames": max(TRANSCRIBE_MIN_FRAMES, enc.min_input_frames()),
+        "min_frames": max(TRANSCRIBE_MIN_SAMPLES if is_raw(enc) else TRANSCRIBE_MIN_FRAMES, enc.min_input_frames()),
         "max_frames": int(max_frames or max_input_frames(enc)),
-        "fbank": fbank_options(config["input_size"]),
+        "fbank": None if is_raw(enc) else fbank_options(config["input_size"]),
         "vocab_size": config["vocab_size"],
         "blank_id": 0,
         "token_model": Path(bpemodel).name,
@@ -166,24 +192,19 @@ def check_parity(model, out_dir, segments, input_size, tolerance=1e-4):
     than `tolerance` in log-probability. Returns the largest difference per exit."""
     import onnxruntime as ort
 
-    torch.manual_seed(1)
-    feats = torch.randn(3, 333, input_size)
-    lens = torch.tensor([333, 290, 101])
+    # longer than the traced example, and padded: the time axis must really be dynamic
+    feats, lens = example_batch(model.encoder, input_size, 1, (1.6, 1.4, 0.5))
     ref, olens = model.exit_log_probs(feats, lens)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    carry, diffs = None, {}
+    carry, diffs = {"feats": feats.numpy(), "feats_lens": lens.numpy()}, {}
     for seg, (layer, logp) in zip(segments, ref):
         sess = ort.InferenceSession(str(Path(out_dir) / seg["fp32"]), opts, providers=["CPUExecutionProvider"])
-        if carry is None:
-            out = sess.run(None, {"feats": feats.numpy(), "feats_lens": lens.numpy()})
-            carry = {"pos_emb": out[2], "lengths": out[3]}
-        else:
-            out = sess.run(None, {"hidden": carry["hidden"], "pos_emb": carry["pos_emb"], "lengths": carry["lengths"]})
-        carry["hidden"] = out[1]
+        out = dict(zip(seg["outputs"], sess.run(None, {n: carry[n] for n in seg["inputs"]})))
+        carry.update(out, hidden=out["hidden_out"])
         worst = 0.0
         for b, n in enumerate(olens.tolist()):
-            worst = max(worst, float(np.abs(out[0][b, :n] - logp[b, :n].numpy()).max()))
+            worst = max(worst, float(np.abs(out["log_probs"][b, :n] - logp[b, :n].numpy()).max()))
         diffs[layer] = worst
         if worst > tolerance:
             raise UserError(f"exported exit {layer} differs from PyTorch by {worst:.2e} in log-probability "

@@ -1,4 +1,4 @@
-"""The traceable pieces of an early-exit Conformer-CTC model: one module per exit segment.
+"""The traceable pieces of an early-exit CTC model (Conformer or Wav2Vec2 encoder): one module per exit segment.
 
 Segment 1 runs feature normalisation, the subsampling front, the blocks up to the first exit,
 and that exit's norm and CTC head; segment k runs the blocks from exit k-1 to exit k and its
@@ -28,6 +28,7 @@ from ee_asr.models.ctc_ee import EarlyExitCTC
 from ee_asr.models.exit_encoder import EncoderState
 from ee_asr.models.masks import valid_mask
 from ee_asr.models.utterance_norm import UtteranceNorm
+from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
 
 
 class InGraphRelPositionalEncoding(torch.nn.Module):
@@ -78,12 +79,15 @@ class Float32GlobalMVN(torch.nn.Module):
 
 
 def exportable_copy(model):
-    """A deep copy of an eval-mode EarlyExitCTC with a Conformer encoder, its untraceable parts replaced."""
-    if not isinstance(model, EarlyExitCTC) or not isinstance(model.encoder, ConformerEEEncoder):
-        raise UserError("ONNX export handles early-exit Conformer-CTC models (model: ctc_ee, encoder: "
-                        f"conformer_ee), not {type(model).__name__} with {type(model.encoder).__name__}")
+    """A deep copy of an eval-mode EarlyExitCTC (or the CTC side of an EarlyExitAED) with a Conformer
+    or Wav2Vec2 encoder, its untraceable parts replaced."""
+    if not isinstance(model, EarlyExitCTC) or not isinstance(model.encoder, (ConformerEEEncoder, Wav2Vec2EEEncoder)):
+        raise UserError("ONNX export handles early-exit CTC models (model: ctc_ee or aed_ee, encoder: conformer_ee "
+                        f"or wav2vec2_ee), not {type(model).__name__} with {type(model.encoder).__name__}")
     model = copy.deepcopy(model).eval()
     model.normalize = _float32_norm(model.normalize)
+    if isinstance(model.encoder, Wav2Vec2EEEncoder):
+        return model  # positions come from a convolution: nothing to replace
     embed = model.encoder.embed
     # espnet keeps the positional encoding in `pos_enc` (conv2d6/8) or last in `out` (the others)
     has_attr = hasattr(embed, "pos_enc")
@@ -98,8 +102,13 @@ def exportable_copy(model):
     return model
 
 
+def has_pos_emb(model):
+    """Conformer segments pass a relative positional embedding along; Wav2Vec2 ones do not."""
+    return isinstance(model.encoder, ConformerEEEncoder)
+
+
 class FirstSegment(torch.nn.Module):
-    """(feats (B, T, F), feats_lens (B,)) -> (log_probs, hidden, pos_emb, lengths) at the first exit."""
+    """(feats (B, T, F), feats_lens (B,)) -> (log_probs, hidden, [pos_emb,] lengths) at the first exit."""
 
     def __init__(self, model):
         super().__init__()
@@ -110,13 +119,15 @@ class FirstSegment(torch.nn.Module):
         if m.normalize is not None:
             feats, feats_lens = m.normalize(feats, feats_lens)
         state = enc.advance(enc.front(feats, feats_lens), self.layer)
-        hidden, pos_emb = state.x
         log_probs = m.head(0).log_softmax(enc.exit_output(state))
-        return log_probs, hidden, pos_emb, state.lengths
+        if isinstance(state.x, tuple):
+            hidden, pos_emb = state.x
+            return log_probs, hidden, pos_emb, state.lengths
+        return log_probs, state.x, state.lengths
 
 
 class NextSegment(torch.nn.Module):
-    """(hidden, pos_emb, lengths) after exit k-1 -> (log_probs, hidden) at exit k."""
+    """(hidden, [pos_emb,] lengths) after exit k-1 -> (log_probs, hidden) at exit k."""
 
     def __init__(self, model, exit_index):
         super().__init__()
@@ -124,10 +135,12 @@ class NextSegment(torch.nn.Module):
         self.start_layer = model.encoder.exit_layers[exit_index - 1]
         self.layer = model.encoder.exit_layers[exit_index]
 
-    def forward(self, hidden, pos_emb, lengths):
+    def forward(self, hidden, *rest):
         enc = self.model.encoder
+        lengths = rest[-1]
+        x = (hidden, rest[0]) if len(rest) == 2 else hidden
         masks = valid_mask(lengths, hidden.size(1))[:, None, :]
-        state = enc.advance(EncoderState((hidden, pos_emb), masks, self.start_layer), self.layer)
+        state = enc.advance(EncoderState(x, masks, self.start_layer), self.layer)
         return self.model.head(self.exit_index).log_softmax(enc.exit_output(state)), state.hidden
 
 

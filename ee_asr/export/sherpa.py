@@ -19,7 +19,8 @@ import onnx
 import torch
 
 from ee_asr.common.atomic import atomic_path, atomic_write_text
-from ee_asr.export.onnx_export import OPSET, quantize_int8, subsampling_factor
+from ee_asr.common.errors import UserError
+from ee_asr.export.onnx_export import OPSET, is_raw, quantize_int8, subsampling_factor
 from ee_asr.export.segments import SingleExitGraph, exportable_copy
 
 FEATURE_OFFSET = 2 * math.log(32768.0)
@@ -33,6 +34,9 @@ def export_sherpa_exit(model, config, layer, out_dir, int8=False, int16_samples=
     """Write out_dir/model.onnx (and model.int8.onnx), tokens.txt; return the dir. int16_samples:
     for a sherpa-onnx configured with normalize_samples=False (features then identical to ee-asr's)."""
     out_dir = Path(out_dir)
+    if is_raw(model.encoder):
+        raise UserError("sherpa-onnx's CTC recognisers compute fbank features: a raw-waveform (wav2vec2) model "
+                        "cannot be exported for them")
     exported = exportable_copy(model)
     index = exported.encoder.exit_layers.index(layer)
     graph = SingleExitGraph(exported, index, 0.0 if int16_samples else FEATURE_OFFSET).eval()
