@@ -11,7 +11,7 @@ import yaml
 
 from conftest import write_wav
 from ee_asr.data.cmvn import compute_global_stats, write_stats
-from ee_asr.data.fbank import write_features
+from ee_asr.data.features import write_features
 from ee_asr.data.tokenizer import train_sentencepiece
 
 TEXTS = ["one two three", "four five six", "seven eight nine", "ten one two", "three four five",

@@ -34,17 +34,24 @@ def get_parser():
     p.add_argument("--policy", default="entropy", choices=ONLINE_POLICIES)
     p.add_argument("--threshold", type=float, required=True)
     p.add_argument("--nbest-size", type=int, default=10, help="N-best size K for the nbest policy")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the ee_asr/deploy/ runtime")
+    p.add_argument("--onnx-dir", help="exported model for --backend onnx (default: <exp dir>/onnx)")
     p.add_argument("audio", nargs="+", help="audio files or Kaldi data dirs")
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    from ee_asr.decode.transcribe import Transcriber  # torch: after the arguments are known good
+    if args.backend == "onnx":
+        from ee_asr.deploy.transcribe import transcriber_from_args  # onnxruntime, never torch
 
-    model, config = load_for_inference(args)
-    t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device,
-                    make_search(args, model, args.nbest_size))
+        t = transcriber_from_args(args)
+    else:
+        from ee_asr.decode.transcribe import Transcriber  # torch: after the arguments are known good
+
+        model, config = load_for_inference(args)
+        t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device,
+                        make_search(args, model, args.nbest_size))
     failed = 0
     for name, spec in inputs(args.audio):
         try:

@@ -144,17 +144,35 @@ class ConformerEEEncoder(ExitEncoder):
     def num_layers(self) -> int:
         return len(self.encoders)
 
-    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
-        masks = valid_mask(ilens.to(xs.device), xs.size(1))[:, None, :]
-        short, limit = check_short_utt(self.embed, xs.size(1))
+    def check_lengths(self, num_frames: int, shortest: int):
+        """Fail clearly on inputs the front cannot subsample: `num_frames` the padded length,
+        `shortest` the shortest utterance's. Plain Python on ints, kept out of `front` so that a
+        traced graph (ONNX export) holds no data-dependent branch; exporters call it themselves."""
+        short, limit = check_short_utt(self.embed, num_frames)
         if short:
-            raise UserError(f"an input of {xs.size(1)} frames is too short for subsampling (needs > {limit})")
+            raise UserError(f"an input of {num_frames} frames is too short for subsampling (needs > {limit})")
+        if self._input_layer is not None and subsampled_length(shortest, self._input_layer) < 1:
+            raise UserError(f"an input of {shortest} frames is too short for subsampling")
+
+    def min_input_frames(self) -> int:
+        """The fewest input frames `check_lengths` accepts."""
+        n = 1
+        while check_short_utt(self.embed, n)[0] or (
+                self._input_layer is not None and subsampled_length(n, self._input_layer) < 1):
+            n += 1
+        return n
+
+    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        self.check_lengths(xs.size(1), int(ilens.min()))
+        return self.front(xs, ilens)
+
+    def front(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        """The subsampling front and the masks, without length checks (see `check_lengths`)."""
+        masks = valid_mask(ilens.to(xs.device), xs.size(1))[:, None, :]
         x, masks = self.embed(xs, masks)
         if self._input_layer is not None:
             hidden = x[0] if isinstance(x, tuple) else x
             olens = subsampled_length(ilens.to(hidden.device), self._input_layer)
-            if int(olens.min()) < 1:
-                raise UserError(f"an input of {int(ilens.min())} frames is too short for subsampling")
             masks = valid_mask(olens, hidden.size(1))[:, None, :]
         return EncoderState(x, masks, 0)
 

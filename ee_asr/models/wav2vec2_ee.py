@@ -104,12 +104,28 @@ class Wav2Vec2EEEncoder(ExitEncoder):
     def num_layers(self) -> int:
         return len(self.model.encoder.layers)
 
+    def check_lengths(self, num_samples: int, shortest: int):
+        """Fail clearly when the shortest input is too short for the feature encoder: plain Python,
+        kept out of `front` so that a traced graph (ONNX export) holds no data-dependent branch."""
+        if int(self.model._get_feat_extract_output_lengths(torch.tensor(shortest))) < 1:
+            raise UserError(f"an input of {shortest} samples is too short for the feature encoder")
+
+    def min_input_frames(self) -> int:
+        """The fewest input samples `check_lengths` accepts."""
+        n = 1
+        while int(self.model._get_feat_extract_output_lengths(torch.tensor(n))) < 1:
+            n += 1
+        return n
+
     def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        self.check_lengths(xs.size(1), int(ilens.min()))
+        return self.front(xs, ilens)
+
+    def front(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        """Feature encoder, projection and positional convolution, without length checks."""
         m = self.model
         wave = xs.squeeze(-1) if xs.dim() == 3 else xs
         olens = m._get_feat_extract_output_lengths(ilens).to(torch.long)
-        if int(olens.min()) < 1:
-            raise UserError(f"an input of {int(ilens.min())} samples is too short for the feature encoder")
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_feature_encoder):
             feats = m.feature_extractor(wave).transpose(1, 2)
         hidden, _ = m.feature_projection(feats)

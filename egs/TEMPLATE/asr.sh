@@ -39,6 +39,10 @@ decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-we
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
 policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
+# ONNX export (stage 7, after scoring; run it with --stop-stage 7): exp/<tag>/onnx, for ee_asr/deploy/
+export_int8=true          # also write int8 graphs (MatMul-only), their CER checked on the first test set
+export_max_cer_increase=1.0  # CER points int8 may lose at any exit; more fails the stage (int8 removed)
+export_sherpa_exits=""    # exits to write as single sherpa-onnx CTC graphs, e.g. "6 12"
 
 help_message="Usage: $0 [options]   (stages: 1 data, 2 features, 3 tokens, 4 training, 5 decoding, 6 scoring)"
 . ./path.sh
@@ -182,5 +186,23 @@ if want 6; then
   log "Stage 6: scoring $exp"; rerun 6
   python -m ee_asr.bin.score --exp-dir "$exp"
   stage_end 6 "$exp" "decoded=$(cat "$exp/.stage5.done" 2>/dev/null | md5sum | cut -c1-12)"
+fi
+if want 7; then
+  first_test=${test_sets%% *}
+  opts="model=$(file_sig "$exp/$inference_model") int8=$export_int8 max_cer=$export_max_cer_increase data=$first_test sherpa=$export_sherpa_exits"
+  if stage_skip 7 "$exp/onnx" "$opts"; then
+    log "Stage 7: ONNX export already done with the same options"
+  else
+    log "Stage 7: exporting $exp to ONNX in $exp/onnx"; rerun 7
+    stage_begin 7 "$exp/onnx" "$opts"
+    args=(--exp-dir "$exp" --model-file "$inference_model")
+    if [ "$export_int8" = true ]; then
+      args+=(--int8 --data-dir "$dumpdir/$first_test" --max-cer-increase "$export_max_cer_increase")
+    fi
+    # shellcheck disable=SC2206
+    [ -z "$export_sherpa_exits" ] || args+=(--sherpa-exit $export_sherpa_exits)
+    python -m ee_asr.bin.export_onnx "${args[@]}"
+    stage_end 7 "$exp/onnx" "$opts"
+  fi
 fi
 log "Successfully finished stages $stage-$stop_stage. [elapsed=${SECONDS}s]"

@@ -1,0 +1,212 @@
+"""Write an early-exit Conformer-CTC model as ONNX graphs, one per exit segment, with a manifest.
+
+Layout of the output dir (read by ee_asr/deploy/, which needs nothing else):
+  exit{L}.onnx        segment ending at exit L, fp32 (segment 1 takes features, the others the
+                      hidden state, positional embedding and lengths of the segment before)
+  exit{L}.int8.onnx   the same, MatMul weights quantised to int8 per output channel (--int8)
+  manifest.json       exit layers, segment files and their inputs/outputs, feature options,
+                      min/max input frames, token model name and sha256, default thresholds
+  <bpe>.model         the sentencepiece model, copied
+
+Graphs are traced with torch.onnx.export(dynamo=False), opset 17, batch and time axes dynamic.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ee_asr.common.atomic import atomic_path, atomic_write_text
+from ee_asr.common.errors import UserError
+from ee_asr.data.fbank import SAMPLE_RATE
+from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, has_pos_emb
+from ee_asr.models.subsampling import KERNEL_STRIDES, subsampled_length
+from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
+
+OPSET = 17
+MANIFEST = "manifest.json"
+# The PyTorch transcriber refuses fewer frames (raw: samples) than this (decode/transcribe.py),
+# whatever the front takes.
+TRANSCRIBE_MIN_FRAMES = 16
+TRANSCRIBE_MIN_SAMPLES = 1600
+# Default for the longest input: espnet's positional table holds 5000 positions, so the
+# PyTorch model was built for up to 4999 subsampled frames (it recomputes a longer table if
+# asked). The exported graphs compute the embedding for any length; attention memory grows with
+# the square of the length, so the runtime refuses longer inputs than the manifest's max_frames.
+MAX_SUBSAMPLED_FRAMES = 4999
+DEFAULT_THRESHOLDS = {"entropy": 0.05, "maxprob": 0.95, "nbest": 0.8}
+FIRST_INPUTS, FIRST_OUTPUTS = ["feats", "feats_lens"], ["log_probs", "hidden_out", "pos_emb", "lengths"]
+NEXT_INPUTS, NEXT_OUTPUTS = ["hidden", "pos_emb", "lengths"], ["log_probs", "hidden_out"]
+AXES = {"feats": {0: "batch", 1: "frames"}, "feats_lens": {0: "batch"}, "log_probs": {0: "batch", 1: "time"},
+        "hidden": {0: "batch", 1: "time"}, "hidden_out": {0: "batch", 1: "time"}, "pos_emb": {1: "positions"},
+        "lengths": {0: "batch"}}
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_raw(encoder):
+    return isinstance(encoder, Wav2Vec2EEEncoder)
+
+
+def subsampling_factor(encoder):
+    if is_raw(encoder):
+        return int(np.prod(encoder.model.config.conv_stride))
+    layer = encoder._input_layer or "conv2d"
+    factor = 1
+    for _, s in KERNEL_STRIDES[layer]:
+        factor *= s
+    return factor
+
+
+def max_input_frames(encoder, max_subsampled=MAX_SUBSAMPLED_FRAMES):
+    """The most input frames whose subsampled length is at most `max_subsampled`."""
+    factor = subsampling_factor(encoder)
+    n = max_subsampled * factor
+    if is_raw(encoder):
+        return n
+    while subsampled_length(n + 1, encoder._input_layer or "conv2d") <= max_subsampled:
+        n += 1
+    return n
+
+
+def _export(module, args, path, input_names, output_names):
+    dynamic_axes = {name: AXES[name] for name in input_names + output_names if name in AXES}
+    # the legacy (TorchScript) exporter: it quantises more MatMuls than dynamo's graphs; its deprecation is noise here
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # transformers' attention branches on shapes in Python (a traced constant that holds for any
+        # input with a mask); check_parity runs every graph on another length to catch a bad trace
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, args, str(tmp), input_names=input_names, output_names=output_names,
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+
+
+def example_batch(encoder, input_size, seed, lengths=(1.0, 0.8)):
+    """A random padded batch of a length every front takes (1 s of samples for a raw-waveform model)."""
+    torch.manual_seed(seed)
+    n = 16000 if is_raw(encoder) else 200
+    lens = torch.tensor([int(n * r) for r in lengths])
+    return torch.randn(len(lengths), int(lens.max()), input_size), lens
+
+
+def export_segments(model, input_size, out_dir):
+    """Trace every exit segment to `out_dir/exit{L}.onnx`; return the manifest's segment list."""
+    model = exportable_copy(model)
+    enc = model.encoder
+    feats, lens = example_batch(enc, input_size, 0)
+    first = FirstSegment(model).eval()  # export restores the wrapper's mode on every submodule
+    pos = has_pos_emb(model)
+    first_out = FIRST_OUTPUTS if pos else [n for n in FIRST_OUTPUTS if n != "pos_emb"]
+    next_in = NEXT_INPUTS if pos else [n for n in NEXT_INPUTS if n != "pos_emb"]
+    segments = []
+    with torch.no_grad():
+        out = first(feats, lens)
+    carry = out[1:]  # hidden, [pos_emb,] lengths
+    for i, layer in enumerate(enc.exit_layers):
+        path = Path(out_dir) / f"exit{layer}.onnx"
+        logging.info("exporting the segment ending at exit %d to %s", layer, path)
+        if i == 0:
+            _export(first, (feats, lens), path, FIRST_INPUTS, first_out)
+            inputs, outputs = FIRST_INPUTS, first_out
+        else:
+            seg = NextSegment(model, i).eval()
+            _export(seg, tuple(carry), path, next_in, NEXT_OUTPUTS)
+            with torch.no_grad():
+                carry = (seg(*carry)[1],) + tuple(carry[1:])
+            inputs, outputs = next_in, NEXT_OUTPUTS
+        segments.append({"exit": layer, "fp32": path.name, "inputs": inputs, "outputs": outputs})
+    return segments
+
+
+def fbank_options(num_mel_bins):
+    """What ee_asr.data.fbank.make_fbank sets, for a runtime that rebuilds it without ee-asr."""
+    return {"samp_freq": SAMPLE_RATE, "num_mel_bins": num_mel_bins, "dither": 0.0, "snip_edges": False,
+            "sample_scale": 32768.0, "high_freq": 0.0, "low_freq": 20.0}
+
+
+def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None):
+    enc = model.encoder
+    manifest = {
+        "format_version": 1,
+        # an aed_ee model exports its encoder and CTC heads (greedy CTC decoding; no attention decoder)
+        "model": f"{config['model']}/{config['encoder']}",
+        "exit_layers": list(enc.exit_layers),
+        "num_layers": enc.num_layers,
+        "segments": segments,
+        # raw: the model reads the waveform, one "frame" per sample
+        "features": "raw" if is_raw(enc) else "fbank",
+        "frame_shift_ms": 1000 / SAMPLE_RATE if is_raw(enc) else 10,
+        "subsampling_factor": subsampling_factor(enc),
+        "min_frames": max(TRANSCRIBE_MIN_SAMPLES if is_raw(enc) else TRANSCRIBE_MIN_FRAMES, enc.min_input_frames()),
+        "max_frames": int(max_frames or max_input_frames(enc)),
+        "fbank": None if is_raw(enc) else fbank_options(config["input_size"]),
+        "vocab_size": config["vocab_size"],
+        "blank_id": 0,
+        "token_model": Path(bpemodel).name,
+        "token_model_sha256": sha256_of(bpemodel),
+        "thresholds": {**DEFAULT_THRESHOLDS, "fixed": enc.exit_layers[-1], **(thresholds or {})},
+        "opset": OPSET,
+    }
+    atomic_write_text(Path(out_dir) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def copy_token_model(bpemodel, out_dir):
+    if not Path(bpemodel).is_file():
+        raise UserError(f"token model {bpemodel} does not exist (run stage 3)")
+    with atomic_path(Path(out_dir) / Path(bpemodel).name) as tmp:
+        shutil.copyfile(bpemodel, tmp)
+
+
+def quantize_int8(fp32_path, int8_path):
+    """Dynamic int8 quantisation of the MatMul weights, one scale per output channel. The conv
+    front stays float: quantised (ConvInteger) it ran 3-4x slower than in float on a CPU, and
+    rewritten as strided slices + an int8 MatMul, 10% slower (paper shape, exit 2: 0.60x PyTorch
+    against 0.54x with the float front)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a line per tensor, and advice
+    try:
+        with atomic_path(int8_path) as tmp:
+            quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], per_channel=True,
+                             weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+
+
+def check_parity(model, out_dir, segments, input_size, tolerance=1e-4):
+    """Run PyTorch and ONNX Runtime on a random padded batch; fail if any exit differs by more
+    than `tolerance` in log-probability. Returns the largest difference per exit."""
+    import onnxruntime as ort
+
+    # longer than the traced example, and padded: the time axis must really be dynamic
+    feats, lens = example_batch(model.encoder, input_size, 1, (1.6, 1.4, 0.5))
+    ref, olens = model.exit_log_probs(feats, lens)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    carry, diffs = {"feats": feats.numpy(), "feats_lens": lens.numpy()}, {}
+    for seg, (layer, logp) in zip(segments, ref):
+        sess = ort.InferenceSession(str(Path(out_dir) / seg["fp32"]), opts, providers=["CPUExecutionProvider"])
+        out = dict(zip(seg["outputs"], sess.run(None, {n: carry[n] for n in seg["inputs"]})))
+        carry.update(out, hidden=out["hidden_out"])
+        worst = 0.0
+        for b, n in enumerate(olens.tolist()):
+            worst = max(worst, float(np.abs(out["log_probs"][b, :n] - logp[b, :n].numpy()).max()))
+        diffs[layer] = worst
+        if worst > tolerance:
+            raise UserError(f"exported exit {layer} differs from PyTorch by {worst:.2e} in log-probability "
+                            f"(tolerance {tolerance:g})")
+    return diffs

@@ -1,0 +1,282 @@
+"""ONNX export, the torch-free runtime, int8 and sherpa-onnx, on a tiny random-weight experiment
+(a Conformer-CTC with 2 exits, global CMVN and a sentencepiece model trained on a few sentences)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, write_wav
+from ee_asr.bin.export_onnx import main as export_main
+from ee_asr.bin.transcribe import main as transcribe_main
+from ee_asr.common.cli import run_main
+from ee_asr.common.errors import UserError
+from ee_asr.data.cmvn import compute_global_stats, write_stats
+from ee_asr.data.fbank import compute_fbank, make_fbank
+from ee_asr.data.features import write_features
+from ee_asr.data.audio import read_audio
+from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.models.load import load_trained
+from ee_asr.models.registry import build_model
+
+SENTENCES = ["hello world", "good morning", "early exit", "speech recognition", "a small model", "on the device",
+             "one two three", "exit early when sure"]
+ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 4, "exit_layers": [2, 4],
+           "cnn_module_kernel": 7, "dropout_rate": 0.0, "input_layer": "conv2d8", "subsampling_channels": 8}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """{exp, onnx, data, wavs}: an experiment with random weights, exported with int8 and a sherpa exit."""
+    root = tmp_path_factory.mktemp("onnx")
+    (root / "text.txt").write_text("\n".join(SENTENCES * 5) + "\n")
+    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=30)
+    data = root / "dump"
+    data.mkdir()
+    wavs = []
+    for i, sentence in enumerate(SENTENCES):
+        wav = root / f"u{i}.wav"
+        write_wav(wav, 0.5 + 0.3 * i, seed=i)
+        wavs.append((f"u{i}", wav, sentence))
+    (root / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w, _ in wavs))
+    (data / "text").write_text("".join(f"{u} {t}\n" for u, _, t in wavs))
+    write_features(root / "wav.scp", data / "feats")
+    write_stats(compute_global_stats(data / "feats.scp"), root / "cmvn.npz")
+    tok = Tokenizer(root / "bpe.model")
+    config = {"encoder": "conformer_ee", "encoder_conf": ENCODER, "model": "ctc_ee", "model_conf": {},
+              "normalize": "global_mvn", "normalize_conf": {"stats_file": str(root / "cmvn.npz")},
+              "input_size": 80, "vocab_size": tok.vocab_size, "bpemodel": str(root / "bpe.model"),
+              "token_list": tok.token_list}
+    exp = root / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    model = build_model(config)
+    with torch.no_grad():  # sharper posteriors: random weights otherwise leave near-ties that float noise flips
+        for head in model.ctc_heads:
+            head.ctc_lo.weight.mul_(20.0)
+    torch.save(model.state_dict(), exp / "model.pth")
+    export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force", "--sherpa-exit", "2"])
+    return {"exp": exp, "onnx": exp / "onnx", "data": data, "wavs": wavs, "root": root}
+
+
+def torch_feats(wavs):
+    opts = make_fbank()
+    return [compute_fbank(read_audio(str(w)), opts) for _, w, _ in wavs]
+
+
+def test_export_writes_manifest_segments_and_token_model(tiny):
+    m = json.loads((tiny["onnx"] / "manifest.json").read_text())
+    assert m["exit_layers"] == [2, 4] and m["subsampling_factor"] == 8
+    assert [s["fp32"] for s in m["segments"]] == ["exit2.onnx", "exit4.onnx"]
+    assert all((tiny["onnx"] / s["int8"]).is_file() for s in m["segments"])
+    assert (tiny["onnx"] / m["token_model"]).is_file() and len(m["token_model_sha256"]) == 64
+    assert m["min_frames"] >= 16 and m["max_frames"] >= 4999 * 8
+    # no positional table constant: the first segment is about as big as its weights
+    model, _ = load_trained(tiny["exp"])
+    above = ("encoder.encoders.2", "encoder.encoders.3", "encoder.exit_norms.1", "ctc_heads.1")
+    first_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(above))
+    assert os.path.getsize(tiny["onnx"] / "exit2.onnx") < 4 * first_params + 200_000
+    results = json.loads((tiny["onnx"] / "results.json").read_text())
+    assert [r["exit"] for r in results["int8"]["exits"]] == [2, 4]
+    assert "| 2 |" in (tiny["onnx"] / "RESULTS.md").read_text()
+    # fp32 parity on every utterance of the data dir, written by the export
+    assert all(r["max_abs_diff"] <= 1e-4 and r["same_greedy_share"] == 1.0 and r["utterances"] == len(SENTENCES)
+               for r in results["fp32_parity"])
+    assert (tiny["onnx"] / ".complete").is_file()
+
+
+def test_fp32_parity_on_a_padded_batch(tiny):
+    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+
+    model, _ = load_trained(tiny["exp"])
+    feats = torch_feats(tiny["wavs"])
+    batch = pad(feats)
+    ref, olens = model.exit_log_probs(torch.from_numpy(batch["feats"]), torch.from_numpy(batch["feats_lens"]))
+    rt = EarlyExitOnnx(tiny["onnx"])
+    carry = batch
+    for i, (layer, logp) in enumerate(ref):
+        out, carry = rt.run_segment(i, carry)
+        assert carry["lengths"].tolist() == olens.tolist()
+        for b, n in enumerate(olens.tolist()):
+            assert np.abs(out[b, :n] - logp[b, :n].numpy()).max() <= 1e-4
+            assert (out[b, :n].argmax(-1) == logp[b, :n].numpy().argmax(-1)).all()
+
+
+@pytest.mark.parametrize("policy", ["fixed", "entropy", "maxprob", "nbest"])
+def test_each_policy_batched_equals_one_by_one_and_matches_pytorch(tiny, policy):
+    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+
+    rt = EarlyExitOnnx(tiny["onnx"])
+    feats = torch_feats(tiny["wavs"])
+    score = {"entropy": "entropy", "maxprob": "maxprob", "nbest": "nbest_posterior"}.get(policy)
+    if score:  # a threshold between utterances' first-exit scores: some exit at 2, the others at 4
+        first = sorted(r["scores"][2][score] for r in rt.decode(feats, policy, 0.0 if policy != "entropy" else 1.0))
+        threshold = (first[3] + first[4]) / 2
+    else:
+        threshold = 2
+    together = rt.decode(feats, policy, threshold)
+    if policy != "fixed":
+        assert {r["exit"] for r in together} == {2, 4}
+    for f, r in zip(feats, together):
+        alone = rt.decode([f], policy, threshold)[0]
+        assert alone["exit"] == r["exit"] and alone["ids"] == r["ids"]
+    model, _ = load_trained(tiny["exp"])
+    b = pad(feats)
+    ref = decode_dynamic(model, torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]), policy, threshold)
+    assert [(r["exit"], r["ids"]) for r in ref] == [(r["exit"], r["ids"]) for r in together]
+
+
+def test_budget_and_loading_only_the_first_segments(tiny):
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+
+    feats = torch_feats(tiny["wavs"])[:3]
+    small = EarlyExitOnnx(tiny["onnx"], max_layer=3)
+    assert small.exit_layers == [2] and len(small.sessions) == 1
+    full = EarlyExitOnnx(tiny["onnx"])
+    capped = full.decode(feats, "entropy", -1.0, budget=2)  # never sure enough, but the budget is 2 layers
+    assert [r["exit"] for r in capped] == [2, 2, 2]
+    assert [r["ids"] for r in capped] == [r["ids"] for r in small.decode(feats, "entropy", -1.0)]
+    with pytest.raises(UserError, match="below the first exit"):
+        full.decode(feats, "entropy", 0.1, budget=1)
+
+
+def test_runtime_never_imports_torch(tiny):
+    code = f"""
+import sys
+from ee_asr.deploy.transcribe import OnnxTranscriber
+t = OnnxTranscriber({str(tiny['onnx'])!r}, "nbest", 0.5)
+r = t.transcribe({str(tiny['wavs'][3][1])!r})
+assert isinstance(r["text"], str) and r["exit"] in (2, 4)
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def run_cli(main, argv, capsys):
+    """Run a bin tool in this process (no second start-up of torch): (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        run_main(main, argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_transcribe_backends_agree_and_fail_alike_on_bad_audio(tiny, tmp_path, capsys):
+    good = [str(w) for _, w, _ in tiny["wavs"][:3]]
+    short, empty, broken = tmp_path / "short.wav", tmp_path / "empty.wav", tmp_path / "broken.wav"
+    write_wav(short, 0.05)
+    write_wav(empty, 0.0)
+    broken.write_bytes(b"not audio at all")
+    specs = good + [str(short), str(empty), str(broken), str(tmp_path / "missing.wav")]
+    args = ["--exp-dir", str(tiny["exp"]), "--policy", "fixed", "--threshold", "4"]
+    out = {b: run_cli(transcribe_main, args + ["--backend", b] + specs, capsys) for b in ("torch", "onnx")}
+    assert out["torch"][0] == out["onnx"][0] == 1
+    strip = lambda s: [line.rsplit("\t", 1)[0] for line in s.splitlines()]  # drop the time column
+    assert strip(out["torch"][1]) == strip(out["onnx"][1]) and len(strip(out["onnx"][1])) == 3
+    assert out["torch"][2].splitlines() == out["onnx"][2].splitlines()
+    assert len(out["onnx"][2].splitlines()) == 4 and "too short" in out["onnx"][2]
+
+
+def test_long_input_decodes_and_too_long_is_refused(tiny, tmp_path):
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+
+    long = tmp_path / "long.wav"
+    write_wav(long, 25.0, seed=3)
+    feats = torch_feats([(None, long, None)])
+    rt = EarlyExitOnnx(tiny["onnx"])
+    model, _ = load_trained(tiny["exp"])
+    ref = decode_dynamic(model, torch.from_numpy(feats[0])[None], torch.tensor([len(feats[0])]), "fixed", 4)
+    assert rt.decode(feats, "fixed", 4)[0]["ids"] == ref[0]["ids"]
+    rt.max_frames = len(feats[0]) - 1
+    with pytest.raises(UserError, match="too long"):
+        rt.decode(feats, "fixed", 4)
+
+
+def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
+    out = tmp_path / "strict"
+    code, _, err = run_cli(export_main, ["--exp-dir", str(tiny["exp"]), "--int8", "--data-dir", str(tiny["data"]),
+                                         "--output", str(out), "--max-cer-increase", "-1000"], capsys)
+    assert code == 2 and err.splitlines()[-1].startswith("ERROR: int8 raises CER") and "--max-cer-increase" in err
+    report = json.loads((out / "results.json").read_text())["int8"]
+    assert report["refused"] and [r["exit"] for r in report["exits"]] == [2, 4]
+    assert not list(out.glob("*.int8.onnx"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert all("int8" not in s for s in manifest["segments"])
+    assert all(r["same_greedy_share"] == 1.0 for r in json.loads((out / "results.json").read_text())["fp32_parity"])
+
+
+def test_sherpa_onnx_decodes_exit_like_ee_asr(tiny):
+    pytest.importorskip("sherpa_onnx")
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+    from ee_asr.export.sherpa import export_sherpa_exit, sherpa_decode
+
+    tok = Tokenizer(tiny["root"] / "bpe.model")
+    ours = [" ".join(tok.decode(r["ids"]).split())
+            for r in EarlyExitOnnx(tiny["onnx"]).decode(torch_feats(tiny["wavs"]), "fixed", 2)]
+    waves = [read_audio(str(w)) for _, w, _ in tiny["wavs"]]
+    # the default graph, for sherpa's [-1, 1] samples (this audio is never near the energy floor)
+    assert sherpa_decode(tiny["onnx"] / "sherpa_exit2", waves) == ours
+    model, config = load_trained(tiny["exp"])
+    int16 = export_sherpa_exit(model, config, 2, tiny["root"] / "sherpa16", int16_samples=True)
+    assert sherpa_decode(int16, waves, normalize_samples=False) == ours
+
+
+def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
+    from ee_asr.bin.benchmark_onnx import main as bench_main
+    from ee_asr.export.benchmark import RSS_ONNX, _peak_rss_mb
+
+    out = tmp_path / "bench.json"
+    code, _, _ = run_cli(bench_main, ["--exp-dir", str(tiny["exp"]), "--data-dir", str(tiny["data"]), "--max-utts", "2",
+                                      "--repeats", "1", "--no-rss", "--grid", "entropy:0.5", "--output", str(out)], capsys)
+    report = json.loads(out.read_text())
+    assert code == 0 and set(report["time"]) == {"2", "4"} and set(report["size"]) == {"2", "4"}
+    assert all(t["ort_int8_vs_torch"] > 0 for t in report["time"].values())
+    assert [p["policy"] for p in report["policies"]] == ["fixed", "entropy"]
+    assert "| 4 |" in out.with_suffix(".md").read_text()
+    mb, torch_loaded = _peak_rss_mb(RSS_ONNX, tiny["onnx"], 2, 1, 80)  # a fresh runtime process
+    assert 10 < mb < 2000 and not torch_loaded
+
+
+def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys):
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+    from test_architectures import W2V
+
+    exp = tmp_path / "w2v"
+    exp.mkdir()
+    tok = Tokenizer(tiny["root"] / "bpe.model")
+    config = {**W2V, "vocab_size": tok.vocab_size, "bpemodel": str(tiny["root"] / "bpe.model"),
+              "token_list": tok.token_list}
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    torch.save(model.state_dict(), exp / "model.pth")
+    assert run_cli(export_main, ["--exp-dir", str(exp)], capsys)[0] == 0  # includes the parity check
+    rt = EarlyExitOnnx(exp / "onnx")
+    assert rt.manifest["features"] == "raw" and rt.min_frames == 1600
+    waves = [read_audio(str(w))[:, None] for _, w, _ in tiny["wavs"][:4]]
+    first = sorted(r["scores"][2]["entropy"] for r in rt.decode(waves, "entropy", 1.0))
+    threshold = (first[1] + first[2]) / 2
+    ours = rt.decode(waves, "entropy", threshold)
+    b = max(len(w) for w in waves)
+    x = torch.zeros(len(waves), b, 1)
+    for i, w in enumerate(waves):
+        x[i, :len(w)] = torch.from_numpy(w)
+    ref = decode_dynamic(model, x, torch.tensor([len(w) for w in waves]), "entropy", threshold)
+    assert [(r["exit"], r["ids"]) for r in ours] == [(r["exit"], r["ids"]) for r in ref]
+    assert {r["exit"] for r in ours} == {2, 4}
+    code, _, err = run_cli(export_main, ["--exp-dir", str(exp), "--output", str(tmp_path / "s"), "--sherpa-exit", "2"],
+                           capsys)
+    assert code == 2 and "fbank" in err
