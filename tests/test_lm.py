@@ -128,3 +128,40 @@ def test_the_lm_beam_fixes_a_word_the_acoustics_got_wrong(tmp_path):
     assert tok.decode(ids2[0]) == "catsat"
     # both readings are in the beam; the LM makes the best one surer
     assert 0.5 < post0[0] < 0.7 and post2[0] > post0[0]
+
+
+def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path):
+    import yaml
+
+    from conftest import run_py
+    from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+    from ee_asr.models.registry import build_model
+    from test_model import TINY
+    from test_training import TEXTS, make_dump
+
+    data = make_dump(tmp_path, "valid", 4)
+    (tmp_path / "text.txt").write_text("\n".join(TEXTS) + "\n")
+    train_sentencepiece(tmp_path / "text.txt", tmp_path / "bpe", vocab_size=20, model_type="char")
+    tok = Tokenizer(tmp_path / "bpe.model")
+    config = {**TINY, "vocab_size": tok.vocab_size, "bpemodel": str(tmp_path / "bpe.model"), "model_conf": {}}
+    torch.manual_seed(0)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save(build_model(config).state_dict(), exp / "model.pth")
+    run_py("ee_asr.bin.build_lm", "--text", str(data / "text"), "--order", "2", "--output", str(tmp_path / "lm.arpa"))
+    common = ["--exp-dir", str(exp), "--data-dir", str(data)]
+    run_py("ee_asr.bin.decode", *common)
+    run_py("ee_asr.bin.decode", *common, "--lm", str(tmp_path / "lm.arpa"), "--lm-weight", "2", "--word-score", "1",
+           "--beam-size", "8", "--nbest-beam", "4")
+    greedy = [json.loads(l) for l in (exp / "decode_valid" / "exits.jsonl").read_text().splitlines()]
+    lm = [json.loads(l) for l in (exp / "decode_valid_lm" / "exits.jsonl").read_text().splitlines()]
+    assert sorted((r["utt"], r["exit"]) for r in lm) == sorted((r["utt"], r["exit"]) for r in greedy)
+    assert {r["exit"] for r in lm} == {2, 4, 6}
+    lexicon = {w for t in TEXTS[:4] for w in t.split()}
+    assert all(set(r["hyp"].split()) <= lexicon for r in lm)
+    assert any(r["hyp"] for r in lm)  # a word score of 1 makes words worth emitting
+    assert all(0.0 < r["nbest_posterior"] <= 1.0 for r in lm)
+    assert (exp / "decode_valid_lm" / "exit6" / "text").is_file()
+    scored = run_py("ee_asr.bin.score", "--exp-dir", str(exp), "--bootstrap", "10").stdout
+    assert "decode_valid/exit2" in scored and "decode_valid_lm/exit2" in scored

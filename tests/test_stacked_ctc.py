@@ -1,46 +1,64 @@
-"""The batched per-exit CTC losses equal the per-exit loop's, losses and gradients."""
+"""The fused, time-major per-exit CTC losses (and their stacked GPU form) equal espnet's CTC
+module per exit: losses and gradients."""
 
 import pytest
 import torch
 
 from ee_asr.models.registry import build_model
+from ee_asr.models.stacked_ctc import stacked_ctc_losses
 from test_architectures import AED
 from test_model import TINY, batch
 
 
-def losses_and_grads(model, stacked, inputs):
-    model.stack_exits = stacked
+def losses_and_grads(model, fused, inputs, stacked=False):
+    model.fused_ctc = fused
     model.zero_grad()
     torch.manual_seed(1)
-    loss, stats = model(*inputs)
+    if stacked:  # the GPU path, forced on the CPU
+        feats, lens = model.prepare(*inputs[:2])
+        outs, olens = model.encoder(feats, lens)
+        losses = stacked_ctc_losses(list(model.ctc_heads), [h for _, h in outs], olens, *inputs[2:])
+        stats = {f"loss_exit{layer}": l.detach() for (layer, _), l in zip(outs, losses)}
+        loss = model.weighting(losses)
+    else:
+        loss, stats = model(*inputs)
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return loss.detach(), {k: v for k, v in stats.items() if k.startswith(("loss", "ctc"))}, grads
+    return loss.detach(), {k: v for k, v in stats.items() if k.startswith(("loss_exit", "ctc_exit"))}, grads
 
 
-@pytest.mark.parametrize("config,model_conf", [(TINY, {}), (TINY, {"shared_head": True}),
-                                               (TINY, {"exit_weighting": "learned"}), (AED, {})])
-def test_stacked_exits_give_the_loops_losses_and_gradients(config, model_conf):
+def assert_same(a, b):
+    (loss_a, stats_a, grads_a), (loss_b, stats_b, grads_b) = a, b
+    assert torch.allclose(loss_a, loss_b, rtol=1e-5)
+    assert stats_a.keys() == stats_b.keys() and len(stats_a) >= 3
+    for k in stats_a:
+        assert torch.allclose(stats_a[k], stats_b[k], rtol=1e-5), k
+    assert grads_a.keys() == grads_b.keys()
+    for n in grads_a:
+        assert torch.allclose(grads_a[n], grads_b[n], rtol=1e-4, atol=1e-5), n
+
+
+CASES = [(TINY, {}), (TINY, {"shared_head": True}), (TINY, {"exit_weighting": "learned"}), (AED, {})]
+
+
+@pytest.mark.parametrize("config,model_conf", CASES)
+def test_fused_exits_give_espnets_losses_and_gradients(config, model_conf):
     torch.manual_seed(0)
     model = build_model({**config, "model_conf": {**config.get("model_conf", {}), **model_conf}}).train()
     inputs = batch()
-    loop_loss, loop_stats, loop_grads = losses_and_grads(model, False, inputs)
-    loss, stats, grads = losses_and_grads(model, True, inputs)
-    assert torch.allclose(loss, loop_loss, rtol=1e-5)
-    assert stats.keys() == loop_stats.keys() and len(stats) > 3
-    for k in stats:
-        assert torch.allclose(stats[k], loop_stats[k], rtol=1e-5), k
-    assert grads.keys() == loop_grads.keys()
-    for n in grads:
-        assert torch.allclose(grads[n], loop_grads[n], rtol=1e-4, atol=1e-6), n
+    espnet = losses_and_grads(model, False, inputs)
+    assert_same(losses_and_grads(model, True, inputs), espnet)
+    if config is TINY:
+        assert_same(losses_and_grads(model, True, inputs, stacked=True), espnet)
 
 
 def test_an_utterance_too_short_for_its_tokens_is_zeroed_in_both():
     torch.manual_seed(0)
     model = build_model({**TINY, "model_conf": {}}).train()
-    x, xl, y, yl = batch()
+    x, xl, _, _ = batch()
     y = torch.randint(1, 19, (3, 30))
     yl = torch.tensor([30, 3, 2])  # 30 tokens cannot fit the first utterance's 14 frames
-    a = losses_and_grads(model, False, (x, xl, y, yl))
-    b = losses_and_grads(model, True, (x, xl, y, yl))
-    assert torch.isfinite(b[0]) and torch.allclose(a[0], b[0], rtol=1e-5)
+    espnet = losses_and_grads(model, False, (x, xl, y, yl))
+    assert torch.isfinite(espnet[0])
+    assert_same(losses_and_grads(model, True, (x, xl, y, yl)), espnet)
+    assert_same(losses_and_grads(model, True, (x, xl, y, yl), stacked=True), espnet)

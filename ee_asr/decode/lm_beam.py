@@ -71,8 +71,10 @@ class LMBeamSearch:
         n_tokens = tokenizer.vocab_size
         trie = Trie(n_tokens, BLANK_ID)
         start = self.lm.start(False)
+        self.spellings = {}
         for w, ids in lexicon.items():
             index = self.word_dict.get_index(w)
+            self.spellings[index] = ids
             trie.insert(ids, index, self.lm.score(start, index)[1])
         trie.smear(SmearingMode.MAX)  # look-ahead: a trie node carries its best word's unigram score
         options = LexiconDecoderOptions(
@@ -85,10 +87,10 @@ class LMBeamSearch:
         logging.info("LM beam: %s, %d words in the lexicon, lm_weight %g, word_score %g, beam %d",
                      lm_path, len(lexicon), lm_weight, word_score, beam_size)
 
-    def _ids(self, path):
-        # the path is one token per frame plus a start and an end entry; collapse it as CTC does
-        ids = torch.unique_consecutive(torch.tensor(path[1:-1], dtype=torch.long)).tolist()
-        return [i for i in ids if i != BLANK_ID]
+    def _ids(self, result):
+        # the words' spellings, not the token path: flashlight's path can repeat a token on
+        # adjacent frames without the blank CTC needs between them ("e e" in "three")
+        return [i for w in result.words if w >= 0 for i in self.spellings[w]]
 
     def search(self, log_probs, lengths):
         """log_probs (B, T, V) -> (token-id lists, N-best posteriors or Nones), one per utterance."""
@@ -97,7 +99,7 @@ class LMBeamSearch:
         for i, n in enumerate(lengths.tolist()):
             row = emissions[i, :n].contiguous()
             results = self.decoder.decode(row.data_ptr(), n, row.size(1)) if n > 0 else []
-            ids.append(self._ids(results[0].tokens) if results else [])
+            ids.append(self._ids(results[0]) if results else [])
             posteriors.append(self._posterior(results) if self.nbest_size > 0 else None)
         return ids, posteriors
 

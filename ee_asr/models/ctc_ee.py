@@ -4,7 +4,7 @@ import torch
 from espnet2.asr.ctc import CTC
 
 from ee_asr.models.exit_weighting import ExitWeighting
-from ee_asr.models.stacked_ctc import can_stack, stacked_ctc_losses
+from ee_asr.models.stacked_ctc import can_fuse, exit_ctc_losses
 
 
 class EarlyExitCTC(torch.nn.Module):
@@ -20,8 +20,8 @@ class EarlyExitCTC(torch.nn.Module):
         self.ctc_heads = torch.nn.ModuleList(
             CTC(vocab_size, encoder.output_size(), dropout_rate=ctc_dropout) for _ in range(n_heads))
         self.weighting = ExitWeighting(self.exit_layers, exit_weighting)
-        # one batched head + CTC call over all exits (models/stacked_ctc.py); False: the per-exit loop
-        self.stack_exits = True
+        # the exits' CTC losses fused and time-major (models/stacked_ctc.py); False: espnet's CTC per exit
+        self.fused_ctc = True
 
     def head(self, exit_index):
         return self.ctc_heads[exit_index if len(self.ctc_heads) > 1 else 0]
@@ -47,13 +47,11 @@ class EarlyExitCTC(torch.nn.Module):
         return loss, stats
 
     def exit_ctc_losses(self, outs, olens, tokens, token_lens):
-        """Per-exit CTC losses (N,) of [(layer, hidden), ...]: batched over exits, or the loop."""
-        heads = [self.head(i) for i in range(len(outs))]
-        if self.stack_exits and can_stack(heads):
-            # a shared head is a list of one: stacked_ctc applies it to every exit
-            return stacked_ctc_losses(list(self.ctc_heads)[:len(outs)], [h for _, h in outs], olens,
-                                      tokens, token_lens)
-        return torch.stack([head(h, olens, tokens, token_lens) for head, (_, h) in zip(heads, outs)])
+        """Per-exit CTC losses (N,) of [(layer, hidden), ...]."""
+        heads = list(self.ctc_heads)[:len(outs)]  # a shared head is a list of one
+        if self.fused_ctc and can_fuse(heads):
+            return exit_ctc_losses(heads, [h for _, h in outs], olens, tokens, token_lens)
+        return torch.stack([self.head(i)(h, olens, tokens, token_lens) for i, (_, h) in enumerate(outs)])
 
     @torch.no_grad()
     def exit_hidden(self, feats, feat_lens, max_layer=None):

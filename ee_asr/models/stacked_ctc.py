@@ -1,52 +1,90 @@
-"""The CTC losses of every exit in one batched computation.
+"""The CTC losses of every exit, computed for less than espnet's CTC module costs per exit.
 
-A loop over exits calls, per exit, dropout, the head's linear layer, log-softmax and CTC: six
-small calls each where one would do. Here the exits' hidden states are stacked (N, B, T, D),
-the heads' weights too (one batched matmul; a shared head is a single linear), and one CTC
-call runs over the N*B rows (exits concatenated along the batch axis, targets repeated). The
-per-exit losses are espnet CTC's (`builtin`: sum over the batch / batch size, zero_infinity),
-so the training loss and its gradients are those of the per-exit loop (tests/test_stacked_ctc.py).
+espnet's CTC (`builtin`) runs, per exit: dropout, the linear head on (B, T, D), a transpose to
+(T, B, V), log-softmax of that strided view (a copy), torch's CTC loss, and backward the same
+way round plus log-softmax's backward. Two things here cost less for the same loss:
+- time-major layout from the start: the (B, T, D) hidden state is transposed (D is small next
+  to the vocabulary V), so the logits, log-probabilities and their gradients are contiguous
+  (T, B, V) tensors and nothing of size V is copied;
+- log-softmax and CTC fused in one autograd function: torch's CTC backward already returns the
+  gradient with respect to the logits of a log-softmax (exp(log p) minus the occupancies, as
+  in Graves' paper), so log-softmax's own backward (which would subtract softmax times a sum
+  that is zero) is skipped.
+On a GPU the exits are also stacked: one head (a batched matmul for per-exit heads) and one
+CTC call over the exits concatenated along the batch axis, for fewer kernel launches; on a
+CPU the stacked tensors outgrow the caches and a loop over exits is faster (measured).
+The per-exit losses are espnet CTC's: sum over the batch / batch size, zero_infinity as set;
+tests/test_stacked_ctc.py checks losses and gradients against the espnet loop.
 """
 
 import torch
 import torch.nn.functional as F
 
 
-def _check_heads(heads):
-    for h in heads:
-        # the batched form reproduces espnet's builtin CTC only; anything else keeps the loop
-        if h.ctc_type != "builtin" or not h.reduce or not isinstance(h.ctc_loss, torch.nn.CTCLoss):
-            return False
-    return True
+class LogSoftmaxCTC(torch.autograd.Function):
+    """CTC loss per utterance (reduction none) of log_softmax(logits), logits (T, B, V)."""
+
+    @staticmethod
+    def forward(ctx, logits, targets, in_lens, tgt_lens, zero_infinity):
+        lp = logits.float().log_softmax(-1)
+        nll, log_alpha = torch.ops.aten._ctc_loss(lp, targets, in_lens, tgt_lens, 0, zero_infinity)
+        ctx.save_for_backward(lp, targets, in_lens, tgt_lens, nll, log_alpha)
+        ctx.zero_infinity, ctx.dtype = zero_infinity, logits.dtype
+        return torch.where(torch.isinf(nll), torch.zeros_like(nll), nll) if zero_infinity else nll
+
+    @staticmethod
+    def backward(ctx, grad):
+        lp, targets, in_lens, tgt_lens, nll, log_alpha = ctx.saved_tensors
+        g = torch.ops.aten._ctc_loss_backward(grad.contiguous(), lp, targets, in_lens, tgt_lens, nll, log_alpha,
+                                              0, ctx.zero_infinity)
+        return g.to(ctx.dtype), None, None, None, None
 
 
-def can_stack(heads):
-    return len(heads) > 0 and _check_heads(heads)
+def can_fuse(heads):
+    # the fused form reproduces espnet's builtin CTC only; anything else keeps espnet's module
+    return len(heads) > 0 and all(h.ctc_type == "builtin" and h.reduce and isinstance(h.ctc_loss, torch.nn.CTCLoss)
+                                  for h in heads)
 
 
-def stacked_logits(heads, hidden):
-    """hidden (N, B, T, D) -> logits (N, B, T, V); one head per exit, or one shared head."""
-    n, b, t, d = hidden.shape
-    if len(heads) == 1:
-        return heads[0].ctc_lo(hidden)
-    weight = torch.stack([h.ctc_lo.weight for h in heads])  # (N, V, D)
-    bias = torch.stack([h.ctc_lo.bias for h in heads])  # (N, V)
-    out = torch.baddbmm(bias.unsqueeze(1), hidden.reshape(n, b * t, d), weight.transpose(1, 2))
-    return out.view(n, b, t, -1)
+def _targets(ys_pad, ys_lens):
+    # as espnet passes them: each utterance's tokens concatenated
+    return torch.cat([ys_pad[i, :l] for i, l in enumerate(ys_lens)])
+
+
+def _dropout(head, hidden):
+    # espnet's CTC drops out in eval mode too (F.dropout's default): so do these, for equal losses
+    return F.dropout(hidden, p=head.dropout_rate) if head.dropout_rate > 0.0 else hidden
+
+
+def head_ctc_loss(head, hidden, hlens, ys_pad, ys_lens):
+    """espnet CTC's loss of one exit, time-major and fused."""
+    b = hidden.size(0)
+    logits = head.ctc_lo(_dropout(head, hidden).transpose(0, 1).contiguous())  # (T, B, V)
+    loss = LogSoftmaxCTC.apply(logits, _targets(ys_pad, ys_lens), hlens, ys_lens, head.ctc_loss.zero_infinity)
+    return (loss.sum() / b).to(hidden.dtype)
 
 
 def stacked_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens):
-    """hiddens: N tensors (B, T, D), one per exit -> per-exit CTC losses (N,), each as espnet's CTC."""
-    hidden = torch.stack(list(hiddens))
-    n, b = hidden.shape[:2]
-    p = heads[0].dropout_rate
-    if p > 0.0:
-        # espnet's CTC drops out in eval mode too (F.dropout's default); so does this, for equal losses
-        hidden = F.dropout(hidden, p=p)
-    logp = stacked_logits(heads, hidden).log_softmax(-1).float()  # (N, B, T, V)
-    logp = logp.reshape(n * b, *logp.shape[2:]).transpose(0, 1)  # (T, N*B, V)
-    # targets as espnet passes them: each utterance's tokens concatenated, once per exit
-    ys_true = torch.cat([ys_pad[i, :l] for i, l in enumerate(ys_lens)])
-    loss = F.ctc_loss(logp, ys_true.repeat(n), hlens.repeat(n), ys_lens.repeat(n), blank=0,
-                      reduction="none", zero_infinity=heads[0].ctc_loss.zero_infinity)
-    return (loss.view(n, b).sum(1) / b).to(hidden.dtype)
+    """hiddens: N tensors (B, T, D), one per exit; heads: one per exit or one shared -> losses (N,)."""
+    n, (b, t, d) = len(hiddens), hiddens[0].shape
+    if heads[0].dropout_rate > 0.0:
+        hiddens = [_dropout(heads[0], h) for h in hiddens]
+    hidden = torch.stack(list(hiddens)).permute(2, 0, 1, 3).reshape(t, n, b, d)  # (T, N, B, D)
+    if len(heads) == 1:
+        logits = heads[0].ctc_lo(hidden)
+    else:
+        weight = torch.stack([h.ctc_lo.weight for h in heads])  # (N, V, D)
+        bias = torch.stack([h.ctc_lo.bias for h in heads])  # (N, V)
+        logits = torch.einsum("tnbd,nvd->tnbv", hidden, weight) + bias[None, :, None, :]
+    logits = logits.reshape(t, n * b, -1)
+    loss = LogSoftmaxCTC.apply(logits, _targets(ys_pad, ys_lens).repeat(n), hlens.repeat(n), ys_lens.repeat(n),
+                               heads[0].ctc_loss.zero_infinity)
+    return (loss.view(n, b).sum(1) / b).to(hiddens[0].dtype)
+
+
+def exit_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens):
+    """Per-exit losses (N,): stacked on a GPU, a loop of fused heads on a CPU."""
+    if hiddens[0].is_cuda:
+        return stacked_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens)
+    return torch.stack([head_ctc_loss(heads[i if len(heads) > 1 else 0], h, hlens, ys_pad, ys_lens)
+                        for i, h in enumerate(hiddens)])

@@ -4,6 +4,7 @@ last layer), on real batches or on random inputs shaped like them. The two model
 interleaved and repeated (the minimum is kept), because a shared machine is noisy."""
 
 import copy
+import time
 
 import torch
 
@@ -28,15 +29,17 @@ def single_exit_config(config):
 
 def time_train_steps(config, batches, repeats, steps, device="cpu", with_loop=False):
     """Seconds per optimizer step (forward, backward, AdamW) for the early-exit and single-exit
-    models; `with_loop` adds the early-exit model with its per-exit loss loop (`early_exit_loop`),
-    the form before the exits' heads and CTC were batched."""
+    models; `with_loop` adds the early-exit model with espnet's CTC module per exit
+    (`early_exit_loop`), the form before models/stacked_ctc.py."""
     models = {"early_exit": build_model(config).to(device),
               "single_exit": build_model(single_exit_config(config)).to(device)}
     if with_loop:
         models["early_exit_loop"] = build_model(config).to(device)
-        models["early_exit_loop"].stack_exits = False
+        models["early_exit_loop"].fused_ctc = False
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     batches = batches[:steps]
+    # one CPU thread: count the thread's CPU time, which other processes on the machine do not inflate
+    clock = time.thread_time if device == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
     # per batch and model the fastest of `repeats` steps, models interleaved step by step, so
     # that a load burst on a shared machine hits every model alike and the minimum discards it
     best = {k: [float("inf")] * len(batches) for k in models}
@@ -46,7 +49,7 @@ def time_train_steps(config, batches, repeats, steps, device="cpu", with_loop=Fa
         for j, (_, x, xl, y, yl) in enumerate(batches):
             for k, m in models.items():
                 torch.manual_seed(0)  # the same SpecAugment masks for every model
-                best[k][j] = min(best[k][j], _timed(lambda: _train_step(m, opts[k], x, xl, y, yl)))
+                best[k][j] = min(best[k][j], _timed(lambda: _train_step(m, opts[k], x, xl, y, yl), clock))
     return {k: sum(v) / len(v) for k, v in best.items()}
 
 
