@@ -1,27 +1,19 @@
-"""The fused, time-major per-exit CTC losses (and their stacked GPU form) equal espnet's CTC
-module per exit: losses and gradients."""
+"""The stacked CTC losses of all exits (the GPU path, forced here on the CPU) equal espnet's
+CTC module per exit: losses and gradients."""
 
 import pytest
 import torch
 
 from ee_asr.models.registry import build_model
-from ee_asr.models.stacked_ctc import stacked_ctc_losses
 from test_architectures import AED
 from test_model import TINY, batch
 
 
-def losses_and_grads(model, fused, inputs, stacked=False):
-    model.fused_ctc = fused
+def losses_and_grads(model, inputs, stacked=False):
+    model.stack_exits = stacked  # True: the GPU path, forced on the CPU
     model.zero_grad()
     torch.manual_seed(1)
-    if stacked:  # the GPU path, forced on the CPU
-        feats, lens = model.prepare(*inputs[:2])
-        outs, olens = model.encoder(feats, lens)
-        losses = stacked_ctc_losses(list(model.ctc_heads), [h for _, h in outs], olens, *inputs[2:])
-        stats = {f"loss_exit{layer}": l.detach() for (layer, _), l in zip(outs, losses)}
-        loss = model.weighting(losses)
-    else:
-        loss, stats = model(*inputs)
+    loss, stats = model(*inputs)
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return loss.detach(), {k: v for k, v in stats.items() if k.startswith(("loss_exit", "ctc_exit"))}, grads
@@ -38,18 +30,16 @@ def assert_same(a, b):
         assert torch.allclose(grads_a[n], grads_b[n], rtol=1e-4, atol=1e-5), n
 
 
-CASES = [(TINY, {}), (TINY, {"shared_head": True}), (TINY, {"exit_weighting": "learned"}), (AED, {})]
+CASES = [(TINY, {}), (TINY, {"shared_head": True}), (TINY, {"exit_weighting": "learned"}),
+         (AED, {}), (AED, {"shared_head": True})]
 
 
 @pytest.mark.parametrize("config,model_conf", CASES)
-def test_fused_exits_give_espnets_losses_and_gradients(config, model_conf):
+def test_stacked_exits_give_espnets_losses_and_gradients(config, model_conf):
     torch.manual_seed(0)
     model = build_model({**config, "model_conf": {**config.get("model_conf", {}), **model_conf}}).train()
     inputs = batch()
-    espnet = losses_and_grads(model, False, inputs)
-    assert_same(losses_and_grads(model, True, inputs), espnet)
-    if config is TINY:
-        assert_same(losses_and_grads(model, True, inputs, stacked=True), espnet)
+    assert_same(losses_and_grads(model, inputs, stacked=True), losses_and_grads(model, inputs))
 
 
 def test_an_utterance_too_short_for_its_tokens_is_zeroed_in_both():
@@ -58,7 +48,6 @@ def test_an_utterance_too_short_for_its_tokens_is_zeroed_in_both():
     x, xl, _, _ = batch()
     y = torch.randint(1, 19, (3, 30))
     yl = torch.tensor([30, 3, 2])  # 30 tokens cannot fit the first utterance's 14 frames
-    espnet = losses_and_grads(model, False, (x, xl, y, yl))
+    espnet = losses_and_grads(model, (x, xl, y, yl))
     assert torch.isfinite(espnet[0])
-    assert_same(losses_and_grads(model, True, (x, xl, y, yl)), espnet)
-    assert_same(losses_and_grads(model, True, (x, xl, y, yl), stacked=True), espnet)
+    assert_same(losses_and_grads(model, (x, xl, y, yl), stacked=True), espnet)

@@ -1,20 +1,18 @@
-"""The CTC losses of every exit, computed for less than espnet's CTC module costs per exit.
+"""The CTC losses of every exit in one batched computation, for GPUs.
 
-espnet's CTC (`builtin`) runs, per exit: dropout, the linear head on (B, T, D), a transpose to
-(T, B, V), log-softmax of that strided view (a copy), torch's CTC loss, and backward the same
-way round plus log-softmax's backward. Two things here cost less for the same loss:
-- time-major layout from the start: the (B, T, D) hidden state is transposed (D is small next
-  to the vocabulary V), so the logits, log-probabilities and their gradients are contiguous
-  (T, B, V) tensors and nothing of size V is copied;
-- log-softmax and CTC fused in one autograd function: torch's CTC backward already returns the
-  gradient with respect to the logits of a log-softmax (exp(log p) minus the occupancies, as
-  in Graves' paper), so log-softmax's own backward (which would subtract softmax times a sum
-  that is zero) is skipped.
-On a GPU the exits are also stacked: one head (a batched matmul for per-exit heads) and one
-CTC call over the exits concatenated along the batch axis, for fewer kernel launches; on a
-CPU the stacked tensors outgrow the caches and a loop over exits is faster (measured).
-The per-exit losses are espnet CTC's: sum over the batch / batch size, zero_infinity as set;
-tests/test_stacked_ctc.py checks losses and gradients against the espnet loop.
+espnet's CTC module per exit costs, on a GPU, a dozen small kernel launches per exit (dropout,
+linear, transpose, log-softmax, CTC forward, and backward the same way). Here the exits are
+stacked: one head (one linear for a shared head, one batched matmul for per-exit heads) and
+one CTC call over the exits concatenated along the batch axis, time-major so that nothing of
+vocabulary size is copied, with log-softmax and CTC fused in one autograd function: torch's
+CTC backward already returns the gradient with respect to the logits of a log-softmax
+(exp(log p) minus the occupancies, as in Graves' paper), so log-softmax's own backward (which
+would subtract softmax times a sum that is zero) is skipped.
+On a CPU none of this pays (measured with one thread, thread CPU time: the early-exit step
+took the same time with espnet's loop and with this, at the demo and the paper shapes; a
+stacked head alone was slower, its tensors outgrowing the caches), so there the model keeps
+espnet's module per exit. The per-exit losses are espnet CTC's (sum over the batch / batch
+size, zero_infinity as set): tests/test_stacked_ctc.py checks losses and gradients.
 """
 
 import torch
@@ -27,15 +25,17 @@ class LogSoftmaxCTC(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, targets, in_lens, tgt_lens, zero_infinity):
         lp = logits.float().log_softmax(-1)
+        # lengths as int lists: the IntArrayRef overloads exist on every device
+        in_lens, tgt_lens = in_lens.tolist(), tgt_lens.tolist()
         nll, log_alpha = torch.ops.aten._ctc_loss(lp, targets, in_lens, tgt_lens, 0, zero_infinity)
-        ctx.save_for_backward(lp, targets, in_lens, tgt_lens, nll, log_alpha)
-        ctx.zero_infinity, ctx.dtype = zero_infinity, logits.dtype
+        ctx.save_for_backward(lp, targets, nll, log_alpha)
+        ctx.lens, ctx.zero_infinity, ctx.dtype = (in_lens, tgt_lens), zero_infinity, logits.dtype
         return torch.where(torch.isinf(nll), torch.zeros_like(nll), nll) if zero_infinity else nll
 
     @staticmethod
     def backward(ctx, grad):
-        lp, targets, in_lens, tgt_lens, nll, log_alpha = ctx.saved_tensors
-        g = torch.ops.aten._ctc_loss_backward(grad.contiguous(), lp, targets, in_lens, tgt_lens, nll, log_alpha,
+        lp, targets, nll, log_alpha = ctx.saved_tensors
+        g = torch.ops.aten._ctc_loss_backward(grad.contiguous(), lp, targets, *ctx.lens, nll, log_alpha,
                                               0, ctx.zero_infinity)
         return g.to(ctx.dtype), None, None, None, None
 
@@ -56,14 +56,6 @@ def _dropout(head, hidden):
     return F.dropout(hidden, p=head.dropout_rate) if head.dropout_rate > 0.0 else hidden
 
 
-def head_ctc_loss(head, hidden, hlens, ys_pad, ys_lens):
-    """espnet CTC's loss of one exit, time-major and fused."""
-    b = hidden.size(0)
-    logits = head.ctc_lo(_dropout(head, hidden).transpose(0, 1).contiguous())  # (T, B, V)
-    loss = LogSoftmaxCTC.apply(logits, _targets(ys_pad, ys_lens), hlens, ys_lens, head.ctc_loss.zero_infinity)
-    return (loss.sum() / b).to(hidden.dtype)
-
-
 def stacked_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens):
     """hiddens: N tensors (B, T, D), one per exit; heads: one per exit or one shared -> losses (N,)."""
     n, (b, t, d) = len(hiddens), hiddens[0].shape
@@ -80,11 +72,3 @@ def stacked_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens):
     loss = LogSoftmaxCTC.apply(logits, _targets(ys_pad, ys_lens).repeat(n), hlens.repeat(n), ys_lens.repeat(n),
                                heads[0].ctc_loss.zero_infinity)
     return (loss.view(n, b).sum(1) / b).to(hiddens[0].dtype)
-
-
-def exit_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens):
-    """Per-exit losses (N,): stacked on a GPU, a loop of fused heads on a CPU."""
-    if hiddens[0].is_cuda:
-        return stacked_ctc_losses(heads, hiddens, hlens, ys_pad, ys_lens)
-    return torch.stack([head_ctc_loss(heads[i if len(heads) > 1 else 0], h, hlens, ys_pad, ys_lens)
-                        for i, h in enumerate(hiddens)])

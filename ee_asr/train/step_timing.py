@@ -35,7 +35,7 @@ def time_train_steps(config, batches, repeats, steps, device="cpu", with_loop=Fa
               "single_exit": build_model(single_exit_config(config)).to(device)}
     if with_loop:
         models["early_exit_loop"] = build_model(config).to(device)
-        models["early_exit_loop"].fused_ctc = False
+        models["early_exit_loop"].stack_exits = False
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     batches = batches[:steps]
     # one CPU thread: count the thread's CPU time, which other processes on the machine do not inflate
