@@ -4,22 +4,31 @@ lets the LM fix a word, and decoding with it runs at every exit."""
 import itertools
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from conftest import run_py
+from flashlight.lib.text.decoder import kenlm
+from flashlight.lib.text.dictionary import create_word_dict
+from test_model import TINY
+from test_training import TEXTS, make_dump
 
 from ee_asr.bin import build_lm
-from ee_asr.data.ngram_lm import BOS, EOS, UNK, estimate, probability, write_arpa
+from ee_asr.common.errors import UserError
+from ee_asr.data.ngram_lm import BOS, EOS, UNK, build_arpa, estimate, probability, write_arpa
+from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+from ee_asr.decode.lm_beam import LMBeamSearch
+from ee_asr.models.registry import build_model
 
 TEXT = ["the cat sat on the mat", "the dog sat on the log", "a cat sat", "the cat ran", "a dog ran on the mat"]
-
-from flashlight.lib.text.decoder import kenlm  # noqa: E402 (a requirement: decoding with an LM)
 
 
 def read_arpa(path):
     """{gram: (log10 p, log10 backoff)} straight from the file."""
     table, order = {}, 0
-    for line in open(path, encoding="utf-8"):
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line.endswith("-grams:"):
             order = int(line[1])
@@ -62,8 +71,6 @@ def test_build_lm_cli_writes_an_arpa_that_kenlm_scores_as_written(tmp_path):
     build_lm.main(["--text", str(text), "--order", "3", "--output", str(tmp_path / "lm.arpa")])
     table = read_arpa(tmp_path / "lm.arpa")
     words = sorted({w for s in TEXT for w in s.split()})
-    from flashlight.lib.text.dictionary import create_word_dict
-
     word_dict = create_word_dict({w: [[]] for w in words + [UNK]})
     lm = kenlm.KenLM(str(tmp_path / "lm.arpa"), word_dict)
     for w1, w2 in itertools.product(["the", "cat", "on"], ["cat", "sat", "mat"]):
@@ -80,7 +87,6 @@ def test_plain_text_and_bad_input(tmp_path):
     plain.write_text("\n".join(TEXT) + "\n")
     build_lm.main(["--text", str(plain), "--text-format", "plain", "--order", "2", "--output", str(tmp_path / "a")])
     assert ("the", "cat") in read_arpa(tmp_path / "a")
-    from ee_asr.common.errors import UserError
     with pytest.raises(UserError, match="missing"):
         build_lm.main(["--text", str(tmp_path / "nope"), "--output", str(tmp_path / "b")])
     with pytest.raises(UserError, match="order"):
@@ -113,9 +119,6 @@ def emissions(tok, frames):
 
 
 def test_the_lm_beam_fixes_a_word_the_acoustics_got_wrong(tmp_path):
-    from ee_asr.data.ngram_lm import build_arpa
-    from ee_asr.decode.lm_beam import LMBeamSearch
-
     tok = CharTokenizer("acpst")
     build_arpa([["cat", "sat"]] * 20 + [["cap"]] * 2 + [["sat"]] * 3, 2, tmp_path / "lm.arpa")
     # "p" beats "t" in the third frame: greedy (and the beam without LM) say "cap sat"
@@ -131,14 +134,6 @@ def test_the_lm_beam_fixes_a_word_the_acoustics_got_wrong(tmp_path):
 
 
 def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path):
-    import yaml
-
-    from conftest import run_py
-    from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
-    from ee_asr.models.registry import build_model
-    from test_model import TINY
-    from test_training import TEXTS, make_dump
-
     data = make_dump(tmp_path, "valid", 4)
     (tmp_path / "text.txt").write_text("\n".join(TEXTS) + "\n")
     train_sentencepiece(tmp_path / "text.txt", tmp_path / "bpe", vocab_size=20, model_type="char")

@@ -3,10 +3,10 @@ CTC module per exit: losses and gradients."""
 
 import pytest
 import torch
-
-from ee_asr.models.registry import build_model
 from test_architectures import AED
 from test_model import TINY, batch
+
+from ee_asr.models.registry import build_model
 
 
 def losses_and_grads(model, inputs, stacked=False):

@@ -13,7 +13,6 @@ import logging
 import re
 
 import numpy as np
-import torch
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
