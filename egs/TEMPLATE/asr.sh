@@ -27,8 +27,8 @@ nbpe=300              # sentencepiece vocabulary size
 use_lm=false          # true: build the LM and add LM-beam decoding beside greedy
 lm_order=3            # n-gram order of the interpolated Kneser-Ney LM
 lm_text=""            # plain text, one sentence per line; default: the training transcripts
-lm_weight=1.0         # LM beam: weight of the LM's log10 score (tune on the dev set)
-word_score=0.0        # LM beam: score added per word
+lm_weight=1.0         # LM beam: weight of the LM's log10 score (tune on the dev set; 1.0 with
+word_score=2.0        # LM beam: score added per word              word_score 2.0: best on mini_tts dev)
 lm_beam_size=50       # LM beam: hypotheses kept per frame
 # Training
 train_config=conf/train.yaml  # model, optimizer and schedule
