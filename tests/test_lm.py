@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import run_py
 from flashlight.lib.text.decoder import kenlm
 from flashlight.lib.text.dictionary import create_word_dict
 from test_model import TINY
 from test_training import TEXTS, make_dump
 
-from ee_asr.bin import build_lm
+from ee_asr.bin import build_lm, decode, score
 from ee_asr.common.errors import UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK, build_arpa, estimate, probability, write_arpa
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
@@ -144,11 +143,11 @@ def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path
     exp.mkdir()
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     torch.save(build_model(config).state_dict(), exp / "model.pth")
-    run_py("ee_asr.bin.build_lm", "--text", str(data / "text"), "--order", "2", "--output", str(tmp_path / "lm.arpa"))
+    build_lm.main(["--text", str(data / "text"), "--order", "2", "--output", str(tmp_path / "lm.arpa")])
     common = ["--exp-dir", str(exp), "--data-dir", str(data)]
-    run_py("ee_asr.bin.decode", *common)
-    run_py("ee_asr.bin.decode", *common, "--lm", str(tmp_path / "lm.arpa"), "--lm-weight", "2", "--word-score", "1",
-           "--beam-size", "8", "--nbest-beam", "4")
+    decode.main(common)
+    decode.main([*common, "--lm", str(tmp_path / "lm.arpa"), "--lm-weight", "2", "--word-score", "1",
+                 "--beam-size", "8", "--nbest-beam", "4"])
     greedy = [json.loads(l) for l in (exp / "decode_valid" / "exits.jsonl").read_text().splitlines()]
     lm = [json.loads(l) for l in (exp / "decode_valid_lm" / "exits.jsonl").read_text().splitlines()]
     assert sorted((r["utt"], r["exit"]) for r in lm) == sorted((r["utt"], r["exit"]) for r in greedy)
@@ -158,5 +157,6 @@ def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path
     assert any(r["hyp"] for r in lm)  # a word score of 1 makes words worth emitting
     assert all(0.0 < r["nbest_posterior"] <= 1.0 for r in lm)
     assert (exp / "decode_valid_lm" / "exit6" / "text").is_file()
-    scored = run_py("ee_asr.bin.score", "--exp-dir", str(exp), "--bootstrap", "10").stdout
+    score.main(["--exp-dir", str(exp), "--bootstrap", "10"])
+    scored = (exp / "RESULTS.md").read_text()
     assert "decode_valid/exit2" in scored and "decode_valid_lm/exit2" in scored
