@@ -4,8 +4,10 @@ order), written as an ARPA file that KenLM reads.
 Why here and not a tool: KenLM's `lmplz` has no binary in pip or Debian; Debian's `irstlm`
 builds ARPA models but needs root to install and a shell pipeline around it; a recipe's LM is
 built from its training transcripts (LibriSpeech 960 h: 9.4 M words), which pure Python counts
-in well under a minute per million words. Being ours, it is tested: every context's
-probabilities sum to one (tests/test_ngram_lm.py).
+in about 20 s per million words (4-gram, measured). On the mini corpus it built faster than
+irstlm (1.8 s against 2.8 s) and predicts held-out text better (dev perplexity 101 against
+irstlm's improved Kneser-Ney 109). Being ours, it is tested: every context's probabilities
+sum to one and KenLM scores what the file says (tests/test_lm.py).
 
 The model, for order N, sentences padded as `<s> w1 .. wn </s>`:
   p(w | h) = max(c(h w) - D_k, 0) / c(h .) + gamma(h) p(w | h'),  gamma(h) = D_k N1+(h .) / c(h .)

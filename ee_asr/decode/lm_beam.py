@@ -50,7 +50,7 @@ def arpa_words(path):
 class LMBeamSearch:
     """One flashlight LexiconDecoder over the model's token ids, shared by every exit."""
 
-    def __init__(self, tokenizer, lm_path, lm_weight=2.0, word_score=0.0, beam_size=DEFAULT_BEAM_SIZE,
+    def __init__(self, tokenizer, lm_path, lm_weight=1.0, word_score=2.0, beam_size=DEFAULT_BEAM_SIZE,
                  token_beam_size=20, beam_threshold=20.0, nbest_size=0):
         try:
             from flashlight.lib.text.decoder import (CriterionType, LexiconDecoder, LexiconDecoderOptions,
