@@ -20,10 +20,11 @@ from ee_asr.common.cli import add_renamed_options, run_main, setup_logging
 from ee_asr.common.edit_ops import word_counts
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.decode.benchmark import load_batches, time_exits, time_policies, time_train_steps
+from ee_asr.decode.benchmark import load_batches, time_exits, time_policies
 from ee_asr.exits.policies import parse_grid
 from ee_asr.models.load import load_trained
 from ee_asr.train.config import DERIVED, load_config
+from ee_asr.train.step_timing import time_train_steps
 
 
 def parse_points(specs):

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
+from ee_asr.bin.lm_args import add_lm_args, lm_output_suffix, make_lm_search
 from ee_asr.common.cli import run_main
 from ee_asr.decode.decode_exits import decode_all_exits
 
@@ -16,15 +17,16 @@ def get_parser():
     p.add_argument("--nbest-size", type=int, default=0,
                    help="also score each exit by its N-best posterior: from a CTC prefix beam search keeping this many prefixes, or "
                         "from the joint beam when --beam-size > 0")
+    add_lm_args(p)
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
     model, config = load_for_inference(args)
-    out = args.output or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
-    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_size,
-                     make_search(args, model, args.nbest_size))
+    out = args.output or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}")
+    search = make_lm_search(args, model, config, args.nbest_size) or make_search(args, model, args.nbest_size)
+    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_size, search)
     logging.info("wrote %s", out)
 
 

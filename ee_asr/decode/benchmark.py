@@ -1,29 +1,13 @@
-"""What early exit saves, measured: decoding time per exit against the bare encoder's ideal,
-policy operating points against full decoding, and the training step against a single-exit
-model of the same depth. Every ratio is measured within one run, measurements interleaved
-and repeated (the minimum is kept), because a shared machine is noisy."""
-
-import copy
-import time
+"""What early exit saves in decoding, measured: decoding time per exit against the bare
+encoder's ideal, and policy operating points against full decoding (the training step's cost
+is timed in train/step_timing.py). Every ratio is measured within one run, measurements
+interleaved and repeated (the minimum is kept), because a shared machine is noisy."""
 
 import torch
 
+from ee_asr.common.timing import timed as _timed
 from ee_asr.data.batching import make_batches
 from ee_asr.decode.dynamic import decode_dynamic
-from ee_asr.models.registry import build_model
-
-
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _timed(fn):
-    _sync()
-    start = time.perf_counter()
-    fn()
-    _sync()  # GPU work is asynchronous: time it to completion
-    return time.perf_counter() - start
 
 
 def load_batches(dataset, batch_bins, max_utts, device="cpu"):
@@ -73,52 +57,3 @@ def time_policies(model, batches, operating_points, repeats, wer_of):
                      "compute_ratio": mean_exit / last, "time_ratio": best[(policy, thr)] / full,
                      "seconds": best[(policy, thr)]})
     return rows
-
-
-def _train_step(model, opt, x, xl, y, yl):
-    loss, _ = model(x, xl, y, yl)
-    loss.backward()
-    opt.step()
-    opt.zero_grad()
-
-
-def single_exit_config(config):
-    """The same encoder cut to one exit at the last layer: the single-exit baseline."""
-    single = copy.deepcopy(config)
-    single["encoder_conf"]["exit_layers"] = [config["encoder_conf"].get("exit_layers", [12])[-1]]
-    single["model_conf"] = {k: v for k, v in (config.get("model_conf") or {}).items() if k != "exit_weighting"}
-    return single
-
-
-def time_train_steps(config, batches, repeats, steps, device="cpu"):
-    """Seconds per optimizer step (forward, backward, AdamW) for the early-exit and single-exit models."""
-    models = {"early_exit": build_model(config).to(device),
-              "single_exit": build_model(single_exit_config(config)).to(device)}
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
-    best = {k: float("inf") for k in models}
-    for m in models.values():
-        m.train()
-    for _ in range(repeats):
-        for k, m in models.items():
-            total = 0.0
-            for _, x, xl, y, yl in batches[:steps]:
-                torch.manual_seed(0)  # the same SpecAugment masks for both models
-                total += _timed(lambda: _train_step(m, opts[k], x, xl, y, yl))
-            best[k] = min(best[k], total / min(steps, len(batches)))
-    return best
-
-
-def synthetic_batches(config, n_batches, batch_size, seconds, device="cpu", tokens_per_second=4.0):
-    """Random inputs shaped like real ones (fbank frames, or raw samples for input size 1) with
-    lengths from `seconds`/2 to `seconds`, and random token targets: for timing only."""
-    gen = torch.Generator().manual_seed(0)
-    raw = config["input_size"] == 1
-    per_second = 16000 if raw else 100
-    out = []
-    for b in range(n_batches):
-        lens = torch.linspace(seconds / 2, seconds, batch_size).mul(per_second).long()
-        x = torch.randn(batch_size, int(lens.max()), config["input_size"], generator=gen)
-        ylen = (lens.float() / per_second * tokens_per_second).long().clamp_min(1)
-        y = torch.randint(1, config["vocab_size"] - 1, (batch_size, int(ylen.max())), generator=gen)
-        out.append((None, x.to(device), lens.to(device), y.to(device), ylen.to(device)))
-    return out

@@ -49,9 +49,9 @@ class EarlyExitAED(EarlyExitCTC):
         outs, olens = self.encoder(feats, feat_lens)
         ys_in, ys_out = add_sos_eos(tokens, self.sos, self.eos, IGNORE_ID)
         ys_in_lens = token_lens + 1
+        ctcs = self.exit_ctc_losses(outs, olens, tokens, token_lens)  # one batched call (ctc_ee.py)
         losses, stats = [], {}
-        for i, (layer, hidden) in enumerate(outs):
-            ctc = self.head(i)(hidden, olens, tokens, token_lens)
+        for i, ((layer, hidden), ctc) in enumerate(zip(outs, ctcs)):
             dec_out, _ = self.decoder(i)(hidden, olens, ys_in, ys_in_lens)
             att = self.criterion(dec_out, ys_out)
             loss = self.ctc_weight * ctc + (1.0 - self.ctc_weight) * att

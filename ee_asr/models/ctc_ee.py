@@ -4,6 +4,7 @@ import torch
 from espnet2.asr.ctc import CTC
 
 from ee_asr.models.exit_weighting import ExitWeighting
+from ee_asr.models.stacked_ctc import can_fuse, stacked_ctc_losses
 
 
 class EarlyExitCTC(torch.nn.Module):
@@ -19,6 +20,9 @@ class EarlyExitCTC(torch.nn.Module):
         self.ctc_heads = torch.nn.ModuleList(
             CTC(vocab_size, encoder.output_size(), dropout_rate=ctc_dropout) for _ in range(n_heads))
         self.weighting = ExitWeighting(self.exit_layers, exit_weighting)
+        # the exits' CTC losses in one stacked call (models/stacked_ctc.py): None on a GPU only
+        # (on a CPU it does not pay), True always, False never (espnet's CTC module per exit)
+        self.stack_exits = None
 
     def head(self, exit_index):
         return self.ctc_heads[exit_index if len(self.ctc_heads) > 1 else 0]
@@ -37,14 +41,19 @@ class EarlyExitCTC(torch.nn.Module):
         """Return (loss, stats) with `loss_exit{L}` for every exit; losses are per utterance."""
         feats, feat_lens = self.prepare(feats, feat_lens)
         outs, olens = self.encoder(feats, feat_lens)
-        losses, stats = [], {}
-        for i, (layer, hidden) in enumerate(outs):
-            loss = self.head(i)(hidden, olens, tokens, token_lens)
-            losses.append(loss)
-            stats[f"loss_exit{layer}"] = loss.detach()
+        losses = self.exit_ctc_losses(outs, olens, tokens, token_lens)
+        stats = {f"loss_exit{layer}": loss.detach() for (layer, _), loss in zip(outs, losses)}
         loss = self.weighting(losses)
         stats["loss"] = loss.detach()
         return loss, stats
+
+    def exit_ctc_losses(self, outs, olens, tokens, token_lens):
+        """Per-exit CTC losses (N,) of [(layer, hidden), ...]."""
+        heads = list(self.ctc_heads)[:len(outs)]  # a shared head is a list of one
+        stack = outs[0][1].is_cuda if self.stack_exits is None else self.stack_exits
+        if stack and can_fuse(heads):
+            return stacked_ctc_losses(heads, [h for _, h in outs], olens, tokens, token_lens)
+        return torch.stack([self.head(i)(h, olens, tokens, token_lens) for i, (_, h) in enumerate(outs)])
 
     @torch.no_grad()
     def exit_hidden(self, feats, feat_lens, max_layer=None):

@@ -23,6 +23,13 @@ speed_perturb_factors=""  # e.g. "0.9 1.0 1.1": train on speed-perturbed copies 
 # Tokens
 token_type=unigram    # sentencepiece model type: unigram, bpe or char
 nbpe=300              # sentencepiece vocabulary size
+# Word LM
+use_lm=false          # true: stage 3 builds a word n-gram LM, stage 5 also decodes every exit with it (decode_<set>_lm/)
+lm_order=3            # n-gram order of the interpolated Kneser-Ney LM
+lm_text=""            # plain text, one sentence per line; default: the training transcripts
+lm_weight=1.0         # weight of the LM's log10 score in the LM beam (1.0 was best on mini_tts dev)
+word_score=2.0        # score added per word in the LM beam (2.0 was best on mini_tts dev)
+lm_beam_size=50       # hypotheses the LM beam keeps per frame
 # Training
 train_config=""       # model, optimizer and schedule, conf/train_<model>.yaml (required)
 tag=""                # experiment name; default: <config name without train_>_<token type>[<nbpe>]
@@ -63,6 +70,7 @@ fi
 exp="$expdir/$tag"
 bpedir="data/token_list/${token_type}"; [ "$token_type" = char ] || bpedir="${bpedir}${nbpe}"
 featdir="$dumpdir/$feats_type"
+lmdir="data/lm_${lm_order}gram"
 rerun() { log "to rerun this stage: $0 ${orig_args}--stage $1 --stop-stage $1"; }
 want() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 file_sig() { [ -f "$1" ] && md5sum < "$1" | cut -c1-12 || echo none; }
@@ -139,6 +147,18 @@ if want 3; then
       --vocab-size "$nbpe" --model-type "$token_type"
     stage_end 3 "$bpedir" "$opts"
   fi
+  if [ "$use_lm" = true ]; then
+    if [ -n "$lm_text" ]; then lm_src=(--text "$lm_text" --text-format plain); else lm_src=(--text "data/$orig_train_set/text"); fi
+    lm_opts="order=$lm_order text=${lm_text:-data/$orig_train_set/text}:$(file_sig "${lm_src[1]}")"
+    if stage_skip 3 "$lmdir" "$lm_opts"; then
+      log "Stage 3: word LM already built with the same options"
+    else
+      log "Stage 3: word ${lm_order}-gram LM on ${lm_src[1]}"
+      stage_begin 3 "$lmdir" "$lm_opts"
+      python -m ee_asr.bin.build_lm "${lm_src[@]}" --order "$lm_order" --output "$lmdir/lm.arpa"
+      stage_end 3 "$lmdir" "$lm_opts"
+    fi
+  fi
 fi
 
 if want 4; then
@@ -164,6 +184,7 @@ fi
 
 if want 5; then
   opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args"
+  if [ "$use_lm" = true ]; then opts="$opts lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"; fi
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
   else
@@ -171,6 +192,12 @@ if want 5; then
     for d in $test_sets; do
       python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
         --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args
+      if [ "$use_lm" = true ]; then  # the same exits with the word LM beam, into decode_${d}_lm/
+        # shellcheck disable=SC2086
+        python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
+          --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args \
+          --lm "$lmdir/lm.arpa" --lm-weight "$lm_weight" --word-score "$word_score" --beam-size "$lm_beam_size"
+      fi
       rm -rf "$exp/decode_$d"/policy_*
       [ -z "$policy_grid" ] && continue
       # shellcheck disable=SC2086

@@ -1,0 +1,35 @@
+"""Options of LM beam decoding (a word n-gram LM at every exit), shared by the decoding tools."""
+
+import logging
+
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.decode.lm_beam import DEFAULT_BEAM_SIZE, LMBeamSearch, LMExitSearch
+
+
+def add_lm_args(parser):
+    g = parser.add_argument_group("word n-gram LM beam (ee_asr.bin.build_lm makes the LM)")
+    g.add_argument("--lm", default=None, help="ARPA LM: decode every exit with a lexicon + LM CTC beam "
+                   f"(its width: --beam-size, {DEFAULT_BEAM_SIZE} when that is 0)")
+    g.add_argument("--lm-weight", type=float, default=1.0, help="weight of the LM's log10 score")
+    g.add_argument("--word-score", type=float, default=2.0,
+                   help="score added per word (a length bonus); 1.0 and 2.0 were best on the mini_tts dev set")
+    g.add_argument("--token-beam-size", type=int, default=20,
+                   help="tokens tried per frame (the likeliest); 0: all (over 100 times slower with 1000 word pieces)")
+    g.add_argument("--beam-threshold", type=float, default=20.0,
+                   help="drop hypotheses this far below the best (log score)")
+
+
+def lm_output_suffix(args):
+    """Decode dirs of LM beams are `decode_<set>_lm`, beside the greedy `decode_<set>`."""
+    return "_lm" if args.lm else ""
+
+
+def make_lm_search(args, model, config, nbest_size):
+    """The LM beam search as an ExitSearch, or None without --lm."""
+    if not args.lm:
+        return None
+    beam = args.beam_size or DEFAULT_BEAM_SIZE
+    logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, nbest_size)
+    lm = LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
+                      args.token_beam_size, args.beam_threshold, nbest_size)
+    return LMExitSearch(model, lm)

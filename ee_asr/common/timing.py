@@ -1,0 +1,21 @@
+"""Wall-clock timing that waits for the GPU: benchmarks of decoding and of training steps."""
+
+import time
+
+import torch
+
+
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn, clock=time.perf_counter):
+    """Seconds `fn()` takes, to completion (GPU work is asynchronous). `clock=time.thread_time`
+    counts only this thread's CPU time: with one torch thread on a CPU, that is the work done,
+    whatever else the machine runs meanwhile."""
+    sync()
+    start = clock()
+    fn()
+    sync()
+    return clock() - start
