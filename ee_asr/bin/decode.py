@@ -7,6 +7,7 @@ from pathlib import Path
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
 from ee_asr.common.cli import run_main
 from ee_asr.decode.decode_exits import decode_all_exits
+from ee_asr.decode.split import read_utt_list
 
 
 def get_parser():
@@ -16,15 +17,18 @@ def get_parser():
     p.add_argument("--nbest-beam", type=int, default=0,
                    help="also score each exit by its N-best posterior: from a CTC prefix beam of this width, or "
                         "from the joint beam when --beam-size > 0")
+    p.add_argument("--utt-list", default=None,
+                   help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     out = args.output_dir or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
     decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_beam,
-                     make_search(args, model, args.nbest_beam))
+                     make_search(args, model, args.nbest_beam), keep=keep)
     logging.info("wrote %s", out)
 
 

@@ -15,10 +15,10 @@ from tqdm import tqdm
 
 from ee_asr.common.atomic import atomic_open
 from ee_asr.common.edit_ops import char_counts, word_counts
-from ee_asr.data.batching import make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.decode.split import job_batches
 
 
 def utterance_record(utt, layer, hyp, ref, scores, frames):
@@ -32,14 +32,16 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
 
 
 @torch.no_grad()
-def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None):
+def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None,
+                     keep=None):
     """`nbest_beam` > 0 adds the N-best posterior (of a CTC prefix beam of that width, or of the
-    joint beam when `search` does joint CTC/attention beam search)."""
+    joint beam when `search` does joint CTC/attention beam search). `keep`: decode only these utterances (one
+    job of a split decode), batched as in the whole set."""
     search = search or ExitSearch(model, nbest_beam=nbest_beam)
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
-    batches = make_batches(dataset.lengths, batch_bins)
+    batches = job_batches(dataset.lengths, batch_bins, keep)
     records, start = [], time.time()
     for utts in tqdm(batches, desc=f"decode {Path(data_dir).name}", unit="batch", mininterval=5):
         _, x, xl, _, _ = dataset.collate(utts)
@@ -52,8 +54,9 @@ def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device=
                 records.append(utterance_record(utts[i], layer, tokenizer.decode(ids), dataset.text[utts[i]],
                                                 scores[i], int(olens[i])))
     elapsed = time.time() - start
-    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)", len(dataset),
-                 len(model.exit_layers), elapsed, len(dataset) / max(elapsed, 1e-9))
+    n = sum(len(b) for b in batches)
+    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)", n,
+                 len(model.exit_layers), elapsed, n / max(elapsed, 1e-9))
     records.sort(key=lambda r: (r["exit"], r["utt"]))
     for layer in model.exit_layers:
         with atomic_open(out_dir / f"exit{layer}" / "text") as f:
