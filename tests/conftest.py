@@ -59,3 +59,7 @@ def data_dir(tmp_path):
     (d / "utt2spk").write_text("".join(u2s))
     (d / "spk2utt").write_text("spk1 spk1-a spk1-b\nspk2 spk2-a spk2-b\n")
     return d
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (multi-node training, a Slurm cluster); `-m 'not slow'` skips it")

@@ -198,6 +198,7 @@ class Trainer:
 
     def run(self):
         self.resume()
+        ddp.check_resume_point(self.dist, self.epoch, self.step, self.ckpt.latest if self.epoch else "no checkpoint")
         cfg = self.config
         if self.epoch >= cfg["max_epoch"] and self.dist.is_main:
             logging.info("already trained for %d epochs", self.epoch)
