@@ -114,14 +114,17 @@ if want 2; then
     log "Stage 2: features already done with the same options"
   else
     log "Stage 2: $feats_type features ($n_mels mel bins for fbank) for $train_set $valid_set $test_sets with $nj jobs"; rerun 2
-    stage_begin 2 "$dumpdir" "$opts" $(for d in $train_set $valid_set $test_sets; do echo "$dumpdir/$d"; done) \
-      ${speed_perturb_factors:+"data/$train_set"}
+    stage_begin 2 "$dumpdir" "$opts" ${speed_perturb_factors:+"data/$train_set"}
     if [ -n "$speed_perturb_factors" ]; then
       # shellcheck disable=SC2086
       python -m ee_asr.bin.perturb_speed --data "data/$orig_train_set" --out "data/$train_set" --factors $speed_perturb_factors
     fi
     for d in $train_set $valid_set $test_sets; do
-      out="$dumpdir/$d"; mkdir -p "$out/split"
+      out="$dumpdir/$d"
+      # declared as they are written: an interrupted run's cleanup leaves the cmvn.npz that
+      # trained models read unless this stage got as far as rewriting it
+      stage_output 2 "$dumpdir" "$out"/{split,log,text,utt2spk,spk2utt,wav.scp,feats.scp,utt2num_frames}
+      mkdir -p "$out/split"
       cp data/$d/{text,utt2spk,spk2utt,wav.scp} "$out/"
       n=$(wc -l < "data/$d/text"); this_nj=$(( nj < n ? nj : n ))
       if [ -f "data/$d/segments" ]; then
@@ -142,6 +145,7 @@ if want 2; then
       mv "$out/feats.scp.tmp" "$out/feats.scp"; mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"
       log "  $d: $(wc -l < "$out/feats.scp") utterances"
     done
+    stage_output 2 "$dumpdir" "$dumpdir/$train_set/cmvn.npz"
     python -m ee_asr.bin.compute_cmvn "$dumpdir/$train_set/feats.scp" "$dumpdir/$train_set/cmvn.npz"
     stage_end 2 "$dumpdir" "$opts"
   fi
