@@ -85,3 +85,9 @@ def test_a_single_job_needs_no_range(runner):
     proc = runner("--num-threads", "2", "--gpu", "0", "log/one.log", "echo", "hello")
     assert proc.returncode == 0, proc.stderr
     assert "hello" in (runner.work / "log" / "one.log").read_text()
+
+
+def test_a_throttled_run_still_runs_and_checks_every_job(runner):
+    proc = runner("--max-jobs-run", "1", "JOB=1:4", "log/t.JOB.log", "bash", "-c", '[ "$0" != 3 ]', "JOB")
+    assert proc.returncode != 0 and "1 of 4 jobs failed: JOB=3" in proc.stderr
+    assert all("# ended" in (runner.work / "log" / f"t.{j}.log").read_text() for j in (1, 2, 3, 4))
