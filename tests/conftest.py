@@ -64,6 +64,35 @@ def data_dir(tmp_path):
     return d
 
 
-def pytest_configure(config):
-    # the fault-injection suite marks its longest cases; `make test` runs them, -m "not slow" skips them
-    config.addinivalue_line("markers", "slow: takes tens of seconds (still part of make test)")
+# A small model for the tiny mini recipe: 4 blocks of d=32 with exits at 2 and 4, one epoch.
+TINY_TRAIN_ARGS = ("--max-epoch 1 --set encoder_conf.num_blocks=4 --set encoder_conf.exit_layers=[2,4] "
+                   "--set encoder_conf.stochastic_depth_rate=0.0 --set encoder_conf.output_size=32 "
+                   "--set encoder_conf.linear_units=64 --set encoder_conf.attention_heads=2")
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_recipe(tmp_path_factory):
+    """The mini recipe's stages 1-4 on the tiny corpus (100 pieces, the small model above), run
+    once per session; tests copy it (clone_recipe) before writing into it."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox are not installed (make system-deps)")
+    recipe = copy_recipe(ROOT / "egs" / "mini_tts" / "conformer_ctc_ee", tmp_path_factory.mktemp("tiny") / "recipe")
+    proc = subprocess.run(["./run.sh", "--local-data-opts", "--size tiny", "--nbpe", "100", "--train-args",
+                           TINY_TRAIN_ARGS, "--stop-stage", "4"], cwd=recipe, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return recipe
+
+
+def clone_recipe(src, dst):
+    """A copy of a recipe that has run, with its corpus (data, dump, audio) beside it as in
+    egs/<corpus>/<recipe>: the corpus dir is copied to dst's parent, links stay links."""
+    import shutil
+
+    for name in ("data", "dump", "downloads"):
+        if (src.parent / name).exists():
+            shutil.copytree(src.parent / name, dst.parent / name, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(src, dst, symlinks=True)
+    return dst

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Run a command as N parallel jobs on this machine, run.pl style:
-#   utils/run_local.sh [--max-jobs-run K] [--mem X] [--num-threads N] JOB=1:N log/name.JOB.log cmd args...
-# Every JOB in the log name and the command becomes the job number. Each job's output goes to
-# its log, which starts with the command and ends with its exit status. Exits non-zero,
-# naming the failed logs, if any job fails.
+#   utils/run_local.sh [--max-jobs-run K] [--mem X] [--num-threads N] [--gpu G] [--time T] \
+#       JOB=1:N log/name.JOB.log cmd args...
+# Every JOB in the log path (file name or directories) and in the arguments becomes the job
+# number; nothing else in the arguments is touched: they reach the command as given (no shell
+# evaluates them, so `a"b` and `c$HOME` stay literal; use `bash -c '...'` for a pipeline).
+# Each job's output goes to its log, which starts with the command and ends with its exit
+# status. Exits non-zero naming the failed jobs and their logs if any job fails.
 set -u
 max_jobs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --max-jobs-run) max_jobs=$2; shift 2 ;;
-    --mem|--num-threads|--gpu|--time) shift 2 ;;  # resources matter only to a cluster backend
+    --mem|--num-threads|--gpu|--time|--num-nodes) shift 2 ;;  # resources matter only to a cluster backend
     *) break ;;
   esac
 done
@@ -22,30 +25,33 @@ if [[ "$1" =~ ^([A-Za-z_]+)=([0-9]+):([0-9]+)$ ]]; then
   [ "$first" -le "$last" ] || { echo "$0: empty range $first:$last" >&2; exit 1; }
 fi
 logtmpl=$1; shift
-cmd=$(printf '%q ' "$@")
-pids=(); logs=()
+if [ -n "$var" ] && [ "$first" -lt "$last" ] && [[ "$logtmpl" != *"$var"* ]]; then
+  echo "$0: the log path $logtmpl must contain $var: jobs $first-$last would share one log" >&2; exit 1
+fi
+pids=(); logs=(); tasks=()
 for ((j = first; j <= last; j++)); do
-  log=$logtmpl; jcmd=$cmd
-  if [ -n "$var" ]; then log=${log//$var/$j}; jcmd=${jcmd//$var/$j}; fi
-  mkdir -p "$(dirname "$log")"
+  log=$logtmpl; args=("$@")
+  if [ -n "$var" ]; then log=${log//$var/$j}; args=("${args[@]//$var/$j}"); fi
+  mkdir -p "$(dirname "$log")" || { echo "$0: cannot make the log dir of $log" >&2; exit 1; }
   (
-    echo "# $jcmd"
+    echo "# $(printf '%q ' "${args[@]}")"
     echo "# started at $(date)"
     start=$(date +%s)
-    bash -c "$jcmd"
+    "${args[@]}"
     rc=$?
     echo "# ended (exit $rc) at $(date), elapsed $(( $(date +%s) - start ))s"
     exit $rc
   ) > "$log" 2>&1 &
-  pids+=($!); logs+=("$log")
-  if [ "$max_jobs" -gt 0 ] && [ "${#pids[@]}" -ge "$max_jobs" ]; then wait -n || true; fi
+  pids+=($!); logs+=("$log"); tasks+=("$j")
+  if [ "$max_jobs" -gt 0 ] && [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; then wait -n || true; fi
 done
-failed=()
+failed=(); failed_logs=()
 for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || failed+=("${logs[$i]}")
+  wait "${pids[$i]}" || { failed+=("${tasks[$i]}"); failed_logs+=("${logs[$i]}"); }
 done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "$0: ${#failed[@]} of $((last - first + 1)) jobs failed; see ${failed[*]}" >&2
-  for f in "${failed[@]}"; do tail -n 5 "$f" | sed "s|^|  $f: |" >&2; done
+  echo "$0: ${#failed[@]} of $((last - first + 1)) jobs failed: ${var:-JOB}=$(IFS=,; echo "${failed[*]}");" \
+       "see ${failed_logs[*]}" >&2
+  for f in "${failed_logs[@]}"; do tail -n 5 "$f" | sed "s|^|  $f: |" >&2; done
   exit 1
 fi

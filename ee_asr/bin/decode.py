@@ -8,6 +8,7 @@ from ee_asr.bin.inference_args import add_inference_args, load_for_inference, ma
 from ee_asr.bin.lm_args import add_lm_args, lm_output_suffix, make_lm_search
 from ee_asr.common.cli import run_main
 from ee_asr.decode.decode_exits import decode_all_exits
+from ee_asr.decode.split import read_utt_list
 
 
 def get_parser():
@@ -18,15 +19,19 @@ def get_parser():
                    help="also score each exit by its N-best posterior: from a CTC prefix beam search keeping this many prefixes, or "
                         "from the joint beam when --beam-size > 0")
     add_lm_args(p)
+    p.add_argument("--utt-list", default=None,
+                   help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     out = args.output or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}")
     search = make_lm_search(args, model, config, args.nbest_size) or make_search(args, model, args.nbest_size)
-    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_size, search)
+    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_size, search,
+                     keep=keep)
     logging.info("wrote %s", out)
 
 

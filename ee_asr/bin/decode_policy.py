@@ -16,6 +16,7 @@ from ee_asr.bin.inference_args import add_inference_args, load_for_inference, ma
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
+from ee_asr.decode.split import read_utt_list
 from ee_asr.exits.policies import ONLINE_POLICIES, parse_grid
 
 
@@ -28,6 +29,9 @@ def get_parser():
     p.add_argument("--grid", nargs="+", metavar="POLICY:T1[,T2...]",
                    help="instead of --policy/--thresholds: several policies in one run")
     p.add_argument("--nbest-size", type=int, default=10, help="N-best size K for the nbest policy")
+    p.add_argument("--utt-list", default=None,
+                   help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
+    p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>")
     return p
 
 
@@ -36,10 +40,11 @@ def main(argv=None):
     if (args.grid is None) == (args.policy is None) or (args.policy is None) != (args.thresholds is None):
         raise UserError("give either --grid, or --policy with --thresholds")
     grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
+    keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.nbest_size, args.device,
-                            make_search(args, model, args.nbest_size))
-    out = Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}"
+                            make_search(args, model, args.nbest_size), keep=keep)
+    out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
     for policy, thresholds in grid:
         for t in thresholds:
             s, _ = decoder.decode(out / f"policy_{policy}" / f"thr_{t:g}", policy, t)

@@ -10,6 +10,7 @@ import os
 
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.train.config import apply_sets, load_config, parse_set
+from ee_asr.train.distributed import DEFAULT_TIMEOUT_S, TIMEOUT_ENV
 from ee_asr.train.experiment import train
 
 
@@ -28,12 +29,17 @@ def get_parser():
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, dotted keys for nested ones (YAML value), e.g. "
                         "--set encoder_conf.num_blocks=4 --set encoder_conf.exit_layers=[4]; repeatable")
+    p.add_argument("--dist-timeout", type=float, default=None, metavar="SECONDS",
+                   help="several processes: how long a rank waits for the others before failing "
+                        f"(default {DEFAULT_TIMEOUT_S}; must exceed rank 0's validation and checkpoint writing)")
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
     rank = int(os.environ.get("RANK", "0"))
+    if args.dist_timeout is not None:
+        os.environ[TIMEOUT_ENV] = str(args.dist_timeout)  # read by init_distributed in every rank
     os.makedirs(args.exp_dir, exist_ok=True)
     setup_logging("INFO" if rank == 0 else "WARNING", os.path.join(args.exp_dir, f"train.rank{rank}.log"))
     overrides = {"max_epoch": args.max_epoch} if args.max_epoch is not None else {}

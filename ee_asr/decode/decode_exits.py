@@ -17,12 +17,12 @@ from tqdm import tqdm
 from ee_asr.common.atomic import atomic_open
 from ee_asr.common.edit_ops import char_counts, word_counts
 from ee_asr.common.lock import DirLock
-from ee_asr.data.batching import make_batches
+from ee_asr.common.skipped import SKIPPED_FILE, write_skipped
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.exit_search import ExitSearch
-from ee_asr.common.skipped import SKIPPED_FILE, write_skipped
 from ee_asr.decode.skipping import SkippingDecoder
+from ee_asr.decode.split import job_batches
 
 
 def utterance_record(utt, layer, hyp, ref, scores, frames):
@@ -35,21 +35,24 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
             **{k: round(v, 6) for k, v in scores.items()}, "frames": frames}
 
 
-def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None):
+def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None,
+                     keep=None):
     """`nbest_beam` > 0 adds the N-best posterior (of a CTC prefix beam of that width, or of the
-    joint beam when `search` does joint CTC/attention beam search). `out_dir` is locked meanwhile:
-    a second decoding into it refuses, naming this one."""
+    joint beam when `search` does joint CTC/attention beam search). `keep`: decode only these
+    utterances (one job of a split decode), batched as in the whole set. `out_dir` is locked
+    meanwhile: a second decoding into it refuses, naming this one."""
     with DirLock(out_dir, f"decoding of {data_dir}"):
-        return _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search)
+        return _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search, keep)
 
 
 @torch.no_grad()
-def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search):
+def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search, keep):
     search = search or ExitSearch(model, nbest_beam=nbest_beam)
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
-    batches = make_batches(dataset.lengths, batch_bins)
+    batches = job_batches(dataset.lengths, batch_bins, keep)
+
     def decode_batch(utts):
         batch_records = []
         _, x, xl, _, _ = dataset.collate(utts)
@@ -67,9 +70,10 @@ def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbes
     decoder = SkippingDecoder(decode_batch, data_dir)  # a bad utterance is skipped and named, not fatal
     for utts in tqdm(batches, desc=f"decode {Path(data_dir).name}", unit="batch", mininterval=5):
         records += decoder(utts)
-    decoder.check_some_decoded(len(dataset))
+    n = sum(len(b) for b in batches)
+    decoder.check_some_decoded(n)
     elapsed = time.time() - start
-    done = len(dataset) - len(decoder.skipped)
+    done = n - len(decoder.skipped)
     logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)%s", done, len(model.exit_layers),
                  elapsed, done / max(elapsed, 1e-9), f"; {len(decoder.skipped)} skipped" if decoder.skipped else "")
     records.sort(key=lambda r: (r["exit"], r["utt"]))

@@ -14,22 +14,23 @@ from tqdm import tqdm
 from ee_asr.common.atomic import atomic_open, atomic_write_text
 from ee_asr.common.edit_ops import word_counts
 from ee_asr.common.lock import DirLock
-from ee_asr.data.batching import make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.decode.skipping import SkippingDecoder
+from ee_asr.decode.split import job_batches
 
 
 class PolicyDecoder:
     """Decodes one data split at many operating points: the tokenizer, the data list and the
     batches are read once, the features once per point (a large test set need not fit in memory)."""
 
-    def __init__(self, model, config, data_dir, batch_bins=40000, beam=10, device="cpu", search=None):
+    def __init__(self, model, config, data_dir, batch_bins=40000, beam=10, device="cpu", search=None, keep=None):
         self.model, self.beam, self.device, self.search = model, beam, device, search
         self.tokenizer = Tokenizer(config["bpemodel"])
         self.dataset, self.data_dir = FeatureDataset(data_dir), data_dir
-        self.batches = make_batches(self.dataset.lengths, batch_bins)
+        # `keep`: only these utterances (one job of a split decode), batched as in the whole set
+        self.batches = job_batches(self.dataset.lengths, batch_bins, keep)
 
     def decode(self, out_dir, policy, threshold):
         """Decode with `policy` at `threshold`; write and return (summary, per-utterance records).
@@ -56,7 +57,7 @@ class PolicyDecoder:
         self.skipping = SkippingDecoder(decode_batch, self.data_dir)  # a bad utterance is named and skipped
         for utts in tqdm(self.batches, desc=f"{policy} {threshold}", unit="batch", mininterval=5, leave=False):
             records += self.skipping(utts)
-        self.skipping.check_some_decoded(len(dataset))
+        self.skipping.check_some_decoded(sum(len(b) for b in self.batches))
         return self._write(Path(out_dir), policy, threshold, records, time.perf_counter() - start)
 
     def _write(self, out_dir, policy, threshold, records, seconds):

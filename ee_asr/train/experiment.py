@@ -18,6 +18,7 @@ from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train.loop import FINAL_MODEL, Trainer
+from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.optim import check_training_config
 from ee_asr.train.schema import check_config_values
@@ -92,6 +93,9 @@ def train(config, exp_dir, train_dir, valid_dir, bpemodel, cmvn=None, device="cp
         trainer = Trainer(config, exp_dir, train_dir, valid_dir, torch.device(device))
         # before config.yaml is rewritten: a run that cannot resume changes nothing in the exp dir
         trainer.resume_from_checkpoint()
+        # every rank must start from the same epoch (a node without the shared filesystem would not)
+        ddp.check_resume_point(trainer.dist, trainer.epoch, trainer.step,
+                               trainer.ckpt.latest if trainer.epoch else "no checkpoint")
         if trainer.dist.is_main:
             write_exp_config(config, exp_dir)
             n = sum(p.numel() for p in trainer.model.parameters())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The numbered stages of an ee-asr recipe. A recipe's run.sh passes its corpus options and "$@".
 #   1 data prep (local/data.sh)   2 features + CMVN   3 sentencepiece   4 training
-#   5 decoding at every exit      6 scoring and RESULTS.md
+#   5 decoding at every exit      6 scoring and RESULTS.md      7 ONNX export (not run by default)
 # Each stage is skipped when its .done marker holds the same options, and reruns when they change.
 set -euo pipefail
 
@@ -34,13 +34,18 @@ lm_beam_size=50       # hypotheses the LM beam keeps per frame
 train_config=""       # model, optimizer and schedule, conf/train_<model>.yaml (required)
 tag=""                # experiment name; default: <config name without train_>_<token type>[<nbpe>]
 tag_suffix=""         # appended to the default tag (single_exit.sh: _depth<L>)
-num_procs=1           # processes for torch DDP via torchrun (1: plain python)
+num_procs=1           # processes for torch DDP via torchrun (1: plain python), per node
+num_nodes=1           # machines training together (torchrun c10d rendezvous; needs a shared filesystem)
+node_rank=0           # this machine's rank among --num-nodes (run asr.sh on every node)
+master_addr=""        # rendezvous host for --num-nodes > 1 (node 0's address)
+master_port=29500     # rendezvous port on --master-addr
 device=cpu            # cpu or cuda
 train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1 --set encoder_conf.num_blocks=4"
 pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 recipes)
 # Decoding
 decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw samples
 inference_model=model.pth  # weights file under exp/<tag>/
+decode_nj=2           # decoding jobs per test set through $decode_cmd (merged; the same results as one job)
 nbest_size=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
 decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
@@ -61,6 +66,28 @@ orig_args=$(printf '%q ' "$@")
 [ $# -eq 0 ] || { log "unexpected arguments: $*"; exit 1; }
 
 [ -n "$train_config" ] || { log "give --train-config conf/train_<model>.yaml"; exit 1; }
+# Option values, checked before any work: a typo must fail here, not skip every stage silently.
+bad_option() { log "ERROR: $*"; exit 1; }
+for v in stage stop_stage nj num_procs decode_nj n_mels nbpe num_nodes master_port; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || bad_option "--${v//_/-} must be a whole number, not '${!v}'"
+done
+[[ "$node_rank" =~ ^[0-9]+$ ]] || bad_option "--node-rank must be a whole number, not '$node_rank'"
+[[ -z "$decode_batch_bins" || "$decode_batch_bins" =~ ^[1-9][0-9]*$ ]] \
+  || bad_option "--decode-batch-bins must be a positive whole number, not '$decode_batch_bins'"
+for v in nj num_procs decode_nj n_mels nbpe num_nodes master_port; do
+  [ "${!v}" -ge 1 ] || bad_option "--${v//_/-} must be at least 1, not ${!v}"
+done
+[ "$stage" -ge 1 ] && [ "$stage" -le 7 ] || bad_option "--stage must be 1-7, not $stage"
+[ "$stop_stage" -ge 1 ] || bad_option "--stop-stage must be at least 1, not $stop_stage"
+[ "$stage" -le "$stop_stage" ] || bad_option "--stage $stage is after --stop-stage $stop_stage: no stage would run"
+[ "$node_rank" -lt "$num_nodes" ] || bad_option "--node-rank $node_rank must be below --num-nodes $num_nodes"
+[ "$num_nodes" -eq 1 ] || [ -n "$master_addr" ] || bad_option "--num-nodes $num_nodes needs --master-addr (node 0's address)"
+[ "$num_nodes" -eq 1 ] || { [ "$stage" -eq 4 ] && [ "$stop_stage" -eq 4 ]; } \
+  || bad_option "--num-nodes $num_nodes: run only training on every node (--stage 4 --stop-stage 4), the rest on one"
+case "$token_type" in unigram|bpe|char) ;; *) bad_option "--token-type must be unigram, bpe or char, not '$token_type'" ;; esac
+case "$feats_type" in fbank|raw) ;; *) bad_option "--feats-type must be fbank or raw, not '$feats_type'" ;; esac
+case "$device" in cpu|cuda) ;; *) bad_option "--device must be cpu or cuda, not '$device'" ;; esac
+
 [ -f "$train_config" ] || { log "train config $train_config does not exist"; exit 1; }
 if [ -z "$tag" ]; then
   tag="$(basename "${train_config%.*}")"; tag="${tag#train_}_${token_type}"
@@ -93,7 +120,7 @@ if want 1; then
     exit 1
   else
     log "Stage 1: data prep: local/data.sh $local_data_opts"; rerun 1
-    stage_begin 1 data "$opts"
+    stage_begin 1 data "$opts" $(for d in $train_set $valid_set $test_sets; do echo "data/$d"; done)
     # shellcheck disable=SC2086
     local/data.sh $local_data_opts
     for d in $train_set $valid_set $test_sets; do
@@ -115,7 +142,7 @@ if want 2; then
   # beside what other recipes of the corpus made, and what exists is never computed again.
   if [ -n "$speed_perturb_factors" ] && ! stage_skip 2 "data/$train_set" "factors=$speed_perturb_factors"; then
     log "Stage 2: speed perturbation $speed_perturb_factors of data/$orig_train_set"
-    stage_begin 2 "data/$train_set" "factors=$speed_perturb_factors"
+    stage_begin 2 "data/$train_set" "factors=$speed_perturb_factors" "data/$train_set"
     # shellcheck disable=SC2086
     python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
     stage_end 2 "data/$train_set" "factors=$speed_perturb_factors"
@@ -127,10 +154,15 @@ if want 2; then
       continue
     fi
     log "Stage 2: $feats_type features of data/$d into $featdir/$d with $nj jobs"; rerun 2
-    stage_begin 2 "$featdir/$d" "$opts"
+    # cmvn.npz, which trained models read, is declared only once it is about to be rewritten, so an
+    # interrupted run's cleanup removes it only if this stage got that far
+    stage_begin 2 "$featdir/$d" "$opts" "$featdir/$d"/{split,log,text,utt2spk,spk2utt,wav.scp,feats.scp,utt2num_frames}
     utils/compute_features.sh --nj "$nj" --cmd "$train_cmd" --feats-type "$feats_type" --n-mels "$n_mels" \
       "data/$d" "$featdir/$d"
-    [ "$d" != "$train_set" ] || python -m ee_asr.bin.compute_cmvn "$featdir/$d/feats.scp" "$featdir/$d/cmvn.npz"
+    if [ "$d" = "$train_set" ]; then
+      stage_output 2 "$featdir/$d" "$featdir/$d/cmvn.npz"
+      python -m ee_asr.bin.compute_cmvn "$featdir/$d/feats.scp" "$featdir/$d/cmvn.npz"
+    fi
     log "  $d: $(wc -l < "$featdir/$d/feats.scp") utterances"
     stage_end 2 "$featdir/$d" "$opts"
   done
@@ -142,7 +174,7 @@ if want 3; then
     log "Stage 3: sentencepiece already trained with the same options"
   else
     log "Stage 3: sentencepiece $token_type with $nbpe pieces on data/$train_set/text"; rerun 3
-    stage_begin 3 "$bpedir" "$opts"
+    stage_begin 3 "$bpedir" "$opts" "$bpedir/bpe.model" "$bpedir/bpe.vocab"
     python -m ee_asr.bin.train_bpe --text "data/$train_set/text" --model-prefix "$bpedir/bpe" \
       --vocab-size "$nbpe" --model-type "$token_type"
     stage_end 3 "$bpedir" "$opts"
@@ -162,22 +194,30 @@ if want 3; then
 fi
 
 if want 4; then
-  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$featdir/$train_set/feats.scp") procs=$num_procs args=$train_args pretrained=$pretrained"
+  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$featdir/$train_set/feats.scp") procs=$num_procs nodes=$num_nodes args=$train_args pretrained=$pretrained"
   if stage_skip 4 "$exp" "$opts"; then
     log "Stage 4: $exp already trained with the same options"
   else
-    log "Stage 4: training $exp with $train_config (log: $exp/train.rank0.log)"; rerun 4
+    train_log="$exp/train.log"; [ "$num_nodes" -eq 1 ] || train_log="$exp/train.node$node_rank.log"
+    log "Stage 4: training $exp with $train_config (log: $exp/train.rank0.log, launcher's: $train_log)"; rerun 4
     mkdir -p "$exp"
     rm -f "$exp/.stage4.done"  # training resumes from its own checkpoints, so nothing is removed
     # shellcheck disable=SC2206
     args=(--config "$train_config" --train-dir "$featdir/$train_set" --valid-dir "$featdir/$valid_set"
                 --bpemodel "$bpedir/bpe.model" --cmvn "$featdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device"
                 ${pretrained:+--pretrained "$pretrained"} $train_args)
-    if [ "$num_procs" -gt 1 ]; then
-      torchrun --standalone --nproc_per_node "$num_procs" -m ee_asr.bin.train "${args[@]}"
+    # Through $train_cmd, so that a cluster runs it (cores and GPUs of this node); several nodes
+    # meet at a c10d rendezvous on --master-addr, each running this stage with its --node-rank.
+    if [ "$num_nodes" -gt 1 ]; then
+      launcher=(torchrun --nnodes "$num_nodes" --node-rank "$node_rank" --nproc-per-node "$num_procs"
+                --rdzv-backend c10d --rdzv-endpoint "$master_addr:$master_port" --rdzv-id "$tag")
+    elif [ "$num_procs" -gt 1 ]; then
+      launcher=(torchrun --standalone --nproc-per-node "$num_procs")
     else
-      python -m ee_asr.bin.train "${args[@]}"
+      launcher=(python)
     fi
+    ngpu=0; [ "$device" = cpu ] || ngpu=$num_procs
+    $train_cmd --num-threads "$num_procs" --gpu "$ngpu" "$train_log" "${launcher[@]}" -m ee_asr.bin.train "${args[@]}"
     stage_end 4 "$exp" "$opts"
   fi
 fi
@@ -189,21 +229,42 @@ if want 5; then
     log "Stage 5: decoding already done with the same options"
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
+    # Each set is shared among --decode-nj jobs of whole batches (one model load per job), run
+    # through $decode_cmd, then merged: every utterance exactly once, the same bytes as one job.
+    dgpu=0; [ "$device" = cpu ] || dgpu=1
     for d in $test_sets; do
-      python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
-        --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args
-      if [ "$use_lm" = true ]; then  # the same exits with the word LM beam, into decode_${d}_lm/
-        # shellcheck disable=SC2086
-        python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
-          --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args \
-          --lm "$lmdir/lm.arpa" --lm-weight "$lm_weight" --word-score "$word_score" --beam-size "$lm_beam_size"
-      fi
-      rm -rf "$exp/decode_$d"/policy_*
-      [ -z "$policy_grid" ] && continue
+      ddir="$exp/decode_$d"; split="$ddir/split"
+      rm -rf "$split" "$ddir/log" "$ddir"/policy_*
+      n=$(python -m ee_asr.bin.split_decode --data-dir "$featdir/$d" --batch-bins "$decode_batch_bins" \
+            --nj "$decode_nj" --output "$split")
       # shellcheck disable=SC2086
-      python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$featdir/$d" --grid $policy_grid \
-        --nbest-size "$nbest_size" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
-        $decode_args
+      $decode_cmd --gpu "$dgpu" JOB=1:"$n" "$ddir/log/decode.JOB.log" \
+        python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
+          --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" \
+          --utt-list "$split/utts.JOB" --output "$split/JOB" $decode_args
+      if [ -n "$policy_grid" ]; then
+        # shellcheck disable=SC2086
+        $decode_cmd --gpu "$dgpu" JOB=1:"$n" "$ddir/log/policy.JOB.log" \
+          python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$featdir/$d" --grid $policy_grid \
+            --nbest-size "$nbest_size" --model-file "$inference_model" --batch-bins "$decode_batch_bins" \
+            --device "$device" --utt-list "$split/utts.JOB" --output "$split/JOB" $decode_args
+      fi
+      # shellcheck disable=SC2046
+      python -m ee_asr.bin.merge_decodes --data-dir "$featdir/$d" --output "$ddir" $(seq -f "$split/%g" 1 "$n")
+      log "  $d: $n decoding jobs merged into $ddir (their logs: $ddir/log/)"
+      if [ "$use_lm" = true ]; then  # the same exits with the word LM beam, into decode_<set>_lm/
+        lmddir="${ddir}_lm"; rm -rf "$lmddir/split" "$lmddir/log"
+        # shellcheck disable=SC2086
+        $decode_cmd --gpu "$dgpu" JOB=1:"$n" "$lmddir/log/decode.JOB.log" \
+          python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
+            --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args \
+            --lm "$lmdir/lm.arpa" --lm-weight "$lm_weight" --word-score "$word_score" --beam-size "$lm_beam_size" \
+            --utt-list "$split/utts.JOB" --output "$lmddir/split/JOB"
+        # shellcheck disable=SC2046
+        python -m ee_asr.bin.merge_decodes --data-dir "$featdir/$d" --output "$lmddir" $(seq -f "$lmddir/split/%g" 1 "$n")
+        rm -rf "$lmddir/split"
+      fi
+      rm -rf "$split"
     done
     stage_end 5 "$exp" "$opts"
   fi
@@ -224,7 +285,7 @@ if want 7; then
     stage_begin 7 "$exp/onnx" "$opts"
     args=(--exp-dir "$exp" --model-file "$inference_model")
     if [ "$export_int8" = true ]; then
-      args+=(--int8 --data-dir "$dumpdir/$first_test" --max-cer-increase "$export_max_cer_increase")
+      args+=(--int8 --data-dir "$featdir/$first_test" --max-cer-increase "$export_max_cer_increase")
     fi
     # shellcheck disable=SC2206
     [ -z "$export_sherpa_exits" ] || args+=(--sherpa-exit $export_sherpa_exits)
