@@ -7,7 +7,7 @@ import time
 import torch
 
 from ee_asr.decode.exit_search import ExitSearch
-from ee_asr.exits.policies import check_policy, last_exit, requested_scores, stops_at
+from ee_asr.exits.policies import check_policy, last_exit, policy_scores, stops_at
 
 
 @torch.no_grad()
@@ -18,7 +18,7 @@ def decode_dynamic(model, feats, feat_lens, policy, threshold, nbest_size=10, se
     `nbest_size`. `max_layers`: a layer budget, no utterance goes past the deepest exit within it."""
     check_policy(policy)
     search = search or ExitSearch(model, nbest_size=nbest_size)
-    requested = requested_scores(policy)
+    fields = policy_scores(policy)
     start = time.perf_counter()
     encoder = model.encoder
     x, xl = model.prepare(feats, feat_lens)
@@ -30,8 +30,8 @@ def decode_dynamic(model, feats, feat_lens, policy, threshold, nbest_size=10, se
     for i, layer in enumerate(encoder.exit_layers):
         state = encoder.advance(state, layer)
         hidden, lengths = encoder.exit_output(state), state.lengths
-        logp, scores, all_ids, greedy = search.score(i, hidden, lengths, "nbest_posterior" in requested, below,
-                                                     "p_as_good" in requested)
+        logp, scores, all_ids, greedy = search.score(i, hidden, lengths, "nbest_posterior" in fields, below,
+                                                     "p_as_good" in fields, fields)
         stop = [stops_at(policy, threshold, layer, s, last) for s in scores]
         if all_ids is not None:
             hyps = [ids for ids, s in zip(all_ids, stop) if s]
@@ -48,6 +48,6 @@ def decode_dynamic(model, feats, feat_lens, policy, threshold, nbest_size=10, se
         if not keep.any():
             break
         active = active[keep]
-        below = [g for g, s in zip(greedy, stop) if not s]
+        below = None if greedy is None else [g for g, s in zip(greedy, stop) if not s]
         state = state.select(keep.nonzero().squeeze(1).to(lengths.device))
     return results

@@ -4,7 +4,7 @@ posterior). Full decoding, dynamic decoding and benchmarks all go through this."
 
 from ee_asr.decode.joint_beam import JointBeamSearch
 from ee_asr.exits.ctc_nbest import CtcNbest
-from ee_asr.exits.exit_scores import exit_scores
+from ee_asr.exits.exit_scores import NEEDS_HYPOTHESES, exit_scores, needed_scores
 from ee_asr.models.ctc_greedy import greedy_ids
 
 
@@ -24,19 +24,22 @@ class ExitSearch:
             self._nbest = CtcNbest(max(self.nbest_size, 1), self.token_beam)
         return self._nbest
 
-    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False):
-        """Return (log_probs, per-utterance score dicts, token ids or None, greedy token ids).
+    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False, fields=None):
+        """Return (log_probs, per-utterance score dicts, token ids or None, greedy token ids or None).
 
-        `below`: the exit below's greedy ids, for the agreement score. The token ids are the
-        hypotheses when already known: always in greedy mode, in joint mode when the N-best
-        posterior needed the beam anyway."""
+        `below`: the exit below's greedy ids, for the agreement score; `fields`: the basic scores
+        to compute (None: all). The token ids are the hypotheses when already known: in greedy
+        mode whenever the scores needed them, in joint mode when the N-best posterior needed the
+        beam anyway."""
         logp = self.model.head(exit_index).log_softmax(hidden)
-        greedy = greedy_ids(logp, lengths)
+        wanted = set() if fields is None else needed_scores(set(fields) | ({"p_as_good"} if with_classifier else set()))
+        greedy = greedy_ids(logp, lengths) if fields is None or wanted & NEEDS_HYPOTHESES else None
         layer = self.model.encoder.exit_layers[exit_index]
         nbest = self.nbest() if with_nbest and self.joint is None else None
         if with_classifier and self.classifier is None:
             raise ValueError("the learned policy needs an exit classifier")
-        scores = exit_scores(logp, lengths, greedy, below, nbest, self.classifier if with_classifier else None, layer)
+        scores = exit_scores(logp, lengths, greedy, below, nbest, self.classifier if with_classifier else None, layer,
+                             fields)
         if self.joint is None:
             return logp, scores, greedy, greedy
         if not with_nbest:

@@ -42,8 +42,8 @@ class CtcNbest:
         if nbest_size < 1:
             raise ValueError(f"nbest_size must be at least 1, got {nbest_size}")
         self.nbest_size = nbest_size
-        beam = nbest_size + max(2, int(round(margin * nbest_size)))
-        opts = LexiconFreeDecoderOptions(beam, token_beam, beam_threshold, 0.0, 0.0, True, CriterionType.CTC)
+        self.beam = nbest_size + max(2, int(round(margin * nbest_size)))  # beam entries kept per frame
+        opts = LexiconFreeDecoderOptions(self.beam, token_beam, beam_threshold, 0.0, 0.0, True, CriterionType.CTC)
         self.decoder = LexiconFreeDecoder(opts, ZeroLM(), BLANK, BLANK, [])
 
     def nbest_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor):

@@ -18,6 +18,8 @@ from ee_asr.common.errors import UserError
 
 FEATURES = ("entropy", "maxprob", "seq_posterior", "log_seq_posterior", "blank_share", "disagreement",
             "log_frames", "depth")
+# the recorded scores the features are made of (exits/exit_scores.py)
+FEATURE_SCORES = ("entropy", "maxprob", "seq_posterior", "blank_share", "disagreement", "frames")
 PENALTIES = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 
 
@@ -120,3 +122,26 @@ class ExitClassifier:
             raise UserError(f"{path} was fitted on features {d.get('features')}, this version uses {list(FEATURES)}: "
                             "fit it again (python -m ee_asr.bin.fit_exit_classifier)")
         return cls(d["weights"], d["mean"], d["std"], d["exit_layers"], d.get("info"))
+
+
+CLASSIFIER_FILE = "exit_classifier.json"
+
+
+def load_for_experiment(exp_dir):
+    """The experiment's fitted classifier (<exp_dir>/exit_classifier.json); UserError naming the fix."""
+    from pathlib import Path
+
+    path = Path(exp_dir) / CLASSIFIER_FILE
+    if not path.is_file():
+        raise UserError(f"the learned policy needs {path}: fit it with "
+                        f"python -m ee_asr.bin.fit_exit_classifier --exp-dir {exp_dir} --data-dir <dev dump dir>")
+    return ExitClassifier.load(path)
+
+
+def add_predictions(records, classifier):
+    """Add `p_as_good` to per-exit records (exits.jsonl) that lack it, for offline sweeps."""
+    exit_layers = classifier.exit_layers
+    for r in records:
+        if "p_as_good" not in r:
+            r["p_as_good"] = classifier.predict_one(r, int(r["exit"])) if int(r["exit"]) in exit_layers else 1.0
+    return records

@@ -44,8 +44,6 @@ RULES = {
 LAYER_POLICIES = ("fixed", "budget")  # thresholds are layer numbers
 ONLINE_POLICIES = LAYER_POLICIES + tuple(RULES)
 ALL_POLICIES = ONLINE_POLICIES + ("oracle",)
-# scores computed only when a policy reads them (the others every exit has anyway)
-ON_REQUEST = {"nbest": "nbest_posterior", "learned": "p_as_good"}
 
 
 def check_policy(name, online=True):
@@ -76,9 +74,9 @@ def stops_at(policy, threshold, layer, scores, last_layer):
     return RULES[policy].stops(scores[RULES[policy].score], threshold)
 
 
-def requested_scores(policy):
-    """The on-request scores (beyond those every exit has) that `policy` reads."""
-    return {ON_REQUEST[policy]} if policy in ON_REQUEST else set()
+def policy_scores(policy):
+    """The scores `policy` reads (online decoding computes only these)."""
+    return {RULES[policy].score} if policy in RULES else set()
 
 
 def parse_grid(specs):
