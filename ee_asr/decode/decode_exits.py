@@ -36,7 +36,7 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
 def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None):
     """`nbest_beam` > 0 adds the N-best posterior (of a CTC prefix beam of that width, or of the
     joint beam when `search` does joint CTC/attention beam search)."""
-    search = search or ExitSearch(model, nbest_beam=nbest_beam)
+    search = search or ExitSearch(model, nbest_beam)
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)

@@ -33,11 +33,15 @@ pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 
 # Decoding
 decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw samples
 inference_model=model.pth  # weights file under exp/<tag>/
-nbest_beam=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
+nbest_beam=10         # K, hypotheses behind the nbest policy's N-best posterior (the paper used 300; cost grows with K)
 decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
+# A `learned` term makes stage 5 fit the exit classifier on $valid_set first (exit_classifier_args:
+# options of ee_asr.bin.fit_exit_classifier, e.g. "--group-regex ..." to hold out voice groups).
 policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
+exit_classifier_args=""
+max_layers=""         # a layer budget for every online policy point (empty: none)
 
 help_message="Usage: $0 [options]   (every variable above is an option: --stop-stage 4, --nbpe 500, ...)"
 . ./path.sh
@@ -154,11 +158,17 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins beam=$nbest_beam grid=$policy_grid args=$decode_args"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins beam=$nbest_beam grid=$policy_grid args=$decode_args clf=$exit_classifier_args max=$max_layers"
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
+    rm -f "$exp/exit_classifier.json"
+    if [[ " $policy_grid" == *" learned:"* ]]; then
+      # shellcheck disable=SC2086
+      python -m ee_asr.bin.fit_exit_classifier --exp-dir "$exp" --data-dir "$dumpdir/$valid_set" \
+        --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" $exit_classifier_args
+    fi
     for d in $test_sets; do
       python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$dumpdir/$d" --model-file "$inference_model" \
         --batch-bins "$decode_batch_bins" --device "$device" --nbest-beam "$nbest_beam" $decode_args
@@ -166,8 +176,8 @@ if want 5; then
       [ -z "$policy_grid" ] && continue
       # shellcheck disable=SC2086
       python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$dumpdir/$d" --grid $policy_grid \
-        --beam "$nbest_beam" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
-        $decode_args
+        --nbest-size "$nbest_beam" --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" \
+        ${max_layers:+--max-layers "$max_layers"} $decode_args
     done
     stage_end 5 "$exp" "$opts"
   fi
