@@ -35,7 +35,10 @@ def sweep_curves(records):
     for policy in CURVE_POLICIES:
         field = RULES[policy].score
         if all(field in r for r in records):
-            curves[policy] = sweep(records, policy, dense_grid(records, field), with_choices=True)
+            grid = dense_grid(records, field)
+            if policy == "agree":  # few distinct distances (0 and 1 mostly): add an even grid
+                grid = sorted(set(grid) | {round(t, 2) for t in np.linspace(0, 1, 21)})
+            curves[policy] = sweep(records, policy, grid, with_choices=True)
     return curves
 
 
