@@ -73,7 +73,7 @@ def summary_line(policy, comparisons):
              f"{min(c['mean_exit'] for c in lower):.1f} to {max(c['mean_exit'] for c in lower):.1f})" if lower
              else f"lower WER at none of its {len(inside)} points")
     if better:
-        head = f"**yes**: significantly better at {len(better)} points"
+        head = f"**yes**: significantly better at {len(better)} point{'s' if len(better) > 1 else ''}"
     elif lower:
         head = "**not shown**: lower at some points, no difference significant"
     else:
