@@ -92,9 +92,9 @@ NEVER = {"entropy": -1.0, "maxprob": 2.0, "nbest": 2.0, "seqpost": 2.0, "agree":
 
 
 def hand_classifier():
-    """Weights by hand: confident (low entropy, high sequence posterior) exits are 'as good'."""
+    """Weights by hand: confident (high maxprob, high sequence posterior) exits are 'as good'."""
     w = np.zeros(len(FEATURES) + 1)
-    w[FEATURES.index("entropy")], w[FEATURES.index("log_seq_posterior")], w[FEATURES.index("depth")] = -2.0, 1.0, 1.0
+    w[FEATURES.index("maxprob")], w[FEATURES.index("log_seq_posterior")], w[FEATURES.index("depth")] = 2.0, 1.0, 1.0
     return ExitClassifier(w, np.zeros(len(FEATURES)), np.ones(len(FEATURES)), [2, 4, 6])
 
 
@@ -143,14 +143,14 @@ def test_agree_stops_where_the_hypothesis_stops_changing():
 
 
 def synthetic_rows(n=400, seed=0):
-    """Exits whose 'as good' label depends on entropy: a learnable rule, speakers in 8 groups."""
+    """Exits whose 'as good' label depends on maxprob: a learnable rule, speakers in 8 groups."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
         ent = rng.uniform(0, 1)
         s = {"entropy": ent, "maxprob": 1 - ent, "seq_posterior": rng.uniform(0.01, 1), "blank_share": 0.5,
              "disagreement": rng.uniform(0, 1), "frames": 20.0}
-        rows.append((s, int(rng.choice([2, 4, 6])), bool(rng.uniform() > ent), f"spk{i % 8}"))
+        rows.append((s, int(rng.choice([2, 4, 6])), bool(rng.uniform() < s["maxprob"]), f"spk{i % 8}"))
     return rows
 
 
@@ -166,6 +166,6 @@ def test_classifier_fit_predicts_the_rule_and_survives_a_round_trip(tmp_path):
     path.write_text(clf.to_json())
     back = ExitClassifier.load(path)
     assert back.predict_one(unsure, 4) == pytest.approx(clf.predict_one(unsure, 4))
-    path.write_text(clf.to_json().replace('"entropy"', '"entropie"'))
+    path.write_text(clf.to_json().replace('"maxprob"', '"maxprobability"'))
     with pytest.raises(UserError, match="fit it again"):
         ExitClassifier.load(path)

@@ -5,7 +5,21 @@ posterior). Full decoding, dynamic decoding and benchmarks all go through this."
 from ee_asr.decode.joint_beam import JointBeamSearch
 from ee_asr.exits.ctc_nbest import CtcNbest
 from ee_asr.exits.exit_scores import NEEDS_HYPOTHESES, exit_scores, needed_scores
-from ee_asr.models.ctc_greedy import greedy_ids
+from ee_asr.models.ctc_greedy import BLANK_ID, greedy_ids
+
+
+def greedy_from_best(best, lengths):
+    """Greedy CTC ids (repeats merged, blanks dropped) from the best token per frame (B, T); the
+    same as models/ctc_greedy.greedy_ids, from one .tolist() instead of per-element tensor reads."""
+    out = []
+    for row, n in zip(best.cpu().tolist(), lengths.cpu().tolist()):
+        ids, prev = [], None
+        for t in row[:n]:
+            if t != prev and t != BLANK_ID:
+                ids.append(t)
+            prev = t
+        out.append(ids)
+    return out
 
 
 class ExitSearch:
@@ -33,13 +47,14 @@ class ExitSearch:
         beam anyway."""
         logp = self.model.head(exit_index).log_softmax(hidden)
         wanted = set() if fields is None else needed_scores(set(fields) | ({"p_as_good"} if with_classifier else set()))
-        greedy = greedy_ids(logp, lengths) if fields is None or wanted & NEEDS_HYPOTHESES else None
+        top = logp.max(-1)  # one pass gives the greedy path, maxprob and the blank share
+        greedy = greedy_from_best(top.indices, lengths) if fields is None or wanted & NEEDS_HYPOTHESES else None
         layer = self.model.encoder.exit_layers[exit_index]
         nbest = self.nbest() if with_nbest and self.joint is None else None
         if with_classifier and self.classifier is None:
             raise ValueError("the learned policy needs an exit classifier")
         scores = exit_scores(logp, lengths, greedy, below, nbest, self.classifier if with_classifier else None, layer,
-                             fields)
+                             fields, top)
         if self.joint is None:
             return logp, scores, greedy, greedy
         if not with_nbest:

@@ -9,9 +9,9 @@ online decoding computes only what its policy reads, so a policy pays only for i
 """
 
 from ee_asr.exits.agreement import disagreement
-from ee_asr.exits.confidence import entropy_score, maxprob_score
+from ee_asr.exits.confidence import _masked_mean, entropy_score, maxprob_score
 from ee_asr.exits.exit_classifier import FEATURE_SCORES
-from ee_asr.exits.seq_posterior import blank_share, sequence_posterior
+from ee_asr.exits.seq_posterior import BLANK, blank_share, sequence_posterior
 
 BASIC = ("entropy", "maxprob", "seq_posterior", "blank_share", "disagreement", "frames")
 NEEDS_HYPOTHESES = {"seq_posterior", "disagreement", "p_as_good"}
@@ -25,16 +25,19 @@ def needed_scores(fields):
     return fields
 
 
-def exit_scores(log_probs, lengths, hyps, below=None, nbest=None, classifier=None, layer=None, fields=None):
+def exit_scores(log_probs, lengths, hyps, below=None, nbest=None, classifier=None, layer=None, fields=None, top=None):
     """log_probs (B, T, V), lengths (B,), hyps: B greedy token-id lists (may be None when no
     requested field needs them), below: the exit below's hypotheses (None at the first exit),
     nbest: a CtcNbest for the N-best posterior, classifier: an ExitClassifier (needs `layer`),
-    fields: the basic scores to compute (None: all) -> list of B dicts of float scores."""
+    fields: the basic scores to compute (None: all), top: log_probs.max(-1) when the caller has it
+    (the greedy search does), which maxprob and blank_share then reuse -> list of B dicts of float scores."""
     want = set(BASIC) if fields is None else needed_scores(fields)
     make = {"entropy": lambda: entropy_score(log_probs, lengths).tolist(),
-            "maxprob": lambda: maxprob_score(log_probs, lengths).tolist(),
+            "maxprob": lambda: (maxprob_score(log_probs, lengths) if top is None
+                                else _masked_mean(top.values.exp(), lengths)).tolist(),
             "seq_posterior": lambda: sequence_posterior(log_probs, lengths, hyps).tolist(),
-            "blank_share": lambda: blank_share(log_probs, lengths).tolist(),
+            "blank_share": lambda: (blank_share(log_probs, lengths) if top is None
+                                    else _masked_mean((top.indices == BLANK).float(), lengths)).tolist(),
             "disagreement": lambda: [disagreement(h, None if below is None else b)
                                      for h, b in zip(hyps, below or [None] * len(hyps))],
             "frames": lambda: [float(n) for n in lengths.tolist()]}
@@ -42,7 +45,7 @@ def exit_scores(log_probs, lengths, hyps, below=None, nbest=None, classifier=Non
     if nbest is not None:
         columns["nbest_posterior"] = nbest.posteriors(log_probs, lengths)
     out = [dict(zip(columns, values)) for values in zip(*columns.values())] or [{} for _ in range(len(lengths))]
-    if classifier is not None:
-        for s in out:
-            s["p_as_good"] = classifier.predict_one(s, layer)
+    if classifier is not None and out:
+        for s, p in zip(out, classifier.predict_many(out, layer)):
+            s["p_as_good"] = p
     return out
