@@ -37,7 +37,7 @@ def get_parser():
     p.add_argument("--nbest-size", type=int, default=10,
                    help="K, the hypotheses behind the nbest policy's N-best posterior (the paper used 300; "
                         "cost grows with K, seqpost is its K -> infinity limit at no beam cost)")
-    p.add_argument("--token-beam", type=int, default=8, help="tokens tried per frame by the N-best beam search")
+    p.add_argument("--token-beam", type=int, default=5, help="tokens tried per frame by the N-best beam search")
     p.add_argument("--max-layers", type=int, default=None,
                    help="layer budget for every point: the deepest exit within it answers at the latest")
     add_renamed_options(p, {"--beam": "--nbest-size"})

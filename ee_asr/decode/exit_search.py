@@ -24,7 +24,7 @@ def greedy_from_best(best, lengths):
 
 class ExitSearch:
     def __init__(self, model, nbest_size=10, beam_size=0, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0,
-                 token_beam=8, classifier=None):
+                 token_beam=5, classifier=None):
         """`nbest_size` (K): hypotheses behind the N-best posterior, from flashlight-text's compiled
         CTC beam search with `token_beam` tokens per frame (greedy mode); `beam_size` > 0: joint
         CTC/attention beam search of that width (AED models), whose beam gives the N-best.

@@ -27,15 +27,17 @@ class CtcNbest:
     """N-best of K hypotheses per utterance from CTC log-posteriors.
 
     nbest_size (K): distinct hypotheses behind the N-best posterior (the paper used 300).
-    token_beam: tokens tried per frame, the most probable ones (8 keeps almost all of the
-        mass of a trained model's frames; larger costs time linearly).
+    token_beam: tokens tried per frame, the most probable ones; the time grows about linearly
+        with it. Measured on the demo model (300 test utterances, exits 2/6/10, K=10): against 8,
+        5 gives posteriors with r = 0.999 (mean absolute change 0.003) in 70% of the time, 4 r =
+        0.997, 3 r = 0.990.
     beam_threshold: hypotheses scoring this far (nats) below the best are pruned; the default
         prunes nothing by score, so the list is exactly the K best the beam keeps.
     margin: extra beam entries beyond K (a fraction of K, at least 2) so that K distinct
         hypotheses survive the merging of duplicates.
     """
 
-    def __init__(self, nbest_size=10, token_beam=8, beam_threshold=NO_SCORE_PRUNING, margin=0.1):
+    def __init__(self, nbest_size=10, token_beam=5, beam_threshold=NO_SCORE_PRUNING, margin=0.1):
         from flashlight.lib.text.decoder import (CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions,
                                                  ZeroLM)
 

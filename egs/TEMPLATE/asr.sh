@@ -39,7 +39,7 @@ decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-we
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
 # A `learned` term makes stage 5 fit the exit classifier on $valid_set first (exit_classifier_args:
 # options of ee_asr.bin.fit_exit_classifier, e.g. "--group-regex ..." to hold out voice groups).
-policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
+policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.2,0.35,0.5 seqpost:0.06,0.13 agree:0,0.2 learned:0.63,0.69,0.75"
 exit_classifier_args=""
 max_layers=""         # a layer budget for every online policy point (empty: none)
 
