@@ -79,7 +79,8 @@ def equal_compute(records, curves, measured, resamples=1000):
             out[policy] = [{**compare(line, p["choices"], counts), "threshold": p["threshold"]} for p in points]
     for p in measured:
         if p["policy"] != "fixed" and "choices" in p and set(p["choices"]) == set(line.utts):
-            out.setdefault(f"{p['policy']} (online)", []).append(
+            cap = f", max {p['max_layers']} layers" if p.get("max_layers") else ""
+            out.setdefault(f"{p['policy']} (online{cap})", []).append(
                 {**compare(line, p["choices"], counts, p["utt_errors"]), "threshold": p["threshold"]})
     return out
 
