@@ -49,7 +49,7 @@ def test_aed_joint_beam_search_decodes_every_exit_and_gives_an_nbest_posterior()
     search = ExitSearch(model, beam_size=3, ctc_weight=0.3)
     outs, olens = model.exit_hidden(x, xl)
     for k, (_, hidden) in enumerate(outs):
-        _, scores, ids = search.score(k, hidden, olens, with_nbest=True)
+        _, scores, ids, _ = search.score(k, hidden, olens, with_nbest=True)
         assert len(ids) == 3 and all(0 < t < VOCAB - 1 for seq in ids for t in seq)
         assert all(0.0 < s["nbest_posterior"] <= 1.0 for s in scores)
         # the beam's best equals what the search returns without the N-best

@@ -11,7 +11,8 @@ from conftest import run_py
 from ee_asr.common.errors import UserError
 from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.exits.confidence import entropy_score, maxprob_score
-from ee_asr.exits.ctc_prefix_beam import nbest_posterior, prefix_beam_search
+from ee_asr.exits.ctc_nbest import nbest_posterior
+from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.policies import parse_grid, stops_at
 from ee_asr.exits.sweep import sweep
 from test_model import batch, count_layer_calls, tiny_model
@@ -76,18 +77,7 @@ def test_exited_utterances_leave_the_batch():
     assert sum(rows) == sum(r["layers_computed"] for r in res)
 
 
-def test_batched_equals_one_at_a_time():
-    model = tiny_model().eval()
-    x, xl, _, _ = batch()
-    together = decode_dynamic(model, x, xl, "maxprob", 0.0)  # maxprob > 0: everyone stops at once
-    first = sorted(r["scores"][2]["maxprob"] for r in together)
-    thr = (first[1] + first[2]) / 2  # between two utterances' scores: one stops at exit 2, two go on
-    together = decode_dynamic(model, x, xl, "maxprob", thr)
-    for i in range(3):
-        alone = decode_dynamic(model, x[i:i + 1, : xl[i]], xl[i:i + 1], "maxprob", thr)[0]
-        assert alone["exit"] == together[i]["exit"] and alone["ids"] == together[i]["ids"]
-        for layer, s in alone["scores"].items():
-            assert s["entropy"] == pytest.approx(together[i]["scores"][layer]["entropy"], abs=1e-5)
+# batched == one by one, for every policy: tests/test_exit_policies.py
 
 
 RECORDS = [  # utt, exit, ref_words, errors, entropy

@@ -114,7 +114,8 @@ def test_asr_sh_launches_torchrun_per_node(tmp_path):
     record = tmp_path / "launched"
     (recipe / "cmd.sh").write_text(
         f'export train_cmd="{ROOT}/tests/record_args.sh {record}"\nexport decode_cmd="$train_cmd"\n')
-    proc = subprocess.run(["./asr.sh", "--stage", "4", "--stop-stage", "4", "--num-nodes", "2", "--node-rank", "1",
+    proc = subprocess.run(["./asr.sh", "--train-config", "conf/train_conformer_ctc_ee.yaml", "--stage", "4", "--stop-stage", "4",
+                           "--num-nodes", "2", "--node-rank", "1",
                            "--master-addr", "10.1.2.3", "--master-port", "29555", "--num-procs", "2"],
                           cwd=recipe, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -68,7 +68,7 @@ def test_stage_2_and_split_decoding_through_run_slurm(slurm_env, tiny_trained_re
     proc = run(recipe, slurm_env, "--stage", "5", "--stop-stage", "5", "--decode-nj", "2",
                "--decode-batch-bins", "1500", "--policy-grid", "entropy:0.1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    decoded = recipe / "exp" / "train_unigram100" / "decode_test"
+    decoded = recipe / "exp" / "conformer_ctc_ee_unigram100" / "decode_test"
     assert "test: 2 decoding jobs merged" in proc.stderr
     for j in (1, 2):
         assert "(Slurm job" in (decoded / "log" / f"decode.{j}.log").read_text()

@@ -68,13 +68,13 @@ def without_seconds(path):
 @pytest.mark.slow
 def test_recipe_decode_nj_2_equals_one_job(tiny_trained_recipe, tmp_path):
     recipe = clone_recipe(tiny_trained_recipe, tmp_path / "recipe")
-    decoded = recipe / "exp" / "train_unigram100" / "decode_test"
+    decoded = recipe / "exp" / "conformer_ctc_ee_unigram100" / "decode_test"
     proc = stage5(recipe, "--decode-nj", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = (decoded / "exits.jsonl").read_bytes()
     one_policy = without_seconds(decoded / "policy_entropy" / "thr_0.1" / "results.jsonl")
     one_summary = json.loads((decoded / "policy_entropy" / "thr_0.1" / "summary.json").read_text())
-    (recipe / "exp" / "train_unigram100" / ".stage5.done").unlink()
+    (recipe / "exp" / "conformer_ctc_ee_unigram100" / ".stage5.done").unlink()
     proc = stage5(recipe, "--decode-nj", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test: 2 decoding jobs merged" in proc.stderr

@@ -86,7 +86,7 @@ def recipe(tmp_path):
     (["--stage", "5", "--stop-stage", "3"], "--stage 5 is after --stop-stage 3"),
     (["--stage", "five"], "--stage must be a whole number, not 'five'"),
     (["--stop-stage", "0"], "--stop-stage must be at least 1"),
-    (["--stage", "7"], "--stage must be 1-6"),
+    (["--stage", "8"], "--stage must be 1-7"),
     (["--num-procs", "0"], "--num-procs must be at least 1, not 0"),
     (["--nj", "-2"], "--nj must be a whole number, not '-2'"),
     (["--decode-nj", "0"], "--decode-nj must be at least 1"),
@@ -112,11 +112,16 @@ def test_recipe_stage_1_rerun_after_a_failed_run_keeps_stage_3_output(recipe):
     proc = run("--stop-stage", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     bpe = recipe / "data" / "token_list" / "unigram100" / "bpe.model"
-    cmvn = recipe / "dump" / "train" / "cmvn.npz"
+    cmvn = recipe / "dump" / "fbank" / "train" / "cmvn.npz"
     before = digest(bpe), digest(cmvn)
-    # a typo'd corpus option: stage 1 starts, then local/data.sh fails
-    typo = subprocess.run(["./run.sh", "--stage", "1", "--stop-stage", "1", "--local-data-opts", "--size tiny --seed x"],
-                          cwd=recipe, capture_output=True, text=True, timeout=600)
+    typo_args = ["./run.sh", "--stage", "1", "--stop-stage", "1", "--local-data-opts", "--size tiny --seed x"]
+    # data/ is the corpus's, shared by its recipes: other corpus options are refused before any work
+    refused = subprocess.run(typo_args, cwd=recipe, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "was prepared with other options" in refused.stderr
+    assert (digest(bpe), digest(cmvn)) == before
+    # stage 1 redone (its marker removed) with a typo'd corpus option: it starts, then local/data.sh fails
+    (recipe / "data" / ".stage1.done").unlink()
+    typo = subprocess.run(typo_args, cwd=recipe, capture_output=True, text=True, timeout=600)
     assert typo.returncode != 0 and (recipe / "data" / ".stage1.running").exists()
     proc = run("--stage", "1", "--stop-stage", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]

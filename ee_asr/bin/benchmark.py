@@ -5,7 +5,8 @@ costs against the full model, and what the early-exit loss costs in training.
 
 Prints tables and writes JSON (default <exp-dir>/benchmark.json) with `exits` ({exit, seconds,
 ratio, ideal_ratio}), `policies` ({policy, threshold, wer, mean_exit, compute_ratio,
-time_ratio}) and `train_step_ratio` (early-exit step / single-exit step of the same depth).
+time_ratio, fixed_time_ratio, excess_time}: the fixed exits' time interpolated at the point's
+mean exit, and the policy's time beyond it) and `train_step_ratio` (early-exit step / single-exit step of the same depth).
 """
 
 import argparse
@@ -13,6 +14,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ee_asr.common.atomic import atomic_write_text
@@ -21,6 +23,8 @@ from ee_asr.common.edit_ops import word_counts
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.benchmark import load_batches, time_exits, time_policies
+from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.exits.exit_classifier import load_for_experiment
 from ee_asr.exits.policies import parse_grid
 from ee_asr.models.load import load_trained
 from ee_asr.train.config import DERIVED, load_config
@@ -31,12 +35,24 @@ def parse_points(specs):
     return [(policy, t) for policy, thresholds in parse_grid(specs) for t in thresholds]
 
 
+def add_fixed_line_time(policies, exits):
+    """Each policy point's time beside the fixed exits' time at the same mean exit (the fixed
+    exits' time ratios interpolated linearly): `excess_time` > 0 is what the policy's decisions
+    cost beyond stopping everybody at that depth."""
+    layers, ratios = [e["exit"] for e in exits], [e["ratio"] for e in exits]
+    for p in policies:
+        p["fixed_time_ratio"] = float(np.interp(p["mean_exit"], layers, ratios))
+        p["excess_time"] = p["time_ratio"] - p["fixed_time_ratio"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exp-dir", required=True, help="experiment dir with config.yaml and the weights")
     ap.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
     ap.add_argument("--points", nargs="*", default=["entropy:0.02", "entropy:0.05", "entropy:0.1", "maxprob:0.9",
                                                      "maxprob:0.95"], help="policy:threshold operating points")
+    ap.add_argument("--nbest-size", type=int, default=10, help="K of the nbest policy's N-best posterior")
+    ap.add_argument("--max-layers", type=int, default=None, help="layer budget for every policy point")
     ap.add_argument("--max-utts", type=int, default=200)
     ap.add_argument("--batch-bins", type=int, default=40000)
     ap.add_argument("--repeats", type=int, default=3)
@@ -64,7 +80,11 @@ def main(argv=None):
     logging.info("timing %d exits on %d utterances", len(model.exit_layers), len(refs))
     exits = time_exits(model, batches, args.repeats)
     logging.info("timing %d policy operating points", len(args.points))
-    policies = time_policies(model, batches, parse_points(args.points), args.repeats, wer_of)
+    points = parse_points(args.points)
+    classifier = load_for_experiment(args.exp_dir) if any(p == "learned" for p, _ in points) else None
+    policies = time_policies(model, batches, points, args.repeats, wer_of,
+                             ExitSearch(model, args.nbest_size, classifier=classifier), args.max_layers)
+    add_fixed_line_time(policies, exits)
     logging.info("timing training steps")
     train_config = config
     if args.train_config:
@@ -81,10 +101,11 @@ def main(argv=None):
     for e in exits:
         print(f"|{e['exit']}|{e['seconds']:.3f}|{e['ratio']:.3f}|{e['ideal_ratio']:.3f}|"
               f"{e['ratio'] - e['ideal_ratio']:+.3f}|")
-    print("\n|policy|threshold|WER|mean exit|compute|time ratio|\n|---|---|---|---|---|---|")
+    print("\n|policy|threshold|WER|mean exit|compute|time ratio|fixed exits' time at that mean exit|excess|"
+          "\n|---|---|---|---|---|---|---|---|")
     for p in policies:
         print(f"|{p['policy']}|{p['threshold']:g}|{p['wer']:.2f}|{p['mean_exit']:.2f}|{p['compute_ratio']:.3f}|"
-              f"{p['time_ratio']:.3f}|")
+              f"{p['time_ratio']:.3f}|{p['fixed_time_ratio']:.3f}|{p['excess_time']:+.3f}|")
     print(f"\ntraining step: early-exit {steps['early_exit']:.3f}s, single-exit {steps['single_exit']:.3f}s, "
           f"ratio {result['train_step_ratio']:.3f}")
     out = Path(args.output or Path(args.exp_dir) / "benchmark.json")

@@ -4,8 +4,14 @@
       --policy entropy --thresholds 0.05 0.1 0.2
   python -m ee_asr.bin.decode_policy --exp-dir exp/<tag> --data-dir dump/test \\
       --grid fixed:2,4,6 entropy:0.05,0.1 nbest:0.8      # several policies, one model load
+  python -m ee_asr.bin.decode_policy ... --grid seqpost:0.5,0.9 budget:4,6 --max-layers 8
 
-Writes <exp-dir>/decode_<set>/policy_<policy>/thr_<threshold>/{results.jsonl,summary.json}.
+Policies (exits/policies.py): fixed and budget take layer numbers; entropy, maxprob, nbest
+(--nbest-size K), seqpost, agree (max normalised edit distance to the exit below) and learned
+(the exit classifier <exp-dir>/exit_classifier.json, from ee_asr.bin.fit_exit_classifier) take
+score thresholds.
+
+Writes <exp-dir>/decode_<set>/policy_<policy>/thr_<threshold>[_max<L>]/{results.jsonl,summary.json}.
 """
 
 import argparse
@@ -13,10 +19,11 @@ import logging
 from pathlib import Path
 
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
-from ee_asr.common.cli import run_main
+from ee_asr.common.cli import add_renamed_options, run_main
 from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
 from ee_asr.decode.split import read_utt_list
+from ee_asr.exits.exit_classifier import load_for_experiment
 from ee_asr.exits.policies import ONLINE_POLICIES, parse_grid
 
 
@@ -28,7 +35,11 @@ def get_parser():
                    help="for fixed: exit layers; else the policy's threshold")
     p.add_argument("--grid", nargs="+", metavar="POLICY:T1[,T2...]",
                    help="instead of --policy/--thresholds: several policies in one run")
-    p.add_argument("--nbest-size", type=int, default=10, help="N-best size K for the nbest policy")
+    p.add_argument("--nbest-size", type=int, default=10,
+                   help="K, the hypotheses behind the nbest policy's N-best posterior (the paper used 300; "
+                        "cost grows with K, seqpost is its K -> infinity limit at no beam cost)")
+    p.add_argument("--max-layers", type=int, default=None,
+                   help="layer budget for every point: the deepest exit within it answers at the latest")
     p.add_argument("--utt-list", default=None,
                    help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
     p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>")
@@ -42,12 +53,15 @@ def main(argv=None):
     grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
     keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
-    decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.nbest_size, args.device,
-                            make_search(args, model, args.nbest_size), keep=keep)
+    classifier = load_for_experiment(args.exp_dir) if any(policy == "learned" for policy, _ in grid) else None
+    search = make_search(args, model, args.nbest_size, classifier)
+    decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.nbest_size, args.device, search,
+                            args.max_layers, keep=keep)
     out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
     for policy, thresholds in grid:
         for t in thresholds:
-            s, _ = decoder.decode(out / f"policy_{policy}" / f"thr_{t:g}", policy, t)
+            cap = "" if args.max_layers is None else f"_max{args.max_layers}"
+            s, _ = decoder.decode(out / f"policy_{policy}" / f"thr_{t:g}{cap}", policy, t)
             logging.info("%s %g: WER %.2f%%, mean exit %.2f, compute %.3f, %.2fs", s["policy"], t, s["wer"],
                          s["mean_exit"], s["compute_ratio"], s["seconds"])
 

@@ -17,6 +17,8 @@ def add_model_args(parser):
     parser.add_argument("--penalty", type=float, default=0.0, help="length bonus in the joint beam search")
     parser.add_argument("--maxlenratio", type=float, default=0.0,
                         help="joint beam search: at most this many tokens per encoder frame; 0: end detection")
+    parser.add_argument("--token-beam", type=int, default=5,
+                        help="tokens tried per frame by the CTC beam search behind the N-best posterior")
     add_renamed_options(parser, {"--exp": "--exp-dir", "--data": "--data-dir", "--output-dir": "--output",
                                  "--nbest-beam": "--nbest-size", "--beam": "--nbest-size"})
 
@@ -28,11 +30,13 @@ def add_inference_args(parser):
     parser.add_argument("--batch-bins", type=int, default=40000, help="padded frames per batch")
 
 
-def make_search(args, model, nbest_size):
-    """Greedy CTC (N-best from a CTC prefix beam keeping `nbest_size` prefixes) or joint beam search."""
+def make_search(args, model, nbest_size, classifier=None):
+    """Greedy CTC (N-best from a CTC beam search keeping `nbest_size` hypotheses) or joint beam
+    search; `classifier`: the experiment's exit classifier, for the learned policy."""
     from ee_asr.decode.exit_search import ExitSearch  # torch and espnet: not needed for --help
 
-    return ExitSearch(model, nbest_size, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio)
+    return ExitSearch(model, nbest_size, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio,
+                      args.token_beam, classifier)
 
 
 def load_for_inference(args):

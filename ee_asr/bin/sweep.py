@@ -1,10 +1,14 @@
 """Offline exit selection over a per-utterance, per-exit scores file (JSON lines).
 
   python -m ee_asr.bin.sweep exp/<tag>/decode_test/exits.jsonl --policy entropy --thresholds 0.05 0.1 0.2
+  python -m ee_asr.bin.sweep exp/<tag>/decode_test/exits.jsonl --policy learned --thresholds 0.5 0.8 \\
+      --classifier exp/<tag>/exit_classifier.json --max-layers 8
 
 Each line needs `utt`, `exit`, `ref_words`, `errors` and the policy's score (`entropy`,
-`maxprob` or `nbest_posterior`); `fixed` takes exit layers as thresholds (default: every exit),
-`oracle` none. Prints the table and writes it as <out>.md and <out>.json.
+`maxprob`, `nbest_posterior`, `seq_posterior`, `disagreement`, or `p_as_good`, which
+--classifier computes from the other scores); `fixed` and `budget` take exit layers as
+thresholds (default: every exit), `oracle` none. A bad line is reported with its file and line
+number. Prints the table and writes <output>.json, then <output>.md.
 """
 
 import argparse
@@ -12,10 +16,23 @@ import json
 from pathlib import Path
 
 from ee_asr.common.atomic import atomic_write_text
-from ee_asr.common.cli import run_main
+from ee_asr.common.cli import add_renamed_options, run_main
+from ee_asr.exits.exit_classifier import ExitClassifier, add_predictions
 from ee_asr.exits.policies import ALL_POLICIES
 from ee_asr.exits.sweep import markdown_table, sweep
-from ee_asr.score.tables import read_jsonl
+from ee_asr.exits.sweep_input import read_sweep_records
+
+
+def write_pair(prefix, points, table):
+    """The .json, then the .md; if the .md cannot be written the .json is removed again, so a
+    failure never leaves one without the other (each file itself is written atomically)."""
+    json_path, md_path = Path(f"{prefix}.json"), Path(f"{prefix}.md")
+    atomic_write_text(json_path, json.dumps(points, indent=1))
+    try:
+        atomic_write_text(md_path, table)
+    except BaseException:
+        json_path.unlink(missing_ok=True)
+        raise
 
 
 def main(argv=None):
@@ -23,13 +40,18 @@ def main(argv=None):
     p.add_argument("scores", help="JSON-lines file, one line per utterance and exit")
     p.add_argument("--policy", required=True, choices=ALL_POLICIES)
     p.add_argument("--thresholds", type=float, nargs="*", default=None)
+    p.add_argument("--max-layers", type=int, default=None,
+                   help="layer budget: no utterance goes past the deepest exit within it")
+    p.add_argument("--classifier", default=None, help="exit_classifier.json, for the learned policy's p_as_good")
     p.add_argument("--output", default=None, help="output prefix (default: <scores dir>/sweep_<policy>)")
+    add_renamed_options(p, {"--out": "--output"})
     args = p.parse_args(argv)
-    points = sweep(read_jsonl(args.scores), args.policy, args.thresholds)
+    records = read_sweep_records(args.scores)
+    if args.classifier:
+        add_predictions(records, ExitClassifier.load(args.classifier))
+    points = sweep(records, args.policy, args.thresholds, args.max_layers, source=args.scores)
     table = markdown_table(points)
-    out = Path(args.output or Path(args.scores).parent / f"sweep_{args.policy}")
-    atomic_write_text(f"{out}.md", table)
-    atomic_write_text(f"{out}.json", json.dumps(points, indent=1))
+    write_pair(args.output or Path(args.scores).parent / f"sweep_{args.policy}", points, table)
     print(table, end="")
 
 

@@ -2,6 +2,7 @@
 
   python -m ee_asr.bin.transcribe --exp-dir exp/<tag> --policy entropy --threshold 0.1 a.wav b.flac
   python -m ee_asr.bin.transcribe --exp-dir exp/<tag> --policy fixed --threshold 6 data/test
+  python -m ee_asr.bin.transcribe --exp-dir exp/<tag> --policy seqpost --threshold 0.9 --max-layers 6 a.wav
 
 A Kaldi data dir (with wav.scp) transcribes all its recordings. A file that cannot be read gets
 an error line on stderr and the others are still transcribed; the exit status is 1 then.
@@ -34,6 +35,8 @@ def get_parser():
     p.add_argument("--policy", default="entropy", choices=ONLINE_POLICIES)
     p.add_argument("--threshold", type=float, required=True)
     p.add_argument("--nbest-size", type=int, default=10, help="N-best size K for the nbest policy")
+    p.add_argument("--max-layers", type=int, default=None,
+                   help="layer budget per request: the deepest exit within it answers at the latest (any policy)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the ee_asr/deploy/ runtime")
     p.add_argument("--onnx-dir", help="exported model for --backend onnx (default: <exp dir>/onnx)")
     p.add_argument("audio", nargs="+", help="audio files or Kaldi data dirs")
@@ -47,11 +50,14 @@ def main(argv=None):
 
         t = transcriber_from_args(args)
     else:
-        from ee_asr.decode.transcribe import Transcriber  # torch: after the arguments are known good
+        # torch: imported after the arguments are known good
+        from ee_asr.decode.transcribe import Transcriber
+        from ee_asr.exits.exit_classifier import load_for_experiment
 
         model, config = load_for_inference(args)
-        t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device,
-                        make_search(args, model, args.nbest_size))
+        classifier = load_for_experiment(args.exp_dir) if args.policy == "learned" else None
+        t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device, args.max_layers,
+                        make_search(args, model, args.nbest_size, classifier))
     failed = 0
     for name, spec in inputs(args.audio):
         try:

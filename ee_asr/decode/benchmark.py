@@ -37,15 +37,19 @@ def time_exits(model, batches, repeats):
              "ideal_ratio": best[e][1] / full_enc} for e in exits]
 
 
-def time_policies(model, batches, operating_points, repeats, wer_of):
-    """operating_points: [(policy, threshold)]; wer_of(policy, threshold, results) -> WER."""
+def time_policies(model, batches, operating_points, repeats, wer_of, search=None, max_layers=None):
+    """operating_points: [(policy, threshold)]; wer_of(results) -> WER; `search`: the ExitSearch
+    (N-best size, exit classifier), `max_layers`: a layer budget for every point."""
     last = model.encoder.exit_layers[-1]
     points = [("fixed", last)] + [p for p in operating_points if p != ("fixed", last)]
     best, outs = {p: float("inf") for p in points}, {}
     for _ in range(repeats):
         for policy, thr in points:
             res = []
-            t = sum(_timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr))) for _, x, xl, _, _ in batches)
+            cap = None if (policy, thr) == ("fixed", last) else max_layers  # the reference is the full model
+            t = sum(_timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr, search=search,
+                                                             max_layers=cap)))
+                    for _, x, xl, _, _ in batches)
             best[(policy, thr)] = min(best[(policy, thr)], t)
             outs[(policy, thr)] = res
     full = best[("fixed", last)]

@@ -2,7 +2,8 @@
 
 Writes `<out>/exit{L}/text` (hypotheses) and `<out>/exits.jsonl`: one line per utterance and
 exit with `utt, exit, hyp, ref, ref_words, errors` (and sub/del/ins), their character
-counterparts, `entropy, maxprob[, nbest_posterior], frames`, which scoring and the exit-selection sweeps read;
+counterparts, the exit's scores (exits/exit_scores.py: `entropy, maxprob, seq_posterior, blank_share,
+disagreement[, nbest_posterior, p_as_good]`) and `frames`, which scoring and the exit-selection sweeps read;
 and `<out>/skipped`: the utterances that could not be decoded (too short, unreadable), with why.
 """
 
@@ -32,7 +33,7 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
             "sub": w["sub"], "del": w["del"], "ins": w["ins"],
             "ref_chars": len(" ".join(ref.split())), "char_errors": c["sub"] + c["del"] + c["ins"],
             "char_sub": c["sub"], "char_del": c["del"], "char_ins": c["ins"],
-            **{k: round(v, 6) for k, v in scores.items()}, "frames": frames}
+            **{k: float(f"{v:.6g}") for k, v in scores.items()}, "frames": frames}
 
 
 def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None,
@@ -47,7 +48,7 @@ def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device=
 
 @torch.no_grad()
 def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search, keep):
-    search = search or ExitSearch(model, nbest_beam=nbest_beam)
+    search = search or ExitSearch(model, nbest_beam)
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
@@ -57,8 +58,10 @@ def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbes
         batch_records = []
         _, x, xl, _, _ = dataset.collate(utts)
         exits, olens = model.exit_hidden(x.to(device), xl.to(device))
+        below = None
         for k, (layer, hidden) in enumerate(exits):
-            logp, scores, ids_all = search.score(k, hidden, olens, with_nbest=nbest_beam > 0)
+            logp, scores, ids_all, below = search.score(k, hidden, olens, nbest_beam > 0, below,
+                                                        search.classifier is not None)
             if ids_all is None:
                 ids_all = search.hypotheses(k, hidden, olens, logp)
             for i, ids in enumerate(ids_all):

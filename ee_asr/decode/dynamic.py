@@ -7,27 +7,31 @@ import time
 import torch
 
 from ee_asr.decode.exit_search import ExitSearch
-from ee_asr.exits.policies import check_policy, needs_nbest, stops_at
+from ee_asr.exits.policies import check_policy, last_exit, policy_scores, stops_at
 
 
 @torch.no_grad()
-def decode_dynamic(model, feats, feat_lens, policy, threshold, beam=10, search=None):
+def decode_dynamic(model, feats, feat_lens, policy, threshold, nbest_size=10, search=None, max_layers=None):
     """Return one dict per utterance (input order): exit, layers_computed, token ids, the scores
     at every exit it passed, and seconds from the batch start to its exit. `search` (an
-    ExitSearch) picks greedy CTC or joint beam search; by default greedy CTC with an N-best of `beam`."""
+    ExitSearch) picks greedy CTC or joint beam search; by default greedy CTC with an N-best of
+    `nbest_size`. `max_layers`: a layer budget, no utterance goes past the deepest exit within it."""
     check_policy(policy)
-    search = search or ExitSearch(model, nbest_beam=beam)
+    search = search or ExitSearch(model, nbest_size=nbest_size)
+    fields = policy_scores(policy)
     start = time.perf_counter()
     encoder = model.encoder
     x, xl = model.prepare(feats, feat_lens)
     state = encoder.start(x, xl)
     active = torch.arange(feats.size(0))
     results = [{"scores": {}} for _ in range(feats.size(0))]
-    last = encoder.exit_layers[-1]
+    last = last_exit(encoder.exit_layers, policy, threshold, max_layers)
+    below = None  # the active utterances' greedy hypotheses at the exit below
     for i, layer in enumerate(encoder.exit_layers):
         state = encoder.advance(state, layer)
         hidden, lengths = encoder.exit_output(state), state.lengths
-        logp, scores, all_ids = search.score(i, hidden, lengths, needs_nbest(policy))
+        logp, scores, all_ids, greedy = search.score(i, hidden, lengths, "nbest_posterior" in fields, below,
+                                                     "p_as_good" in fields, fields)
         stop = [stops_at(policy, threshold, layer, s, last) for s in scores]
         if all_ids is not None:
             hyps = [ids for ids, s in zip(all_ids, stop) if s]
@@ -44,5 +48,6 @@ def decode_dynamic(model, feats, feat_lens, policy, threshold, beam=10, search=N
         if not keep.any():
             break
         active = active[keep]
+        below = None if greedy is None else [g for g, s in zip(greedy, stop) if not s]
         state = state.select(keep.nonzero().squeeze(1).to(lengths.device))
     return results

@@ -3,31 +3,66 @@ joint CTC/attention beam search for models with decoders (whose N-best then give
 posterior). Full decoding, dynamic decoding and benchmarks all go through this."""
 
 from ee_asr.decode.joint_beam import JointBeamSearch
-from ee_asr.exits.scoring import exit_scores
-from ee_asr.models.ctc_greedy import greedy_ids
+from ee_asr.exits.ctc_nbest import CtcNbest
+from ee_asr.exits.exit_scores import NEEDS_HYPOTHESES, exit_scores, needed_scores
+from ee_asr.models.ctc_greedy import BLANK_ID, greedy_ids
+
+
+def greedy_from_best(best, lengths):
+    """Greedy CTC ids (repeats merged, blanks dropped) from the best token per frame (B, T); the
+    same as models/ctc_greedy.greedy_ids, from one .tolist() instead of per-element tensor reads."""
+    out = []
+    for row, n in zip(best.cpu().tolist(), lengths.cpu().tolist()):
+        ids, prev = [], None
+        for t in row[:n]:
+            if t != prev and t != BLANK_ID:
+                ids.append(t)
+            prev = t
+        out.append(ids)
+    return out
 
 
 class ExitSearch:
-    def __init__(self, model, nbest_beam=10, beam_size=0, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0):
-        """`nbest_beam`: K of the CTC prefix beam behind the N-best posterior (greedy mode);
-        `beam_size` > 0: joint CTC/attention beam search of that width (AED models)."""
-        self.model, self.nbest_beam = model, nbest_beam
+    def __init__(self, model, nbest_size=10, beam_size=0, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0,
+                 token_beam=5, classifier=None):
+        """`nbest_size` (K): hypotheses behind the N-best posterior, from flashlight-text's compiled
+        CTC beam search with `token_beam` tokens per frame (greedy mode); `beam_size` > 0: joint
+        CTC/attention beam search of that width (AED models), whose beam gives the N-best.
+        `classifier`: an ExitClassifier for the `learned` policy."""
+        self.model, self.nbest_size, self.token_beam, self.classifier = model, nbest_size, token_beam, classifier
         self.joint = JointBeamSearch(model, beam_size, ctc_weight, penalty, maxlenratio) if beam_size > 0 else None
+        self._nbest = None
 
-    def score(self, exit_index, hidden, lengths, with_nbest=False):
-        """Return (log_probs, per-utterance score dicts, token ids or None).
+    def nbest(self):
+        if self._nbest is None:  # built on first use: the decoder is only needed by the nbest policy
+            self._nbest = CtcNbest(max(self.nbest_size, 1), self.token_beam)
+        return self._nbest
 
-        The ids come back only when the scores needed a full search anyway (joint beam + N-best)."""
+    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False, fields=None):
+        """Return (log_probs, per-utterance score dicts, token ids or None, greedy token ids or None).
+
+        `below`: the exit below's greedy ids, for the agreement score; `fields`: the basic scores
+        to compute (None: all). The token ids are the hypotheses when already known: in greedy
+        mode whenever the scores needed them, in joint mode when the N-best posterior needed the
+        beam anyway."""
         logp = self.model.head(exit_index).log_softmax(hidden)
+        wanted = set() if fields is None else needed_scores(set(fields) | ({"p_as_good"} if with_classifier else set()))
+        top = logp.max(-1)  # one pass gives the greedy path, maxprob and the blank share
+        greedy = greedy_from_best(top.indices, lengths) if fields is None or wanted & NEEDS_HYPOTHESES else None
+        layer = self.model.encoder.exit_layers[exit_index]
+        nbest = self.nbest() if with_nbest and self.joint is None else None
+        if with_classifier and self.classifier is None:
+            raise ValueError("the learned policy needs an exit classifier")
+        scores = exit_scores(logp, lengths, greedy, below, nbest, self.classifier if with_classifier else None, layer,
+                             fields, top)
         if self.joint is None:
-            return logp, exit_scores(logp, lengths, with_nbest, self.nbest_beam), None
-        scores = exit_scores(logp, lengths)
+            return logp, scores, greedy, greedy
         if not with_nbest:
-            return logp, scores, None
+            return logp, scores, None, greedy
         ids, posteriors = self.joint(exit_index, hidden, lengths)
         for s, p in zip(scores, posteriors):
             s["nbest_posterior"] = p
-        return logp, scores, ids
+        return logp, scores, ids, greedy
 
     def hypotheses(self, exit_index, hidden, lengths, logp):
         if self.joint is None:

@@ -25,11 +25,14 @@ class PolicyDecoder:
     """Decodes one data split at many operating points: the tokenizer, the data list and the
     batches are read once, the features once per point (a large test set need not fit in memory)."""
 
-    def __init__(self, model, config, data_dir, batch_bins=40000, beam=10, device="cpu", search=None, keep=None):
-        self.model, self.beam, self.device, self.search = model, beam, device, search
+    def __init__(self, model, config, data_dir, batch_bins=40000, nbest_size=10, device="cpu", search=None,
+                 max_layers=None, keep=None):
+        """`max_layers`: a layer budget that caps every operating point (see exits/policies.py);
+        `keep`: only these utterances (one job of a split decode), batched as in the whole set."""
+        self.model, self.nbest_size, self.device, self.search = model, nbest_size, device, search
+        self.max_layers = max_layers
         self.tokenizer = Tokenizer(config["bpemodel"])
         self.dataset, self.data_dir = FeatureDataset(data_dir), data_dir
-        # `keep`: only these utterances (one job of a split decode), batched as in the whole set
         self.batches = job_batches(self.dataset.lengths, batch_bins, keep)
 
     def decode(self, out_dir, policy, threshold):
@@ -44,7 +47,7 @@ class PolicyDecoder:
             batch_records = []
             _, x, xl, _, _ = dataset.collate(utts)
             for utt, res in zip(utts, decode_dynamic(model, x.to(self.device), xl.to(self.device), policy,
-                                                         threshold, self.beam, self.search)):
+                                                         threshold, self.nbest_size, self.search, self.max_layers)):
                 hyp, ref = self.tokenizer.decode(res["ids"]), dataset.text[utt]
                 w = word_counts(ref, hyp)
                 batch_records.append({"utt": utt, "exit": res["exit"], "layers_computed": res["layers_computed"],
@@ -66,7 +69,7 @@ class PolicyDecoder:
         summary = {"policy": policy, "threshold": threshold,
                    "wer": 100.0 * sum(r["errors"] for r in records) / max(sum(r["ref_words"] for r in records), 1),
                    "mean_exit": mean_exit, "compute_ratio": mean_exit / last, "seconds": seconds,
-                   "utterances": len(records), "skipped": len(self.skipping.skipped)}
+                   "utterances": len(records), "skipped": len(self.skipping.skipped), "max_layers": self.max_layers}
         with atomic_open(out_dir / "results.jsonl") as f:
             for r in sorted(records, key=lambda r: r["utt"]):
                 f.write(json.dumps(r) + "\n")

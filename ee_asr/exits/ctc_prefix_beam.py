@@ -1,4 +1,5 @@
-"""CTC prefix beam search without a language model, for N-best lists and their scores.
+"""CTC prefix beam search without a language model, in pure Python: the reference that the
+compiled N-best (exits/ctc_nbest.py, which decoding uses) is tested against.
 
 Each prefix keeps two log-probabilities: ending in blank and ending in its last token. Per
 frame only the tokens with the highest posteriors are tried (`token_beam`), which is what
@@ -46,10 +47,3 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 10, token_beam: int = 
         ranked = sorted(nxt.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)
         beams = dict(ranked[:beam])
     return [(prefix, _logaddexp(*scores)) for prefix, scores in beams.items()]
-
-
-def nbest_posterior(nbest):
-    """The paper's sentence confidence: softmax over the N-best total log-scores, top share."""
-    scores = np.array([s for _, s in nbest])
-    scores = scores - scores.max()
-    return float(1.0 / np.exp(scores).sum())

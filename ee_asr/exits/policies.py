@@ -1,14 +1,20 @@
 """Exit-selection policies: at each exit, from that exit's scores, decide whether to stop.
 
-| policy  | score at an exit                                   | stops when          |
-|---------|----------------------------------------------------|---------------------|
-| fixed   | -                                                  | exit layer == L     |
-| entropy | mean frame entropy / log V (exits/confidence.py)   | score <  threshold  |
-| maxprob | mean top frame posterior                           | score >  threshold  |
-| nbest   | top share of softmax over N-best scores (K = beam) | score >= threshold  |
-| oracle  | (offline only) earliest exit with no more errors than the last exit |    |
+| policy  | score at an exit (exits/exit_scores.py)                        | stops when         |
+|---------|----------------------------------------------------------------|--------------------|
+| fixed   | -                                                              | exit layer >= L    |
+| budget  | - (the deepest exit within L layers: a device's per-request cap) | next exit > L   |
+| entropy | mean frame entropy / log V (exits/confidence.py)               | score <  threshold |
+| maxprob | mean top frame posterior                                       | score >  threshold |
+| nbest   | top share of softmax over the K-best total scores (ctc_nbest)  | score >= threshold |
+| seqpost | p(greedy hypothesis | x), the K -> inf limit of nbest (seq_posterior) | score >= threshold |
+| agree   | token edit distance to the exit below / longer length (agreement) | score <= threshold |
+| learned | exit classifier's p(this exit as good as the last) (exit_classifier) | score >= threshold |
+| oracle  | (offline only) earliest exit with no more errors than the last exit |              |
 
-The last exit answers when no earlier one qualifies. The same rule serves online decoding
+The last exit answers when no earlier one qualifies. A layer budget (`max_layers`) combines
+with any policy: the deepest exit within it becomes the last exit, so a confident utterance
+stops earlier and no utterance goes deeper. The same rule serves online decoding
 (decode/dynamic.py) and offline sweeps over recorded scores (exits/sweep.py).
 """
 
@@ -31,8 +37,12 @@ RULES = {
     "entropy": Rule("entropy", operator.lt),
     "maxprob": Rule("maxprob", operator.gt),
     "nbest": Rule("nbest_posterior", operator.ge),
+    "seqpost": Rule("seq_posterior", operator.ge),
+    "agree": Rule("disagreement", operator.le),
+    "learned": Rule("p_as_good", operator.ge),
 }
-ONLINE_POLICIES = ("fixed",) + tuple(RULES)
+LAYER_POLICIES = ("fixed", "budget")  # thresholds are layer numbers
+ONLINE_POLICIES = LAYER_POLICIES + tuple(RULES)
 ALL_POLICIES = ONLINE_POLICIES + ("oracle",)
 
 
@@ -42,17 +52,31 @@ def check_policy(name, online=True):
         raise UserError(f"unknown policy '{name}' (choices: {', '.join(allowed)})")
 
 
+def last_exit(exit_layers, policy=None, threshold=None, max_layers=None):
+    """The exit that answers when no earlier one qualifies: the deepest within the layer budget
+    (`max_layers`, or the `budget` policy's threshold), or the first exit if none fits."""
+    caps = [c for c in (max_layers, threshold if policy == "budget" else None) if c is not None]
+    if not caps:
+        return exit_layers[-1]
+    within = [e for e in exit_layers if e <= min(caps)]
+    return within[-1] if within else exit_layers[0]
+
+
 def stops_at(policy, threshold, layer, scores, last_layer):
-    """Whether `policy` stops at exit `layer` given that exit's `scores` (a dict)."""
-    if layer == last_layer:
+    """Whether `policy` stops at exit `layer` given that exit's `scores` (a dict); `last_layer`
+    is the exit that answers anyway (see last_exit)."""
+    if layer >= last_layer:
         return True
     if policy == "fixed":
         return layer >= threshold
+    if policy == "budget":
+        return False  # it stops only at the last exit within its budget
     return RULES[policy].stops(scores[RULES[policy].score], threshold)
 
 
-def needs_nbest(policy):
-    return policy == "nbest"
+def policy_scores(policy):
+    """The scores `policy` reads (online decoding computes only these)."""
+    return {RULES[policy].score} if policy in RULES else set()
 
 
 def parse_grid(specs):

@@ -46,11 +46,14 @@ pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 
 decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw samples
 inference_model=model.pth  # weights file under exp/<tag>/
 decode_nj=2           # decoding jobs per test set through $decode_cmd (merged; the same results as one job)
-nbest_size=10         # N-best size K for the nbest posterior (the paper used 300; cost grows with K)
+nbest_size=10         # K, hypotheses behind the nbest policy's N-best posterior (the paper used 300; cost grows with K)
 decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
-policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.5,0.8,0.95"
+# A `learned` term makes stage 5 fit the exit classifier on $valid_set first.
+policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.2,0.35,0.5 seqpost:0.06,0.13 agree:0,0.2 learned:0.63,0.69,0.75"
+exit_classifier_args=""  # options of ee_asr.bin.fit_exit_classifier, e.g. "--group-regex RE" to hold out voice groups
+max_layers=""         # a layer budget for every online policy point (empty: none)
 # ONNX export (stage 7, after scoring; run it with --stop-stage 7): exp/<tag>/onnx, for ee_asr/deploy/
 export_int8=true          # also write int8 graphs (MatMul-only), their CER checked on the first test set
 export_max_cer_increase=1.0  # CER points int8 may lose at any exit; more fails the stage (int8 removed)
@@ -223,12 +226,20 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_args max=$max_layers"
   if [ "$use_lm" = true ]; then opts="$opts lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"; fi
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
+    rm -f "$exp/exit_classifier.json"
+    if [[ " $policy_grid" == *" learned:"* ]]; then
+      set -f  # the options are split into words, never globbed: a --group-regex has brackets
+      # shellcheck disable=SC2086
+      python -m ee_asr.bin.fit_exit_classifier --exp-dir "$exp" --data-dir "$featdir/$valid_set" \
+        --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" $exit_classifier_args
+      set +f
+    fi
     # Each set is shared among --decode-nj jobs of whole batches (one model load per job), run
     # through $decode_cmd, then merged: every utterance exactly once, the same bytes as one job.
     dgpu=0; [ "$device" = cpu ] || dgpu=1
@@ -247,7 +258,8 @@ if want 5; then
         $decode_cmd --gpu "$dgpu" JOB=1:"$n" "$ddir/log/policy.JOB.log" \
           python -m ee_asr.bin.decode_policy --exp-dir "$exp" --data-dir "$featdir/$d" --grid $policy_grid \
             --nbest-size "$nbest_size" --model-file "$inference_model" --batch-bins "$decode_batch_bins" \
-            --device "$device" --utt-list "$split/utts.JOB" --output "$split/JOB" $decode_args
+            --device "$device" --utt-list "$split/utts.JOB" --output "$split/JOB" \
+            ${max_layers:+--max-layers "$max_layers"} $decode_args
       fi
       # shellcheck disable=SC2046
       python -m ee_asr.bin.merge_decodes --data-dir "$featdir/$d" --output "$ddir" $(seq -f "$split/%g" 1 "$n")

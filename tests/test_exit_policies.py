@@ -1,0 +1,171 @@
+"""The compiled N-best against the Python reference, the sequence posterior, the agree, learned
+and budget policies, batched == one-by-one for every policy, and the classifier's round trip."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ee_asr.common.errors import UserError
+from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.exits.agreement import disagreement
+from ee_asr.exits.ctc_nbest import CtcNbest, nbest_posterior
+from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
+from ee_asr.exits.exit_classifier import FEATURES, ExitClassifier
+from ee_asr.exits.policies import ONLINE_POLICIES, RULES, last_exit, stops_at
+from ee_asr.exits.seq_posterior import blank_share, sequence_posterior
+from test_model import batch, count_layer_calls, tiny_model
+
+
+def peaky_posteriors(seed, t=20, v=30, scale=4.0):
+    """Random CTC posteriors as peaked as a trained model's (a few likely tokens per frame)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.log_softmax(torch.randn(t, v, generator=g) * scale, -1)
+
+
+@pytest.mark.parametrize("seed,k", [(0, 10), (1, 10), (2, 50), (3, 100)])
+def test_compiled_nbest_matches_the_python_prefix_beam(seed, k):
+    lp = peaky_posteriors(seed)
+    nb = CtcNbest(k, token_beam=8)
+    got = nb.nbest(lp.numpy())
+    ref = prefix_beam_search(lp.numpy(), beam=nb.beam, token_beam=8)[:k]  # the same beam width
+    # same best hypothesis; its total may miss a few alignments at a small beam (flashlight counts a
+    # prefix ending in blank and in a token as two beam entries), never more than the reference has
+    assert got[0][0] == ref[0][0] and ref[0][1] - 0.1 < got[0][1] <= ref[0][1] + 1e-6
+    assert len(got) == k and len({h for h, _ in got}) == k
+    assert nbest_posterior(got) == pytest.approx(nbest_posterior(ref), rel=0.02)
+
+
+def test_compiled_nbest_batch_reads_each_utterance_at_its_length():
+    lps = [peaky_posteriors(s, t=t) for s, t in ((4, 20), (5, 12))]
+    padded = torch.full((2, 20, 30), -30.0)
+    padded[0], padded[1, :12] = lps[0], lps[1]
+    nb = CtcNbest(10)
+    together = nb.nbest_batch(padded, torch.tensor([20, 12]))
+    for lp, got in zip(lps, together):
+        assert got == nb.nbest(lp.numpy())
+
+
+def test_sequence_posterior_sums_over_alignments():
+    # two frames, tokens {blank, a}, p(a)=0.6 each: p("a") = 0.6*0.6 + 0.6*0.4 + 0.4*0.6
+    lp = torch.log(torch.tensor([[[0.4, 0.6], [0.4, 0.6]]]))
+    assert sequence_posterior(lp, torch.tensor([2]), [[1]]).item() == pytest.approx(0.84)
+    assert sequence_posterior(lp, torch.tensor([2]), [[]]).item() == pytest.approx(0.16)
+    assert blank_share(lp, torch.tensor([2])).item() == 0.0
+
+
+def test_nbest_posterior_tends_to_the_sequence_posterior_as_k_grows():
+    lp = peaky_posteriors(6, t=6, v=5, scale=2.0)
+    best = prefix_beam_search(lp.numpy(), beam=2000, token_beam=5)[0]
+    exact = sequence_posterior(lp[None], torch.tensor([6]), [list(best[0])]).item()
+    shares = [nbest_posterior(CtcNbest(k, token_beam=5).nbest(lp.numpy())) for k in (2, 20, 2000)]
+    assert shares[0] > shares[1] > shares[2] and shares[2] == pytest.approx(exact, rel=1e-3)
+    assert math.exp(best[1]) == pytest.approx(exact, rel=1e-4)
+
+
+def test_agree_budget_seqpost_and_learned_rules():
+    assert disagreement([1, 2, 3], [1, 2, 3]) == 0.0 and disagreement([1, 2, 3], None) == 1.0
+    assert disagreement([1, 2, 3, 4], [1, 2, 4]) == pytest.approx(1 / 4)
+    assert stops_at("agree", 0.25, 4, {"disagreement": 0.25}, 12) and not stops_at("agree", 0.2, 4, {"disagreement": 0.25}, 12)
+    assert stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.95}, 12) and not stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.5}, 12)
+    assert stops_at("learned", 0.7, 4, {"p_as_good": 0.7}, 12)
+    exits = [2, 4, 6, 8, 10, 12]
+    assert last_exit(exits, "budget", 7) == 6 and last_exit(exits, "entropy", 0.1, max_layers=9) == 8
+    assert last_exit(exits, "budget", 1) == 2 and last_exit(exits, "budget", 8, max_layers=5) == 4
+    assert not stops_at("budget", 7, 4, {}, 6) and stops_at("budget", 7, 6, {}, 6)
+
+
+def test_a_layer_budget_caps_every_policy_online():
+    model = tiny_model().eval()
+    calls = count_layer_calls(model)
+    x, xl, _, _ = batch()
+    res = decode_dynamic(model, x, xl, "seqpost", 2.0, max_layers=5)  # never confident: the budget answers
+    assert [r["exit"] for r in res] == [4, 4, 4] and max(calls) == 3
+    calls.clear()
+    res = decode_dynamic(model, x, xl, "budget", 3)
+    assert [r["exit"] for r in res] == [2, 2, 2] and calls == [0, 1]
+
+
+NEVER = {"entropy": -1.0, "maxprob": 2.0, "nbest": 2.0, "seqpost": 2.0, "agree": -1.0, "learned": 2.0}
+
+
+def hand_classifier():
+    """Weights by hand: confident (high maxprob, high sequence posterior) exits are 'as good'."""
+    w = np.zeros(len(FEATURES) + 1)
+    w[FEATURES.index("maxprob")], w[FEATURES.index("log_seq_posterior")], w[FEATURES.index("depth")] = 2.0, 1.0, 1.0
+    return ExitClassifier(w, np.zeros(len(FEATURES)), np.ones(len(FEATURES)), [2, 4, 6])
+
+
+def blank_heavy(model, bias=2.0):
+    """Most frames blank, as in a trained model, so that adjacent exits' short hypotheses can
+    agree (an untrained model's long random hypotheses never do)."""
+    with torch.no_grad():
+        for head in model.ctc_heads:
+            [lin for lin in head.modules() if isinstance(lin, torch.nn.Linear)][0].bias[0] = bias
+    return model
+
+
+@pytest.mark.parametrize("policy", ONLINE_POLICIES)
+def test_batched_equals_one_by_one_for_every_policy(policy):
+    model = blank_heavy(tiny_model().eval()) if policy == "agree" else tiny_model().eval()
+    x, xl, _, _ = batch()
+    search = ExitSearch(model, nbest_size=10, classifier=hand_classifier())
+    if policy in RULES:
+        field = RULES[policy].score
+        full = decode_dynamic(model, x, xl, policy, NEVER[policy], search=search)
+        assert [r["exit"] for r in full] == [6, 6, 6]
+        layer = 4 if policy == "agree" else 2  # agree cannot stop at the first exit
+        values = sorted({r["scores"][layer][field] for r in full})
+        assert len(values) > 1, "the tiny model should give distinct scores"
+        thr = (values[0] + values[1]) / 2  # splits the batch at that exit
+    else:
+        thr = 4
+    together = decode_dynamic(model, x, xl, policy, thr, search=search)
+    for i in range(3):
+        alone = decode_dynamic(model, x[i:i + 1, : xl[i]], xl[i:i + 1], policy, thr, search=search)[0]
+        assert alone["exit"] == together[i]["exit"] and alone["ids"] == together[i]["ids"]
+        for layer, s in alone["scores"].items():
+            assert s == pytest.approx(together[i]["scores"][layer], rel=1e-4, abs=1e-5)
+    if policy in RULES:
+        assert len({r["exit"] for r in together}) > 1  # the threshold split the batch
+
+
+def test_agree_stops_where_the_hypothesis_stops_changing():
+    model = blank_heavy(tiny_model().eval())
+    x, xl, _, _ = batch()
+    res = decode_dynamic(model, x, xl, "agree", 0.0)
+    for r in res:
+        assert r["scores"][2]["disagreement"] == 1.0  # nothing below the first exit
+        first_same = next((layer for layer in (4, 6) if r["scores"][layer]["disagreement"] == 0.0), 6)
+        assert r["exit"] == first_same
+
+
+def synthetic_rows(n=400, seed=0):
+    """Exits whose 'as good' label depends on maxprob: a learnable rule, speakers in 8 groups."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        ent = rng.uniform(0, 1)
+        s = {"entropy": ent, "maxprob": 1 - ent, "seq_posterior": rng.uniform(0.01, 1), "blank_share": 0.5,
+             "disagreement": rng.uniform(0, 1), "frames": 20.0}
+        rows.append((s, int(rng.choice([2, 4, 6])), bool(rng.uniform() < s["maxprob"]), f"spk{i % 8}"))
+    return rows
+
+
+def test_classifier_fit_predicts_the_rule_and_survives_a_round_trip(tmp_path):
+    clf = ExitClassifier.fit(synthetic_rows(), [2, 4, 6])
+    confident = {"entropy": 0.05, "maxprob": 0.95, "seq_posterior": 0.5, "blank_share": 0.5, "disagreement": 0.5,
+                 "frames": 20.0}
+    unsure = {**confident, "entropy": 0.95, "maxprob": 0.05}
+    assert clf.predict_one(confident, 2) > 0.7 > 0.3 > clf.predict_one(unsure, 2)
+    assert clf.info["folds"] == 5 and clf.info["rows"] < 400  # last-exit rows are left out
+    assert min(clf.info["cv_log_loss"].values()) < clf.info["prior_log_loss"]
+    path = tmp_path / "exit_classifier.json"
+    path.write_text(clf.to_json())
+    back = ExitClassifier.load(path)
+    assert back.predict_one(unsure, 4) == pytest.approx(clf.predict_one(unsure, 4))
+    path.write_text(clf.to_json().replace('"maxprob"', '"maxprobability"'))
+    with pytest.raises(UserError, match="fit it again"):
+        ExitClassifier.load(path)
