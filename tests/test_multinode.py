@@ -127,7 +127,8 @@ def test_asr_sh_launches_torchrun_per_node(tmp_path):
         assert launched[launched.index(flag) + 1] == value
     assert words[:i][-1].endswith("train.node1.log") and "--num-threads" in words[:i]
     # one node: torchrun --standalone (several processes) or plain python
-    proc = subprocess.run(["./asr.sh", "--stage", "4", "--stop-stage", "4", "--num-procs", "2", "--tag", "one"],
+    proc = subprocess.run(["./asr.sh", "--train-config", "conf/train_conformer_ctc_ee.yaml", "--stage", "4", "--stop-stage", "4",
+                               "--num-procs", "2", "--tag", "one"],
                           cwd=recipe, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--standalone" in record.read_text().split("\n")

@@ -10,7 +10,7 @@ from espnet.nets.scorers.ctc import CTCPrefixScorer
 from espnet.nets.scorers.length_bonus import LengthBonus
 
 from ee_asr.common.errors import UserError
-from ee_asr.exits.ctc_nbest import nbest_posterior
+from ee_asr.exits.nbest_posterior import nbest_posterior
 
 
 @contextmanager

@@ -16,8 +16,9 @@ import numpy as np
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
-from ee_asr.exits.ctc_prefix_beam import nbest_posterior
-from ee_asr.exits.scoring import exit_scores
+from ee_asr.exits.nbest_posterior import nbest_posterior
+from ee_asr.decode.exit_search import greedy_from_best
+from ee_asr.exits.exit_scores import exit_scores
 from ee_asr.models.ctc_greedy import BLANK_ID
 
 DEFAULT_BEAM_SIZE = 50
@@ -114,19 +115,24 @@ class LMBeamSearch:
 
 class LMExitSearch:
     """The ExitSearch interface (decode/exit_search.py) with the LM beam's hypotheses: what
-    decode_all_exits calls at every exit. Entropy and maxprob stay those of the CTC output."""
+    decode_all_exits calls at every exit. The confidence scores stay those of the CTC output and
+    its greedy path (what an exit policy reads online), the N-best posterior is the LM beam's."""
+
+    classifier = None  # the learned policy's scores come from plain CTC decoding
 
     def __init__(self, model, lm_search):
         self.model, self.lm_search = model, lm_search
 
-    def score(self, exit_index, hidden, lengths, with_nbest=False):
+    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False, fields=None):
         logp = self.model.head(exit_index).log_softmax(hidden)
-        scores = exit_scores(logp, lengths)
+        top = logp.max(-1)
+        greedy = greedy_from_best(top.indices, lengths)
+        scores = exit_scores(logp, lengths, greedy, below, top=top)
         ids, posteriors = self.lm_search.search(logp, lengths)
         if with_nbest and self.lm_search.nbest_size > 0:
             for s, p in zip(scores, posteriors):
                 s["nbest_posterior"] = p
-        return logp, scores, ids
+        return logp, scores, ids, greedy
 
     def hypotheses(self, exit_index, hidden, lengths, logp):
         return self.lm_search.search(logp, lengths)[0]

@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.scores import exit_scores, greedy_ids
-from ee_asr.exits.policies import check_policy, needs_nbest, stops_at
+from ee_asr.exits.policies import check_policy, last_exit, policy_scores, stops_at
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -55,6 +55,10 @@ def pad(feats):
         x[i, :len(f)] = f
     return {"feats": x, "feats_lens": lens}
 
+
+# The policies whose scores the runtime computes (numpy, no torch); seqpost, agree and learned
+# run in the PyTorch backend only for now.
+RUNTIME_POLICIES = ("fixed", "budget", "entropy", "maxprob", "nbest")
 
 class EarlyExitOnnx:
     def __init__(self, onnx_dir, max_layer=None, int8=False, num_threads=1):
@@ -104,9 +108,14 @@ class EarlyExitOnnx:
         """feats: list of (T, F) float32 arrays. Return one dict per utterance (input order): exit,
         layers_computed, ids, scores at every exit it passed, seconds from the start to its exit."""
         check_policy(policy)
-        exits = [e for e in self.exit_layers if budget is None or e <= budget]
-        if not exits:
+        if policy not in RUNTIME_POLICIES:
+            raise UserError(f"policy '{policy}' is not in the ONNX runtime (choices: {', '.join(RUNTIME_POLICIES)}); "
+                            f"use the PyTorch backend for it")
+        if budget is not None and budget < self.exit_layers[0]:
             raise UserError(f"budget {budget} is below the first exit ({self.exit_layers[0]})")
+        last = last_exit(self.exit_layers, policy, threshold, budget)
+        exits = [e for e in self.exit_layers if e <= last]
+        with_nbest = "nbest_posterior" in policy_scores(policy)
         names = names or [f"utterance {i}" for i in range(len(feats))]
         for f, name in zip(feats, names):
             self.check_frames(len(f), name)
@@ -117,8 +126,8 @@ class EarlyExitOnnx:
         for i, layer in enumerate(exits):
             logp, carry = self.run_segment(i, carry)
             olens = carry["lengths"]
-            scores = exit_scores(logp, olens, needs_nbest(policy), nbest_size)
-            stop = np.array([stops_at(policy, threshold, layer, s, exits[-1]) for s in scores])
+            scores = exit_scores(logp, olens, with_nbest, nbest_size)
+            stop = np.array([stops_at(policy, threshold, layer, s, last) for s in scores])
             now = time.perf_counter() - start
             for row, utt in enumerate(active.tolist()):
                 results[utt]["scores"][layer] = scores[row]

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from ee_asr.exits.ctc_prefix_beam import nbest_posterior, prefix_beam_search
+from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
+from ee_asr.exits.nbest_posterior import nbest_posterior
 
 BLANK_ID = 0
 

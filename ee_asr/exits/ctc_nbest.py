@@ -18,6 +18,8 @@ from itertools import groupby
 import numpy as np
 import torch
 
+from ee_asr.exits.nbest_posterior import nbest_posterior
+
 BLANK = 0
 # no pruning by score distance from the best: hypotheses are kept by rank (K) only
 NO_SCORE_PRUNING = 1e9
@@ -79,10 +81,3 @@ class CtcNbest:
         """The paper's sentence confidence per utterance: the best hypothesis' share of the
         N-best's total probability (softmax over the K total log scores)."""
         return [nbest_posterior(nb) for nb in self.nbest_batch(log_probs, lengths)]
-
-
-def nbest_posterior(nbest):
-    """Softmax over the N-best total log-scores, share of the best."""
-    scores = np.array([s for _, s in nbest])
-    scores = scores - scores.max()
-    return float(1.0 / np.exp(scores).sum())
