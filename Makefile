@@ -1,10 +1,11 @@
 # make demo: install, then run the mini recipe end to end and print its per-exit table.
-# make test: install, then run the test suite (what .ci/run runs).
+# make test: install, then ruff and the whole test suite (what .ci/run runs);
+# make quick-test: the same without the tests marked slow (recipes, clusters, long trainings).
 VENV ?= .venv
 PYTHON ?= python3
 RECIPE ?= egs/mini_tts/conformer_ctc_ee
 
-.PHONY: install system-deps demo test clean-demo
+.PHONY: install system-deps demo test quick-test lint clean-demo
 
 install: $(VENV)/.installed
 
@@ -18,8 +19,14 @@ demo: install system-deps
 	cd $(RECIPE) && ./run.sh
 	cat $(RECIPE)/exp/*/RESULTS.md
 
-test: install system-deps
+lint: install
+	$(VENV)/bin/ruff check ee_asr tests
+
+test: install system-deps lint
 	$(VENV)/bin/python -m pytest -q tests
+
+quick-test: install system-deps lint
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
 
 clean-demo:
 	cd $(RECIPE) && rm -rf data dump exp downloads

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from test_model import TINY, batch
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from ee_asr.common.errors import UserError
@@ -12,7 +13,6 @@ from ee_asr.decode.exit_search import ExitSearch
 from ee_asr.models.registry import build_model
 from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train.config import apply_sets, load_config, parse_set
-from test_model import TINY, batch
 
 VOCAB = 20
 AED = {**TINY, "model": "aed_ee", "vocab_size": VOCAB,

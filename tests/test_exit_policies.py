@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_model import batch, count_layer_calls, tiny_model
 
 from ee_asr.common.errors import UserError
 from ee_asr.decode.dynamic import decode_dynamic
@@ -16,7 +17,6 @@ from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.exit_classifier import FEATURES, ExitClassifier
 from ee_asr.exits.policies import ONLINE_POLICIES, RULES, last_exit, stops_at
 from ee_asr.exits.seq_posterior import blank_share, sequence_posterior
-from test_model import batch, count_layer_calls, tiny_model
 
 
 def peaky_posteriors(seed, t=20, v=30, scale=4.0):
@@ -68,8 +68,10 @@ def test_nbest_posterior_tends_to_the_sequence_posterior_as_k_grows():
 def test_agree_budget_seqpost_and_learned_rules():
     assert disagreement([1, 2, 3], [1, 2, 3]) == 0.0 and disagreement([1, 2, 3], None) == 1.0
     assert disagreement([1, 2, 3, 4], [1, 2, 4]) == pytest.approx(1 / 4)
-    assert stops_at("agree", 0.25, 4, {"disagreement": 0.25}, 12) and not stops_at("agree", 0.2, 4, {"disagreement": 0.25}, 12)
-    assert stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.95}, 12) and not stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.5}, 12)
+    assert stops_at("agree", 0.25, 4, {"disagreement": 0.25}, 12)
+    assert not stops_at("agree", 0.2, 4, {"disagreement": 0.25}, 12)
+    assert stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.95}, 12)
+    assert not stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.5}, 12)
     assert stops_at("learned", 0.7, 4, {"p_as_good": 0.7}, 12)
     exits = [2, 4, 6, 8, 10, 12]
     assert last_exit(exits, "budget", 7) == 6 and last_exit(exits, "entropy", 0.1, max_layers=9) == 8

@@ -6,16 +6,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_model import batch, count_layer_calls, tiny_model
 
 from conftest import run_py
 from ee_asr.common.errors import UserError
 from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.exits.confidence import entropy_score, maxprob_score
-from ee_asr.exits.nbest_posterior import nbest_posterior
 from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
+from ee_asr.exits.nbest_posterior import nbest_posterior
 from ee_asr.exits.policies import parse_grid, stops_at
 from ee_asr.exits.sweep import sweep
-from test_model import batch, count_layer_calls, tiny_model
 
 
 def test_entropy_and_maxprob_on_hand_made_posteriors():

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from faults_setup import clone_exp, digests, make_corpus, make_dump, train_args, weights_digest
 
 from conftest import ROOT, run_py
 from ee_asr.common.cli import run_main
@@ -22,7 +23,6 @@ from ee_asr.data.tokenizer import train_sentencepiece
 from ee_asr.models.load import load_trained
 from ee_asr.train.checkpoint import CheckpointManager, save
 from ee_asr.train.config import load_config
-from faults_setup import clone_exp, digests, make_corpus, make_dump, train_args, weights_digest
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
@@ -107,7 +107,8 @@ def test_bad_set_value_leaves_the_experiment_intact(capsys, corpus, exp):
 
 def test_second_training_on_a_running_exp_dir_refuses(corpus, tmp_path):
     exp = tmp_path / "exp"
-    first = subprocess.Popen([sys.executable, "-m", "ee_asr.bin.train", *train_args(corpus, exp, "--max-epoch", "100000")],
+    args = train_args(corpus, exp, "--max-epoch", "100000")
+    first = subprocess.Popen([sys.executable, "-m", "ee_asr.bin.train", *args],
                              env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -247,7 +248,8 @@ def test_no_readable_training_state_is_one_clear_error(capsys, corpus, exp):
     before = digests(exp)
     code, _, err = cli(capsys, "train", *train_args(corpus, exp, "--max-epoch", "2", assets=exp.parent))
     assert code == 2 and "Traceback" not in err
-    assert f"{exp / 'checkpoints' / 'latest.pth'} cannot be read as a checkpoint" in err and "start the training again" in err
+    assert f"{exp / 'checkpoints' / 'latest.pth'} cannot be read as a checkpoint" in err
+    assert "start the training again" in err
     assert digests(exp) == before
 
 

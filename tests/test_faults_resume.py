@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+from faults_setup import digests, make_corpus, train_args, weights_digest
 
 from conftest import ROOT, run_py
-from faults_setup import digests, make_corpus, train_args, weights_digest
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 

@@ -61,7 +61,8 @@ def test_speed_perturbation_makes_prefixed_copies_that_sox_resamples(data_dir, t
     assert read_dict(tmp_path / "sp" / "text")["sp1.1-spk2-b"] == read_dict(data_dir / "text")["spk2-b"]
     write_features(tmp_path / "sp" / "wav.scp", tmp_path / "sp_feats")
     lens = {k: int(v) for k, v in read_dict(tmp_path / "sp_feats.num_frames").items()}
-    assert lens["spk1-a"] == 80 and abs(lens["sp0.9-spk1-a"] - 80 / 0.9) <= 1 and abs(lens["sp1.1-spk1-a"] - 80 / 1.1) <= 1
+    assert lens["spk1-a"] == 80
+    assert abs(lens["sp0.9-spk1-a"] - 80 / 0.9) <= 1 and abs(lens["sp1.1-spk1-a"] - 80 / 1.1) <= 1
     (data_dir / "segments").write_text("spk1-a-0 spk1-a 0.0 0.5\n")
     perturb_data_dir(data_dir, tmp_path / "sp_seg", ["0.9"])
     assert read_dict(tmp_path / "sp_seg" / "segments")["sp0.9-spk1-a-0"] == "sp0.9-spk1-a 0.000 0.556"

@@ -148,8 +148,8 @@ def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path
     decode.main(common)
     decode.main([*common, "--lm", str(tmp_path / "lm.arpa"), "--lm-weight", "2", "--word-score", "1",
                  "--beam-size", "8", "--nbest-size", "4"])
-    greedy = [json.loads(l) for l in (exp / "decode_valid" / "exits.jsonl").read_text().splitlines()]
-    lm = [json.loads(l) for l in (exp / "decode_valid_lm" / "exits.jsonl").read_text().splitlines()]
+    greedy = [json.loads(line) for line in (exp / "decode_valid" / "exits.jsonl").read_text().splitlines()]
+    lm = [json.loads(line) for line in (exp / "decode_valid_lm" / "exits.jsonl").read_text().splitlines()]
     assert sorted((r["utt"], r["exit"]) for r in lm) == sorted((r["utt"], r["exit"]) for r in greedy)
     assert {r["exit"] for r in lm} == {2, 4, 6}
     lexicon = {w for t in TEXTS[:4] for w in t.split()}

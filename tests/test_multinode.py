@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
 from conftest import ROOT
 from ee_asr.train.distributed import threads_per_rank
-from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
@@ -48,7 +48,7 @@ def finish(procs, timeout=300):
 
 
 def digest_lines(exp):
-    return [l for l in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in l]
+    return [line for line in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in line]
 
 
 @pytest.mark.slow
@@ -114,8 +114,8 @@ def test_asr_sh_launches_torchrun_per_node(tmp_path):
     record = tmp_path / "launched"
     (recipe / "cmd.sh").write_text(
         f'export train_cmd="{ROOT}/tests/record_args.sh {record}"\nexport decode_cmd="$train_cmd"\n')
-    proc = subprocess.run(["./asr.sh", "--train-config", "conf/train_conformer_ctc_ee.yaml", "--stage", "4", "--stop-stage", "4",
-                           "--num-nodes", "2", "--node-rank", "1",
+    proc = subprocess.run(["./asr.sh", "--train-config", "conf/train_conformer_ctc_ee.yaml", "--stage", "4",
+                           "--stop-stage", "4", "--num-nodes", "2", "--node-rank", "1",
                            "--master-addr", "10.1.2.3", "--master-port", "29555", "--num-procs", "2"],
                           cwd=recipe, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -127,8 +127,8 @@ def test_asr_sh_launches_torchrun_per_node(tmp_path):
         assert launched[launched.index(flag) + 1] == value
     assert words[:i][-1].endswith("train.node1.log") and "--num-threads" in words[:i]
     # one node: torchrun --standalone (several processes) or plain python
-    proc = subprocess.run(["./asr.sh", "--train-config", "conf/train_conformer_ctc_ee.yaml", "--stage", "4", "--stop-stage", "4",
-                               "--num-procs", "2", "--tag", "one"],
+    proc = subprocess.run(["./asr.sh", "--train-config", "conf/train_conformer_ctc_ee.yaml", "--stage", "4",
+                           "--stop-stage", "4", "--num-procs", "2", "--tag", "one"],
                           cwd=recipe, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--standalone" in record.read_text().split("\n")

@@ -16,10 +16,10 @@ from ee_asr.bin.export_onnx import main as export_main
 from ee_asr.bin.transcribe import main as transcribe_main
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
+from ee_asr.data.audio import read_audio
 from ee_asr.data.cmvn import compute_global_stats, write_stats
 from ee_asr.data.fbank import compute_fbank, make_fbank
 from ee_asr.data.features import write_features
-from ee_asr.data.audio import read_audio
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
 from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.models.load import load_trained
@@ -184,7 +184,8 @@ def test_transcribe_backends_agree_and_fail_alike_on_bad_audio(tiny, tmp_path, c
     args = ["--exp-dir", str(tiny["exp"]), "--policy", "fixed", "--threshold", "4"]
     out = {b: run_cli(transcribe_main, args + ["--backend", b] + specs, capsys) for b in ("torch", "onnx")}
     assert out["torch"][0] == out["onnx"][0] == 1
-    strip = lambda s: [line.rsplit("\t", 1)[0] for line in s.splitlines()]  # drop the time column
+    def strip(s):
+        return [line.rsplit("\t", 1)[0] for line in s.splitlines()]  # drop the time column
     assert strip(out["torch"][1]) == strip(out["onnx"][1]) and len(strip(out["onnx"][1])) == 3
     assert out["torch"][2].splitlines() == out["onnx"][2].splitlines()
     assert len(out["onnx"][2].splitlines()) == 4 and "too short" in out["onnx"][2]
@@ -239,8 +240,9 @@ def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
     from ee_asr.export.benchmark import RSS_ONNX, _peak_rss_mb
 
     out = tmp_path / "bench.json"
-    code, _, _ = run_cli(bench_main, ["--exp-dir", str(tiny["exp"]), "--data-dir", str(tiny["data"]), "--max-utts", "2",
-                                      "--repeats", "1", "--no-rss", "--grid", "entropy:0.5", "--output", str(out)], capsys)
+    code, _, _ = run_cli(bench_main, ["--exp-dir", str(tiny["exp"]), "--data-dir", str(tiny["data"]),
+                                      "--max-utts", "2", "--repeats", "1", "--no-rss", "--grid", "entropy:0.5",
+                                      "--output", str(out)], capsys)
     report = json.loads(out.read_text())
     assert code == 0 and set(report["time"]) == {"2", "4"} and set(report["size"]) == {"2", "4"}
     assert all(t["ort_int8_vs_torch"] > 0 for t in report["time"].values())
@@ -251,8 +253,9 @@ def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
 
 
 def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys):
-    from ee_asr.deploy.runtime import EarlyExitOnnx
     from test_architectures import W2V
+
+    from ee_asr.deploy.runtime import EarlyExitOnnx
 
     exp = tmp_path / "w2v"
     exp.mkdir()

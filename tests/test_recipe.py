@@ -32,7 +32,8 @@ def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
         assert f"|decode_test/exit{layer}|20|" in results
     assert "espnet version" in results and "git hash" in results
     assert "### How sure: decode_test" in results and "|exit12|" in results
-    for marker in ("data/.stage1.done", "dump/fbank/train/.stage2.done", "dump/fbank/test/.stage2.done", "data/token_list/unigram1000/.stage3.done",
+    for marker in ("data/.stage1.done", "dump/fbank/train/.stage2.done", "dump/fbank/test/.stage2.done",
+                   "data/token_list/unigram1000/.stage3.done",
                    "exp/conformer_ctc_ee_unigram1000/.stage4.done", "exp/conformer_ctc_ee_unigram1000/.stage5.done",
                    "exp/conformer_ctc_ee_unigram1000/.stage6.done"):
         assert (recipe / marker).exists(), marker

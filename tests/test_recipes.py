@@ -1,17 +1,16 @@
 """Every recipe: its config builds a model (dry run), its scripts parse; the AED, Wav2Vec2 scratch and
 fine-tune recipes run stages 1-6 on the tiny mini corpus; the AN4 recipe prepares real mini AN4."""
 
-import shutil
 import subprocess
 import tarfile
 
 import pytest
 import yaml
+from test_recipe import needs_tts
 
 from conftest import ROOT, SHARED, copy_recipe, run_py
 from ee_asr.models.registry import build_model
 from ee_asr.train.config import load_config
-from test_recipe import needs_tts
 
 EGS = ROOT / "egs"
 RECIPES = sorted(p.parent.parent for p in EGS.glob("*/*/conf/train_*.yaml"))
@@ -68,8 +67,9 @@ def run_recipe(recipe, *args):
     return proc
 
 
-TINY_W2V = ("--max-epoch 1 --set encoder_conf.hf_config.hidden_size=32 --set encoder_conf.hf_config.intermediate_size=64 "
-            "--set encoder_conf.hf_config.num_attention_heads=2 --set encoder_conf.hf_config.conv_dim=[16,16,16,16,16,16,16]")
+TINY_W2V = ("--max-epoch 1 --set encoder_conf.hf_config.hidden_size=32 "
+            "--set encoder_conf.hf_config.intermediate_size=64 --set encoder_conf.hf_config.num_attention_heads=2 "
+            "--set encoder_conf.hf_config.conv_dim=[16,16,16,16,16,16,16]")
 
 
 @needs_tts

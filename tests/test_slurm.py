@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
 from conftest import ROOT, clone_recipe
-from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
 pytestmark = pytest.mark.slow
 HELPER = ROOT / "utils" / "slurm_local_cluster.sh"
@@ -96,7 +96,7 @@ def test_training_through_sbatch_srun_torchrun(slurm_env, tiny_setup, tmp_path):
                           timeout=600)
     logs = "".join(p.read_text() for p in tmp_path.glob("train.*.log"))
     assert proc.returncode == 0, proc.stderr + logs[-3000:]
-    lines = [l for l in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in l]
+    lines = [line for line in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in line]
     digests = lines[-1].split(": ", 2)[-1].split()
     assert len(digests) == 2 and digests[0] == digests[1]
     assert (exp / "model.pth").is_file()

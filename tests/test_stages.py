@@ -33,7 +33,8 @@ def test_interrupted_stage_1_with_other_options_keeps_the_token_list(tmp_path):
     bpe = put(tmp_path / "data" / "token_list" / "unigram300" / "bpe.model", "a token model")
     put(tmp_path / "data" / "train" / "text", "old")
     # a run with other options starts stage 1 (declaring its outputs), writes part of them, dies
-    proc = bash(tmp_path, "stage_begin 1 data 'opts=B' data/train data/other; mkdir -p data/other; touch data/other/half")
+    proc = bash(tmp_path, "stage_begin 1 data 'opts=B' data/train data/other; "
+                          "mkdir -p data/other; touch data/other/half")
     assert proc.returncode == 0, proc.stderr
     proc = bash(tmp_path, "stage_begin 1 data 'opts=A' data/train data/dev")
     assert proc.returncode == 0, proc.stderr

@@ -122,7 +122,7 @@ def test_ddp_two_cpu_processes_keep_identical_parameters(tiny_setup):
                            *train_cmd(root, exp, 2), "--set", "encoder_conf.stochastic_depth_rate=0.5"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [l for l in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in l]
+    lines = [line for line in (exp / "train.rank0.log").read_text().splitlines() if "parameter digests" in line]
     assert len(lines) == 2  # one check per epoch
     for line in lines:
         digests = line.split(": ", 2)[-1].split()
@@ -145,7 +145,7 @@ def test_transcribe_reports_each_file_and_survives_bad_ones(tiny_setup, trained,
                   str(good), str(empty), str(tmp_path / "missing.flac"), str(good), check=False)
     assert proc.returncode == 1
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 2 and all(l.startswith(str(good)) and "exit=" in l for l in lines)
+    assert len(lines) == 2 and all(line.startswith(str(good)) and "exit=" in line for line in lines)
     assert "ERROR" in proc.stderr and "empty.wav" in proc.stderr and "missing.flac" in proc.stderr
     assert "Traceback" not in proc.stderr
 

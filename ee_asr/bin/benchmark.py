@@ -6,7 +6,8 @@ costs against the full model, and what the early-exit loss costs in training.
 Prints tables and writes JSON (default <exp-dir>/benchmark.json) with `exits` ({exit, seconds,
 ratio, ideal_ratio}), `policies` ({policy, threshold, wer, mean_exit, compute_ratio,
 time_ratio, fixed_time_ratio, excess_time}: the fixed exits' time interpolated at the point's
-mean exit, and the policy's time beyond it) and `train_step_ratio` (early-exit step / single-exit step of the same depth).
+mean exit, and the policy's time beyond it) and `train_step_ratio` (early-exit step / single-exit
+step of the same depth).
 """
 
 import argparse
@@ -92,7 +93,8 @@ def main(argv=None):
                         "normalize_conf": config.get("normalize_conf")}
     train_batches = load_batches(dataset, args.train_batch_bins, args.max_utts, args.device)
     steps = time_train_steps(train_config, train_batches, args.repeats, args.train_steps, args.device)
-    result = {"exp_dir": str(args.exp_dir), "data_dir": str(args.data_dir), "utterances": len(refs), "threads": args.num_threads,
+    result = {"exp_dir": str(args.exp_dir), "data_dir": str(args.data_dir), "utterances": len(refs),
+              "threads": args.num_threads,
               "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
               "train_config": args.train_config or "experiment's",
               "exits": exits, "policies": policies, "train_step_seconds": steps,

@@ -16,8 +16,8 @@ def get_parser():
     add_inference_args(p)
     p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>")
     p.add_argument("--nbest-size", type=int, default=0,
-                   help="also score each exit by its N-best posterior: from a CTC prefix beam search keeping this many prefixes, or "
-                        "from the joint beam when --beam-size > 0")
+                   help="also score each exit by its N-best posterior: from a CTC beam search keeping this many "
+                        "hypotheses, or from the joint beam when --beam-size > 0")
     add_lm_args(p)
     p.add_argument("--utt-list", default=None,
                    help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")

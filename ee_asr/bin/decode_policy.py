@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
-from ee_asr.common.cli import add_renamed_options, run_main
+from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
 from ee_asr.decode.split import read_utt_list

@@ -1,7 +1,8 @@
 """Fit the exit classifier of the `learned` policy after training, and store it in the experiment.
 
   python -m ee_asr.bin.fit_exit_classifier --exp-dir exp/<tag> --data-dir dump/dev
-  python -m ee_asr.bin.fit_exit_classifier --exp-dir exp/<tag> --data-dir dump/dev --group-regex '([a-z]+[0-9]*)-p[0-9]+-s'
+  python -m ee_asr.bin.fit_exit_classifier --exp-dir exp/<tag> --data-dir dump/dev \
+      --group-regex '([a-z]+[0-9]*)-p[0-9]+-s'
 
 Decodes the data dir at every exit (greedy CTC; kept in <exp-dir>/exit_classifier_data/<set>/
 and reused when present), labels each exit below the last "as good as the last" when it has no

@@ -30,7 +30,8 @@ class JointBeamSearch:
         if not hasattr(model, "decoders"):
             raise UserError("joint CTC/attention beam search needs a model with decoders (model: aed_ee)")
         if not 0.0 <= ctc_weight < 1.0:
-            raise UserError(f"ctc_weight must be in [0, 1) (for pure CTC decode greedily: beam size 0), not {ctc_weight}")
+            raise UserError(f"ctc_weight must be in [0, 1) (for pure CTC decode greedily: beam size 0), "
+                            f"not {ctc_weight}")
         self.beam_size, self.maxlenratio, self.eos = beam_size, maxlenratio, model.eos
         self.nbest = nbest or beam_size
         self.searches = []

@@ -16,9 +16,9 @@ import numpy as np
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
-from ee_asr.exits.nbest_posterior import nbest_posterior
 from ee_asr.decode.exit_search import greedy_from_best
 from ee_asr.exits.exit_scores import exit_scores
+from ee_asr.exits.nbest_posterior import nbest_posterior
 from ee_asr.models.ctc_greedy import BLANK_ID
 
 DEFAULT_BEAM_SIZE = 50
@@ -54,8 +54,13 @@ class LMBeamSearch:
     def __init__(self, tokenizer, lm_path, lm_weight=1.0, word_score=2.0, beam_size=DEFAULT_BEAM_SIZE,
                  token_beam_size=20, beam_threshold=20.0, nbest_size=0):
         try:
-            from flashlight.lib.text.decoder import (CriterionType, LexiconDecoder, LexiconDecoderOptions,
-                                                     SmearingMode, Trie)
+            from flashlight.lib.text.decoder import (
+                CriterionType,
+                LexiconDecoder,
+                LexiconDecoderOptions,
+                SmearingMode,
+                Trie,
+            )
             from flashlight.lib.text.decoder.kenlm import KenLM
             from flashlight.lib.text.dictionary import create_word_dict
         except ImportError:

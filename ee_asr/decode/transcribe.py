@@ -15,7 +15,8 @@ class Transcriber:
     def __init__(self, model, config, policy, threshold, nbest_size=10, device="cpu", max_layers=None, search=None):
         """`max_layers`: the request's layer budget (the deepest exit within it answers at the
         latest); `search`: an ExitSearch (e.g. with the exit classifier for `learned`)."""
-        self.model, self.policy, self.threshold, self.nbest_size, self.device = model, policy, threshold, nbest_size, device
+        self.model, self.policy, self.threshold = model, policy, threshold
+        self.nbest_size, self.device = nbest_size, device
         self.max_layers, self.search = max_layers, search
         self.tokenizer = Tokenizer(config["bpemodel"])
         # input size 1: the model reads the raw waveform (wav2vec2), else fbank of that many bins

@@ -40,8 +40,7 @@ class CtcNbest:
     """
 
     def __init__(self, nbest_size=10, token_beam=5, beam_threshold=NO_SCORE_PRUNING, margin=0.1):
-        from flashlight.lib.text.decoder import (CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions,
-                                                 ZeroLM)
+        from flashlight.lib.text.decoder import CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions, ZeroLM
 
         if nbest_size < 1:
             raise ValueError(f"nbest_size must be at least 1, got {nbest_size}")

@@ -111,7 +111,8 @@ class ExitClassifier:
                 held = np.empty(len(y))
                 for f in range(n_folds):
                     tr = folds != f
-                    held[~tr] = _sigmoid(np.hstack([z[~tr], np.ones(((~tr).sum(), 1))]) @ fit_logistic(z[tr], y[tr], penalty))
+                    weights = fit_logistic(z[tr], y[tr], penalty)
+                    held[~tr] = _sigmoid(np.hstack([z[~tr], np.ones(((~tr).sum(), 1))]) @ weights)
                 cv[penalty] = log_loss(held, y)
         best = min(cv, key=cv.get) if cv else 1.0
         info = {"rows": len(y), "positive_share": float(y.mean()), "groups": len(set(groups)), "folds": n_folds,

@@ -81,7 +81,7 @@ def write_report(onnx_dir, data_dir, parity=None, report=None, max_increase=None
             **report, "max_cer_increase": max_increase, "refused": refused}}, indent=1) + "\n")
     lines = ["# ONNX export", ""]
     if parity:
-        lines += [f"## fp32 against PyTorch", "", f"{parity[0]['utterances']} utterances of `{data_dir}` in padded "
+        lines += ["## fp32 against PyTorch", "", f"{parity[0]['utterances']} utterances of `{data_dir}` in padded "
                   "batches of 16; largest |log-prob difference| over valid frames.", "",
                   "| exit | max abs diff | same greedy ids |", "|---|---|---|"]
         lines += [f"| {r['exit']} | {r['max_abs_diff']:.1e} | {100 * r['same_greedy_share']:.1f}% |" for r in parity]

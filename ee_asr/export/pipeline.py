@@ -9,8 +9,7 @@ from pathlib import Path
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.runtime import EarlyExitOnnx
 from ee_asr.export import int8_check
-from ee_asr.export.onnx_export import (check_parity, copy_token_model, export_segments, quantize_int8,
-                                       write_manifest)
+from ee_asr.export.onnx_export import check_parity, copy_token_model, export_segments, quantize_int8, write_manifest
 from ee_asr.export.parity import parity_on_data
 from ee_asr.export.sherpa import export_sherpa_exit
 from ee_asr.models.load import load_trained

@@ -8,10 +8,10 @@ CTC/attention beam search per exit is in decode/joint_beam.py.
 """
 
 import torch
-from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
 from espnet.nets.pytorch_backend.nets_utils import th_accuracy
 from espnet.nets.pytorch_backend.transformer.add_sos_eos import add_sos_eos
 from espnet.nets.pytorch_backend.transformer.label_smoothing_loss import LabelSmoothingLoss
+from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
 
 from ee_asr.common.errors import UserError
 from ee_asr.models.ctc_ee import EarlyExitCTC

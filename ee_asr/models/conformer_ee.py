@@ -9,9 +9,9 @@ shared final norm would have to serve hidden states of very different scales.
 from typing import List, Optional, Sequence, Union
 
 import torch
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
 from espnet.nets.pytorch_backend.transformer.subsampling import check_short_utt
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 
 from ee_asr.common.errors import UserError
 from ee_asr.models.exit_encoder import EncoderState, ExitEncoder

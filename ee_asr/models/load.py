@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ee_asr.common.errors import UserError
 from ee_asr.common.digest import check_sidecar
+from ee_asr.common.errors import UserError
 from ee_asr.common.exp_config import check_asset_digests, exp_config_path, read_exp_config
 from ee_asr.models.registry import build_model
 

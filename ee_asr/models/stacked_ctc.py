@@ -48,7 +48,7 @@ def can_fuse(heads):
 
 def _targets(ys_pad, ys_lens):
     # as espnet passes them: each utterance's tokens concatenated
-    return torch.cat([ys_pad[i, :l] for i, l in enumerate(ys_lens)])
+    return torch.cat([ys_pad[i, :n] for i, n in enumerate(ys_lens)])
 
 
 def _dropout(head, hidden):

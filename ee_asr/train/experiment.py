@@ -10,16 +10,23 @@ from pathlib import Path
 import torch
 
 from ee_asr.common.errors import UserError
-from ee_asr.common.exp_config import (ASSET_KEY, ASSETS, asset_paths, exp_config_path, read_exp_config,
-                                     record_asset_digests, write_exp_config)
+from ee_asr.common.exp_config import (
+    ASSET_KEY,
+    ASSETS,
+    asset_paths,
+    exp_config_path,
+    read_exp_config,
+    record_asset_digests,
+    write_exp_config,
+)
 from ee_asr.common.lock import DirLock
 from ee_asr.data.cmvn import check_stats_file
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.models.wav2vec2_ee import read_pretrained_config
-from ee_asr.train.loop import FINAL_MODEL, Trainer
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
+from ee_asr.train.loop import FINAL_MODEL, Trainer
 from ee_asr.train.optim import check_training_config
 from ee_asr.train.schema import check_config_values
 

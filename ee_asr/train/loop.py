@@ -14,7 +14,6 @@ import torch.distributed
 from tqdm import tqdm
 
 from ee_asr.common.errors import UserError
-
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
