@@ -29,4 +29,4 @@ quick-test: install system-deps lint
 	$(VENV)/bin/python -m pytest -q -m "not slow" tests
 
 clean-demo:
-	cd $(RECIPE) && rm -rf data dump exp downloads
+	cd $(RECIPE) && rm -rf exp ../data ../dump ../downloads  # the corpus's data, shared by its recipes
