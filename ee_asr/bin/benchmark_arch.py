@@ -2,7 +2,7 @@
 against a single-exit model of the same depth, and decoding at each fixed exit against the
 bare encoder with as many layers. No data or training needed, e.g. the paper-sized configs:
 
-  python -m ee_asr.bin.benchmark_arch --config egs/TEMPLATE/conf/train_conformer_aed_ee.yaml --device cuda
+  python -m ee_asr.bin.benchmark_arch --config conf/train_conformer_aed_ee.yaml --device cuda
 """
 
 import argparse

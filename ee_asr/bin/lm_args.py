@@ -5,6 +5,9 @@ import logging
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.lm_beam import DEFAULT_BEAM_SIZE, LMBeamSearch, LMExitSearch
 
+# tokens tried per frame (--token-beam 0): all 1,000 word pieces were over 100 times slower for the same WER
+LM_TOKEN_BEAM = 20
+
 
 def add_lm_args(parser):
     g = parser.add_argument_group("word n-gram LM beam (ee_asr.bin.build_lm makes the LM)")
@@ -13,8 +16,6 @@ def add_lm_args(parser):
     g.add_argument("--lm-weight", type=float, default=1.0, help="weight of the LM's log10 score")
     g.add_argument("--word-score", type=float, default=2.0,
                    help="score added per word (a length bonus); 1.0 and 2.0 were best on the mini_tts dev set")
-    g.add_argument("--token-beam-size", type=int, default=20,
-                   help="tokens tried per frame (the likeliest); 0: all (over 100 times slower with 1000 word pieces)")
     g.add_argument("--beam-threshold", type=float, default=20.0,
                    help="drop hypotheses this far below the best (log score)")
 
@@ -31,5 +32,5 @@ def make_lm_search(args, model, config, nbest_size):
     beam = args.beam_size or DEFAULT_BEAM_SIZE
     logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, nbest_size)
     lm = LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
-                      args.token_beam_size, args.beam_threshold, nbest_size)
+                      args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, nbest_size)
     return LMExitSearch(model, lm)

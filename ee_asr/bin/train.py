@@ -1,4 +1,4 @@
-"""Train an early-exit model: `python -m ee_asr.bin.train --config conf/train.yaml ...`.
+"""Train an early-exit model: `python -m ee_asr.bin.train --config conf/train_conformer_ctc_ee.yaml ...`.
 
 Run the same command again to resume from the latest epoch checkpoint. For several
 processes, launch with `torchrun --nproc_per_node N -m ee_asr.bin.train ...`.

@@ -17,11 +17,14 @@ def make_fbank(num_mel_bins=80, dither=0.0):
     return opts
 
 
-def compute_fbank(wave, opts):
+def compute_fbank(wave, opts, sample_scale=32768.0):
+    """wave: float samples in [-1, 1] at the options' rate -> (frames, bins) float32.
+    kaldi-native-fbank, like Kaldi, expects 16-bit integer range: `sample_scale` (an exported
+    sherpa-onnx graph may be fed other scales)."""
     fb = knf.OnlineFbank(opts)
-    # kaldi-native-fbank, like Kaldi, expects samples in 16-bit integer range.
-    fb.accept_waveform(SAMPLE_RATE, (wave * 32768.0).tolist())
+    fb.accept_waveform(opts.frame_opts.samp_freq, (np.asarray(wave, np.float32) * sample_scale).tolist())
     fb.input_finished()
     n = fb.num_frames_ready
-    return np.stack([fb.get_frame(i) for i in range(n)]).astype(np.float32) if n else np.zeros(
-        (0, opts.mel_opts.num_bins), np.float32)
+    if not n:
+        return np.zeros((0, opts.mel_opts.num_bins), np.float32)
+    return np.stack([fb.get_frame(i) for i in range(n)]).astype(np.float32)

@@ -52,7 +52,7 @@ class LMBeamSearch:
     """One flashlight LexiconDecoder over the model's token ids, shared by every exit."""
 
     def __init__(self, tokenizer, lm_path, lm_weight=1.0, word_score=2.0, beam_size=DEFAULT_BEAM_SIZE,
-                 token_beam_size=20, beam_threshold=20.0, nbest_size=0):
+                 token_beam=20, beam_threshold=20.0, nbest_size=0):
         try:
             from flashlight.lib.text.decoder import (
                 CriterionType,
@@ -83,7 +83,7 @@ class LMBeamSearch:
             trie.insert(ids, index, self.lm.score(start, index)[1])
         trie.smear(SmearingMode.MAX)  # look-ahead: a trie node carries its best word's unigram score
         options = LexiconDecoderOptions(
-            beam_size=beam_size, beam_size_token=token_beam_size or n_tokens, beam_threshold=beam_threshold,
+            beam_size=beam_size, beam_size_token=token_beam or n_tokens, beam_threshold=beam_threshold,
             lm_weight=lm_weight, word_score=word_score, unk_score=float("-inf"), sil_score=0.0,
             log_add=False, criterion_type=CriterionType.CTC)
         self.decoder = LexiconDecoder(options, trie, self.lm, BLANK_ID, BLANK_ID,

@@ -8,7 +8,6 @@ The same rule as decode/dynamic.py (exits/policies.py) picks the exit; `budget` 
 an utterance may use (the largest exit at or below it answers when no earlier one qualified).
 """
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ee_asr.common.digest import file_sha256
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.scores import exit_scores, greedy_ids
 from ee_asr.exits.policies import check_policy, last_exit, policy_scores, stops_at
@@ -34,15 +34,11 @@ def read_manifest(onnx_dir):
     return manifest
 
 
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def check_token_model(onnx_dir, manifest):
     path = Path(onnx_dir) / manifest["token_model"]
     if not path.is_file():
         raise UserError(f"token model {path} named by the manifest does not exist")
-    if _sha256(path) != manifest["token_model_sha256"]:
+    if file_sha256(path) != manifest["token_model_sha256"]:
         raise UserError(f"token model {path} is not the one the model was exported with (sha256 differs)")
     return path
 

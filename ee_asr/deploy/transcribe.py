@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ee_asr.data.audio import read_audio
+from ee_asr.data.fbank import compute_fbank
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.deploy.features import compute_fbank, fbank_options
+from ee_asr.deploy.features import fbank_options
 from ee_asr.deploy.runtime import EarlyExitOnnx, check_token_model
 
 SAMPLE_RATE = 16000  # what ee-asr's features and models are built for

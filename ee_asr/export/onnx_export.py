@@ -11,7 +11,6 @@ Layout of the output dir (read by ee_asr/deploy/, which needs nothing else):
 Graphs are traced with torch.onnx.export(dynamo=False), opset 17, batch and time axes dynamic.
 """
 
-import hashlib
 import json
 import logging
 import shutil
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from ee_asr.common.atomic import atomic_path, atomic_write_text
+from ee_asr.common.digest import file_sha256
 from ee_asr.common.errors import UserError
 from ee_asr.data.fbank import SAMPLE_RATE
 from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, has_pos_emb
@@ -45,14 +45,6 @@ NEXT_INPUTS, NEXT_OUTPUTS = ["hidden", "pos_emb", "lengths"], ["log_probs", "hid
 AXES = {"feats": {0: "batch", 1: "frames"}, "feats_lens": {0: "batch"}, "log_probs": {0: "batch", 1: "time"},
         "hidden": {0: "batch", 1: "time"}, "hidden_out": {0: "batch", 1: "time"}, "pos_emb": {1: "positions"},
         "lengths": {0: "batch"}}
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_raw(encoder):
@@ -154,7 +146,7 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         "vocab_size": config["vocab_size"],
         "blank_id": 0,
         "token_model": Path(bpemodel).name,
-        "token_model_sha256": sha256_of(bpemodel),
+        "token_model_sha256": file_sha256(bpemodel),
         "thresholds": {**DEFAULT_THRESHOLDS, "fixed": enc.exit_layers[-1], **(thresholds or {})},
         "opset": OPSET,
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Early-exit fine-tuning of a pre-trained Wav2Vec2 (--pretrained DIR, Hugging Face format), on mini_tts.
 # PRETRAINED=DIR (or --pretrained DIR): a Hugging Face Wav2Vec2 dir; on the mini corpus, export one
-#   from ../wav2vec2_ctc_ee_scratch: python -m ee_asr.bin.export_hf --exp-dir ../wav2vec2_ctc_ee_scratch/exp/train_char --out downloads/wav2vec2-mini
+#   from ../wav2vec2_ctc_ee_scratch: python -m ee_asr.bin.export_hf --exp-dir ../wav2vec2_ctc_ee_scratch/exp/wav2vec2_ctc_ee_scratch_char --output downloads/wav2vec2-mini
 set -euo pipefail
 
 ./asr.sh \
