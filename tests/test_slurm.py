@@ -59,11 +59,11 @@ def test_stage_2_and_split_decoding_through_run_slurm(slurm_env, tiny_trained_re
     proc = run(recipe, slurm_env, "--stage", "2", "--stop-stage", "2", "--dumpdir", "dump_slurm")
     assert proc.returncode == 0, proc.stderr[-3000:]
     for d in ("train", "dev", "test"):
-        local = (recipe / "dump" / d / "utt2num_frames").read_text()
-        assert (recipe / "dump_slurm" / d / "utt2num_frames").read_text() == local
-        log = (recipe / "dump_slurm" / d / "log" / "fbank.2.log").read_text()
+        local = (recipe / "dump" / "fbank" / d / "utt2num_frames").read_text()
+        assert (recipe / "dump_slurm" / "fbank" / d / "utt2num_frames").read_text() == local
+        log = (recipe / "dump_slurm" / "fbank" / d / "log" / "features.2.log").read_text()
         assert "(Slurm job" in log and "# ended (exit 0)" in log
-    assert (recipe / "dump_slurm" / "train" / "cmvn.npz").is_file()
+    assert (recipe / "dump_slurm" / "fbank" / "train" / "cmvn.npz").is_file()
 
     proc = run(recipe, slurm_env, "--stage", "5", "--stop-stage", "5", "--decode-nj", "2",
                "--decode-batch-bins", "1500", "--policy-grid", "entropy:0.1")
