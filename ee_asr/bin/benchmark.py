@@ -20,7 +20,7 @@ import torch
 
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import add_renamed_options, run_main, setup_logging
-from ee_asr.common.edit_ops import word_counts
+from ee_asr.common.edit_ops import error_rate, errors_of, word_counts
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.benchmark import load_batches, time_exits, time_policies
@@ -75,8 +75,8 @@ def main(argv=None):
     refs = [dataset.text[u] for b in batches for u in b[0]]
 
     def wer_of(results):
-        errs = [word_counts(ref, tokenizer.decode(r["ids"])) for ref, r in zip(refs, results)]
-        return 100.0 * sum(e["sub"] + e["del"] + e["ins"] for e in errs) / max(sum(len(r.split()) for r in refs), 1)
+        errors = sum(errors_of(word_counts(ref, tokenizer.decode(r["ids"]))) for ref, r in zip(refs, results))
+        return error_rate(errors, sum(len(r.split()) for r in refs))
 
     logging.info("timing %d exits on %d utterances", len(model.exit_layers), len(refs))
     exits = time_exits(model, batches, args.repeats)

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ee_asr.common.atomic import atomic_open
-from ee_asr.common.edit_ops import char_counts, word_counts
+from ee_asr.common.edit_ops import char_counts, errors_of, word_counts
 from ee_asr.common.lock import DirLock
 from ee_asr.common.skipped import SKIPPED_FILE, write_skipped
 from ee_asr.data.dataset import FeatureDataset
@@ -29,9 +29,9 @@ from ee_asr.decode.split import job_batches
 def utterance_record(utt, layer, hyp, ref, scores, frames):
     w, c = word_counts(ref, hyp), char_counts(ref, hyp)
     return {"utt": utt, "exit": layer, "hyp": hyp, "ref": ref,
-            "ref_words": len(ref.split()), "errors": w["sub"] + w["del"] + w["ins"],
+            "ref_words": len(ref.split()), "errors": errors_of(w),
             "sub": w["sub"], "del": w["del"], "ins": w["ins"],
-            "ref_chars": len(" ".join(ref.split())), "char_errors": c["sub"] + c["del"] + c["ins"],
+            "ref_chars": len(" ".join(ref.split())), "char_errors": errors_of(c),
             "char_sub": c["sub"], "char_del": c["del"], "char_ins": c["ins"],
             **{k: float(f"{v:.6g}") for k, v in scores.items()}, "frames": frames}
 

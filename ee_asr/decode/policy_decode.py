@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ee_asr.common.atomic import atomic_open, atomic_write_text
-from ee_asr.common.edit_ops import word_counts
+from ee_asr.common.edit_ops import error_rate, errors_of, word_counts
 from ee_asr.common.lock import DirLock
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
@@ -52,7 +52,7 @@ class PolicyDecoder:
                 w = word_counts(ref, hyp)
                 batch_records.append({"utt": utt, "exit": res["exit"], "layers_computed": res["layers_computed"],
                                       "hyp": hyp, "ref": ref, "ref_words": len(ref.split()),
-                                      "errors": w["sub"] + w["del"] + w["ins"], "seconds": round(res["seconds"], 6),
+                                      "errors": errors_of(w), "seconds": round(res["seconds"], 6),
                                       "scores": {str(k): v for k, v in res["scores"].items()}})
             return batch_records
 
@@ -67,7 +67,7 @@ class PolicyDecoder:
         last = self.model.encoder.exit_layers[-1]
         mean_exit = sum(r["exit"] for r in records) / len(records)
         summary = {"policy": policy, "threshold": threshold,
-                   "wer": 100.0 * sum(r["errors"] for r in records) / max(sum(r["ref_words"] for r in records), 1),
+                   "wer": error_rate(sum(r["errors"] for r in records), sum(r["ref_words"] for r in records)),
                    "mean_exit": mean_exit, "compute_ratio": mean_exit / last, "seconds": seconds,
                    "utterances": len(records), "skipped": len(self.skipping.skipped), "max_layers": self.max_layers}
         with atomic_open(out_dir / "results.jsonl") as f:
