@@ -23,6 +23,7 @@ def run(recipe, *args):
                           cwd=recipe, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 @needs_tts
 def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
     proc = run(recipe)

@@ -72,6 +72,7 @@ TINY_W2V = ("--max-epoch 1 --set encoder_conf.hf_config.hidden_size=32 "
             "--set encoder_conf.hf_config.conv_dim=[16,16,16,16,16,16,16]")
 
 
+@pytest.mark.slow
 @needs_tts
 def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tiny_data):
     scratch = mini_recipe("wav2vec2_ctc_ee_scratch", tmp_path, tiny_data)
@@ -102,6 +103,7 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
     assert missing.returncode != 0 and "is not a directory" in missing.stderr
 
 
+@pytest.mark.slow
 @needs_tts
 def test_aed_recipe_trains_and_decodes_with_joint_beam_search(tmp_path, tiny_data):
     aed = mini_recipe("conformer_aed_ee", tmp_path, tiny_data)

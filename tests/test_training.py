@@ -91,6 +91,7 @@ def test_train_resume_decode_and_score(tiny_setup):
     assert "torch version" in (exp / "RESULTS.md").read_text()
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_resumes_and_finishes(tiny_setup):
     root = tiny_setup
     exp = root / "exp_kill"
@@ -111,6 +112,7 @@ def test_kill_9_then_rerun_resumes_and_finishes(tiny_setup):
     assert "resumed from" in (exp / "train.rank0.log").read_text()
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_parameters(tiny_setup):
     root = tiny_setup
     exp = root / "exp_ddp"
@@ -167,6 +169,7 @@ def test_policy_decode_and_benchmark_json(tiny_setup, trained):
     assert result["train_step_ratio"] > 0
 
 
+@pytest.mark.slow
 def test_piecewise_schedule_planned_for_other_updates_is_warned_about(tiny_setup):
     def train_log(exp, last_step):
         cfg = tiny_setup / f"conf_pw{last_step}.yaml"
