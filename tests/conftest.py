@@ -36,6 +36,31 @@ def copy_recipe(src, dst):
     return dst
 
 
+# Sentences of the tiny synthetic-tone corpora that the training and fault tests build.
+TEXTS = ["one two three", "four five six", "seven eight nine", "ten one two", "three four five",
+         "six seven eight", "nine ten one", "two three four"]
+
+
+def make_dump(root, name, seconds):
+    """A dump dir `root/name` (wav.scp, text, feats.scp, utt2num_frames) of tone utterances of
+    the given lengths, saying TEXTS in turn."""
+    from ee_asr.data.features import write_features
+
+    d = root / name
+    d.mkdir(parents=True)
+    wav, text = [], []
+    for i, sec in enumerate(seconds):
+        utt = f"u{name}{i:02d}"
+        write_wav(root / f"{utt}.wav", sec, seed=i)
+        wav.append(f"{utt} {root / f'{utt}.wav'}\n")
+        text.append(f"{utt} {TEXTS[i % len(TEXTS)]}\n")
+    (d / "wav.scp").write_text("".join(wav))
+    (d / "text").write_text("".join(text))
+    write_features(d / "wav.scp", d / "feats")
+    os.replace(d / "feats.num_frames", d / "utt2num_frames")
+    return d
+
+
 def write_wav(path, seconds=1.0, sr=16000, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr

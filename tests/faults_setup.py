@@ -2,20 +2,16 @@
 and decoding commands, clones of a trained experiment and digests of everything in a directory."""
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
 import torch
 import yaml
 
-from conftest import write_wav
+from conftest import TEXTS, make_dump
 from ee_asr.data.cmvn import compute_global_stats, write_stats
-from ee_asr.data.features import write_features
 from ee_asr.data.tokenizer import train_sentencepiece
 
-TEXTS = ["one two three", "four five six", "seven eight nine", "ten one two", "three four five",
-         "six seven eight", "nine ten one", "two three four"]
 # stochastic depth and SpecAugment on: resume must restore the random generators to be bit-exact
 CONFIG = """
 encoder_conf: {output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, exit_layers: [2, 4],
@@ -29,22 +25,6 @@ max_epoch: 3
 keep_nbest_models: 2
 log_interval: 1
 """
-
-
-def make_dump(root, name, seconds):
-    d = root / name
-    d.mkdir(parents=True)
-    wav, text = [], []
-    for i, sec in enumerate(seconds):
-        utt = f"u{name}{i:02d}"
-        write_wav(root / f"{utt}.wav", sec, seed=i)
-        wav.append(f"{utt} {root / f'{utt}.wav'}\n")
-        text.append(f"{utt} {TEXTS[i % len(TEXTS)]}\n")
-    (d / "wav.scp").write_text("".join(wav))
-    (d / "text").write_text("".join(text))
-    write_features(d / "wav.scp", d / "feats")
-    os.replace(d / "feats.num_frames", d / "utt2num_frames")
-    return d
 
 
 def make_corpus(root):

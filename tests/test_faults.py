@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 import torch
-from faults_setup import clone_exp, digests, make_corpus, make_dump, train_args, weights_digest
+from faults_setup import clone_exp, digests, make_corpus, train_args, weights_digest
 
-from conftest import ROOT, run_py
+from conftest import ROOT, make_dump, run_py
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.common.lock import DirLock

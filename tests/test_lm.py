@@ -12,8 +12,8 @@ import yaml
 from flashlight.lib.text.decoder import kenlm
 from flashlight.lib.text.dictionary import create_word_dict
 from test_model import TINY
-from test_training import TEXTS, make_dump
 
+from conftest import TEXTS, make_dump
 from ee_asr.bin import build_lm, decode, score
 from ee_asr.common.errors import UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK, build_arpa, estimate, probability, write_arpa
@@ -133,7 +133,7 @@ def test_the_lm_beam_fixes_a_word_the_acoustics_got_wrong(tmp_path):
 
 
 def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path):
-    data = make_dump(tmp_path, "valid", 4)
+    data = make_dump(tmp_path, "valid", [0.6 + 0.05 * i for i in range(4)])
     (tmp_path / "text.txt").write_text("\n".join(TEXTS) + "\n")
     train_sentencepiece(tmp_path / "text.txt", tmp_path / "bpe", vocab_size=20, model_type="char")
     tok = Tokenizer(tmp_path / "bpe.model")

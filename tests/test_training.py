@@ -11,13 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, run_py, write_wav
+from conftest import ROOT, TEXTS, make_dump, run_py
 from ee_asr.data.cmvn import compute_global_stats, write_stats
-from ee_asr.data.features import write_features
 from ee_asr.data.tokenizer import train_sentencepiece
 
-TEXTS = ["one two three", "four five six", "seven eight nine", "ten one two", "three four five",
-         "six seven eight", "nine ten one", "two three four"]
 CONFIG = """
 encoder_conf: {output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, exit_layers: [2, 4],
                cnn_module_kernel: 7, input_layer: conv2d}
@@ -32,27 +29,15 @@ log_interval: 2
 """
 
 
-def make_dump(root, name, n):
-    d = root / name
-    d.mkdir(parents=True)
-    wav, text = [], []
-    for i in range(n):
-        utt = f"u{name}{i:02d}"
-        write_wav(root / f"{utt}.wav", 0.6 + 0.05 * (i % 5), seed=i)
-        wav.append(f"{utt} {root / f'{utt}.wav'}\n")
-        text.append(f"{utt} {TEXTS[i % len(TEXTS)]}\n")
-    (d / "wav.scp").write_text("".join(wav))
-    (d / "text").write_text("".join(text))
-    write_features(d / "wav.scp", d / "feats")
-    os.replace(d / "feats.num_frames", d / "utt2num_frames")
-    return d
+def short_seconds(n):
+    return [0.6 + 0.05 * (i % 5) for i in range(n)]
 
 
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    train = make_dump(root, "train", 16)
-    make_dump(root, "valid", 4)
+    train = make_dump(root, "train", short_seconds(16))
+    make_dump(root, "valid", short_seconds(4))
     (root / "text.txt").write_text("\n".join(TEXTS) + "\n")
     train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=20, model_type="char")
     write_stats(compute_global_stats(train / "feats.scp"), root / "cmvn.npz")
