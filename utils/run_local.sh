@@ -28,20 +28,13 @@ logtmpl=$1; shift
 if [ -n "$var" ] && [ "$first" -lt "$last" ] && [[ "$logtmpl" != *"$var"* ]]; then
   echo "$0: the log path $logtmpl must contain $var: jobs $first-$last would share one log" >&2; exit 1
 fi
+logged="$(dirname "$0")/run_logged.sh"
 pids=(); logs=(); tasks=()
 for ((j = first; j <= last; j++)); do
   log=$logtmpl; args=("$@")
   if [ -n "$var" ]; then log=${log//$var/$j}; args=("${args[@]//$var/$j}"); fi
   mkdir -p "$(dirname "$log")" || { echo "$0: cannot make the log dir of $log" >&2; exit 1; }
-  (
-    echo "# $(printf '%q ' "${args[@]}")"
-    echo "# started at $(date)"
-    start=$(date +%s)
-    "${args[@]}"
-    rc=$?
-    echo "# ended (exit $rc) at $(date), elapsed $(( $(date +%s) - start ))s"
-    exit $rc
-  ) > "$log" 2>&1 &
+  "$logged" "$log" "${args[@]}" &
   pids+=($!); logs+=("$log"); tasks+=("$j")
   if [ "$max_jobs" -gt 0 ] && [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; then wait -n || true; fi
 done

@@ -51,17 +51,12 @@ for ((j = first; j <= last; j++)); do rm -f "$qdir/$name.$j.rc"; done
   echo "var=$(printf '%q' "$var"); task=\${SLURM_ARRAY_TASK_ID:-$first}"
   echo "log=$(printf '%q' "$logtmpl"); args=($(printf '%q ' "$@"))"
   echo "rcfile=$(printf '%q' "$qdir/$name").\$task.rc"
+  echo "logged=$(printf '%q' "$(cd "$(dirname "$0")" && pwd)/run_logged.sh")"
   cat <<'SCRIPT'
 if [ -n "$var" ]; then log=${log//$var/$task}; args=("${args[@]//$var/$task}"); fi
 mkdir -p "$(dirname "$log")" || { echo 127 > "$rcfile"; exit 1; }
-{
-  echo "# $(printf '%q ' "${args[@]}")"
-  echo "# started at $(date) on $(hostname) (Slurm job ${SLURM_JOB_ID:-?}, task $task)"
-  start=$(date +%s)
-  "${args[@]}"
-  rc=$?
-  echo "# ended (exit $rc) at $(date), elapsed $(( $(date +%s) - start ))s"
-} > "$log" 2>&1  # a brace group, not a subshell: rc is still set below
+RUN_WHERE="on $(hostname) (Slurm job ${SLURM_JOB_ID:-?}, task $task)" "$logged" "$log" "${args[@]}"
+rc=$?
 echo "$rc" > "$rcfile"
 exit "$rc"
 SCRIPT
