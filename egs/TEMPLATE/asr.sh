@@ -59,7 +59,7 @@ export_int8=true          # also write int8 graphs (MatMul-only), their CER chec
 export_max_cer_increase=1.0  # CER points int8 may lose at any exit; more fails the stage (int8 removed)
 export_sherpa_exits=""    # exits to write as single sherpa-onnx CTC graphs, e.g. "6 12"
 
-help_message="Usage: $0 [options]   (stages: 1 data, 2 features, 3 tokens, 4 training, 5 decoding, 6 scoring)"
+help_message="Usage: $0 [options]   (stages: 1 data, 2 features, 3 tokens, 4 training, 5 decoding, 6 scoring, 7 ONNX export)"
 . ./path.sh
 . ./cmd.sh
 . utils/log.sh
