@@ -5,21 +5,7 @@ posterior). Full decoding, dynamic decoding and benchmarks all go through this."
 from ee_asr.decode.joint_beam import JointBeamSearch
 from ee_asr.exits.ctc_nbest import CtcNbest
 from ee_asr.exits.exit_scores import NEEDS_HYPOTHESES, exit_scores, needed_scores
-from ee_asr.models.ctc_greedy import BLANK_ID, greedy_ids
-
-
-def greedy_from_best(best, lengths):
-    """Greedy CTC ids (repeats merged, blanks dropped) from the best token per frame (B, T); the
-    same as models/ctc_greedy.greedy_ids, from one .tolist() instead of per-element tensor reads."""
-    out = []
-    for row, n in zip(best.cpu().tolist(), lengths.cpu().tolist()):
-        ids, prev = [], None
-        for t in row[:n]:
-            if t != prev and t != BLANK_ID:
-                ids.append(t)
-            prev = t
-        out.append(ids)
-    return out
+from ee_asr.models.ctc_greedy import greedy_from_best, greedy_ids
 
 
 class ExitSearch:

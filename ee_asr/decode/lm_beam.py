@@ -16,10 +16,9 @@ import numpy as np
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
-from ee_asr.decode.exit_search import greedy_from_best
 from ee_asr.exits.exit_scores import exit_scores
 from ee_asr.exits.nbest_posterior import nbest_posterior
-from ee_asr.models.ctc_greedy import BLANK_ID
+from ee_asr.models.ctc_greedy import BLANK_ID, greedy_from_best
 
 DEFAULT_BEAM_SIZE = 50
 

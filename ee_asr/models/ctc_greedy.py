@@ -7,9 +7,18 @@ BLANK_ID = 0
 
 def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor):
     """log_probs (B, T, V) -> list of token-id lists, one per utterance."""
-    best = log_probs.argmax(-1).cpu()
+    return greedy_from_best(log_probs.argmax(-1), lengths)
+
+
+def greedy_from_best(best: torch.Tensor, lengths: torch.Tensor):
+    """The same from the best token per frame (B, T), for callers that have it already (max() also
+    gives maxprob): one .tolist() instead of per-element tensor reads."""
     out = []
-    for row, n in zip(best, lengths.cpu().tolist()):
-        row = torch.unique_consecutive(row[:n])
-        out.append([int(t) for t in row if t != BLANK_ID])
+    for row, n in zip(best.cpu().tolist(), lengths.cpu().tolist()):
+        ids, prev = [], None
+        for t in row[:n]:
+            if t != prev and t != BLANK_ID:
+                ids.append(t)
+            prev = t
+        out.append(ids)
     return out
