@@ -39,12 +39,6 @@ class FixedLine:
         return float(np.interp(mean_exit, list(exit_times), list(exit_times.values())))
 
 
-def bootstrap_counts(n, resamples=1000, seed=0):
-    """How often each of n utterances is drawn, per draw: (resamples, n)."""
-    rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(resamples)]).astype(np.float64)
-
-
 def compare(line, choices, counts, policy_errors=None, level=0.95):
     """choices: {utt: chosen exit}; policy_errors: {utt: errors} when they differ from the
     recorded exit's (online decodes); counts: bootstrap_counts. -> dict of the comparison."""

@@ -29,16 +29,28 @@ def per_utterance_matrix(records):
     return layers, errors, np.array([words[u] for u in utts], dtype=np.float64)
 
 
+def bootstrap_count_chunks(n, resamples=1000, seed=0, chunk=100):
+    """The paired bootstrap's draws of n utterances, as how often each utterance is drawn (so a
+    draw is a weighted sum instead of a copy), `chunk` draws at a time to bound memory on large
+    test sets: arrays (<= chunk, n). The same seed gives the same draws however they are chunked."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, chunk):
+        yield np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
+                        for _ in range(min(chunk, resamples - start))]).astype(np.float64)
+
+
+def bootstrap_counts(n, resamples=1000, seed=0):
+    """All draws at once: (resamples, n)."""
+    return np.concatenate(list(bootstrap_count_chunks(n, resamples, seed)))
+
+
 def bootstrap_wers(errors, ref_words, resamples=1000, seed=0):
     """WER % of every exit on `resamples` paired draws of utterances: array (resamples, X)."""
-    rng = np.random.default_rng(seed)
-    n = errors.shape[0]
     out = np.empty((resamples, errors.shape[1]))
-    for start in range(0, resamples, 100):  # 100 draws at a time bounds memory on large test sets
-        # how often each utterance is drawn, so a draw is a weighted sum instead of a copy
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
-                           for _ in range(min(100, resamples - start))])
+    start = 0
+    for counts in bootstrap_count_chunks(errors.shape[0], resamples, seed):
         out[start:start + len(counts)] = 100.0 * (counts @ errors) / np.maximum(counts @ ref_words, 1)[:, None]
+        start += len(counts)
     return out
 
 
