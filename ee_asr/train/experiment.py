@@ -23,7 +23,6 @@ from ee_asr.common.lock import DirLock
 from ee_asr.data.cmvn import check_stats_file
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.models.wav2vec2_ee import read_pretrained_config
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.loop import FINAL_MODEL, Trainer
@@ -55,6 +54,9 @@ def resolve_config(config, train_dir, bpemodel, cmvn):
         # The checkpoint's architecture goes into the resolved config, so that decoding rebuilds
         # the model from config.yaml alone; keys the user set (dropouts, masking) win.
         config["pretrained"] = str(Path(config["pretrained"]).resolve())
+        # imported here, as the registry imports encoders: a Conformer run never loads transformers
+        from ee_asr.models.wav2vec2_ee import read_pretrained_config
+
         enc = dict(config.get("encoder_conf") or {})
         enc["hf_config"] = {**read_pretrained_config(config["pretrained"]), **(enc.get("hf_config") or {})}
         config["encoder_conf"] = enc
