@@ -53,3 +53,33 @@ def test_compare_puts_experiments_in_rows_and_subtracts_the_single_exit_baseline
     assert (tmp_path / "cmp.md").read_text().strip() == out.strip()
     missing = run_py("ee_asr.bin.compare", str(tmp_path / "nope"), check=False)
     assert missing.returncode != 0 and "no results.json" in missing.stderr
+
+
+def write_exit_records(exp, errors_per_exit, words=5):
+    """decode_test/exits.jsonl: errors_per_exit {layer: [errors per utterance]}."""
+    lines = [json.dumps({"utt": f"u{i:03d}", "exit": layer, "errors": e, "ref_words": words})
+             for layer, errs in errors_per_exit.items() for i, e in enumerate(errs)]
+    (exp / "decode_test").mkdir()
+    (exp / "decode_test" / "exits.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_compare_differences_carry_paired_intervals_and_bold_only_what_excludes_zero(tmp_path):
+    n = 200
+    better = [0] * n                      # no errors on any utterance
+    worse = [1 if i % 2 else 0 for i in range(n)]   # an error on half of them
+    noisy = [1 if i % 2 == 0 else 0 for i in range(n)]  # as many errors, on the other half
+    ref = fake_experiment(tmp_path, "a", "ref", [10.0, 10.0], [2, 4])
+    write_exit_records(ref, {2: worse, 4: worse})
+    other = fake_experiment(tmp_path, "b", "other", [0.0, 10.0], [2, 4])
+    write_exit_records(other, {2: better, 4: noisy})
+    out = run_py("ee_asr.bin.compare", str(other), "--reference", str(ref)).stdout
+    row = next(line for line in out.splitlines() if line.startswith("|b/other minus a/ref|"))
+    cells = row.split("|")[3:5]
+    assert cells[0].startswith("**-10.0**") and "(-" in cells[0]   # every draw lower: significant
+    assert not cells[1].startswith("**") and cells[1].startswith("+0.0 (-")  # same count, other utterances
+    lo, hi = (float(x) for x in cells[1].split("(")[1].rstrip(")").split(" .. "))
+    assert lo < 0 < hi
+    broken = tmp_path / "a" / "exp" / "ref" / "decode_test" / "exits.jsonl"
+    broken.write_text('{"utt": "u1"}\n')
+    bad = run_py("ee_asr.bin.compare", str(other), "--reference", str(ref), check=False)
+    assert bad.returncode != 0 and "exits.jsonl:1" in bad.stderr

@@ -102,3 +102,21 @@ def test_equal_compute_interpolates_the_fixed_line_per_utterance():
     assert c["interval"][0] <= -5.0 <= c["interval"][1] + 1e-9 and c["interval"][1] <= 0
     assert compare(line, {"a": 2, "b": 2}, counts)["difference"] == 0.0  # a fixed exit is on the line
     assert np.isclose(line.time_at(3, {2: 0.2, 4: 0.4, 6: 0.6}), 0.3)
+
+
+def test_a_policy_is_compared_with_another_policys_curve_at_equal_mean_exit():
+    from ee_asr.score.tradeoff import versus
+    # exits 2/4/6; 'a' is only right at exit 6, 'b' already at exit 2. A good score (seq_posterior)
+    # stops b early and a late; a bad one (entropy) does the opposite.
+    records = [{"utt": u, "exit": e, "ref_words": 10, "errors": err, "seq_posterior": sp, "entropy": ent}
+               for u, rows in (("a", ((5, 0.1, 0.01), (5, 0.2, 0.01), (0, 0.9, 0.01))),
+                               ("b", ((0, 0.9, 0.9), (0, 0.9, 0.9), (0, 0.9, 0.9))))
+               for e, (err, sp, ent) in zip(EXITS, rows)]
+    curves = {"seqpost": sweep(records, "seqpost", [0.5], with_choices=True),
+              "entropy": sweep(records, "entropy", [0.005, 0.05, 1.0], with_choices=True)}
+    assert [p["mean_exit"] for p in curves["entropy"]] == [6, 4, 2]
+    (c,) = versus(records, curves, "seqpost", "entropy", resamples=200)
+    # seqpost: a at 6, b at 2 -> mean exit 4, WER 0; entropy at mean exit 4 sends both to 4: WER 25
+    assert c["mean_exit"] == 4 and c["wer"] == 0.0 and c["fixed_wer"] == pytest.approx(25.0)
+    assert c["difference"] == pytest.approx(-25.0)
+    assert versus(records, curves, "nbest", "entropy") == []

@@ -1,24 +1,46 @@
-"""One table across experiments: rows are experiments, columns exits, per test set, plus the
-early-exit-minus-single-exit WER difference per depth.
+"""One table across experiments: rows are experiments, columns exits, per test set, plus
+difference rows with their paired bootstrap intervals.
 
 An experiment counts as *single-exit* when its loss weights are zero at every exit but the last
 (one exit, or the `conformer_ctc_single` / `*_finetune` style); its last exit is the single-exit
-baseline at that depth. Every other experiment is *early-exit* and gets a difference row.
+baseline at that depth. Every other experiment is *early-exit* and gets a difference row against
+that baseline; with a reference experiment, every other one gets a row against it, exit by exit.
+A difference is paired (the same test utterances, each system's errors per utterance from
+decode_<set>/exits.jsonl) and shown in bold when its 95% interval excludes zero.
 """
 
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from ee_asr.common.errors import UserError
+from ee_asr.score.significance import bootstrap_count_chunks
 
 KEY = re.compile(r"^decode_(?P<set>.+)/wer_exit(?P<layer>\d+)$")
 
 
+def read_utterance_errors(decode_dir):
+    """{layer: {utt: (word errors, reference words)}} from exits.jsonl, or {} where there is none."""
+    path = Path(decode_dir) / "exits.jsonl"
+    if not path.is_file():
+        return {}
+    out = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            out.setdefault(int(r["exit"]), {})[r["utt"]] = (float(r["errors"]), float(r["ref_words"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path}:{n}: not an exit record ({e})") from None
+    return out
+
+
 def read_experiment(exp_dir):
-    """(name, {set: {layer: wer}}, exit layers, single-exit?) from results.json and config.yaml."""
+    """{name, wers {set: {layer: wer}}, utts {set: {layer: {utt: (errors, words)}}}, layers, single}."""
     exp = Path(exp_dir)
     results, config = exp / "results.json", exp / "config.yaml"
     if not results.is_file() or not config.is_file():
@@ -35,40 +57,95 @@ def read_experiment(exp_dir):
     single = len(layers) == 1 or (isinstance(weights, list) and all(float(w) == 0 for w in weights[:-1]))
     # recipe/tag reads better than the full path, and is unique across a corpus's recipes
     name = f"{exp.parent.parent.name}/{exp.name}" if exp.parent.name == "exp" else str(exp)
-    return name, wers, layers, single
+    utts = {s: read_utterance_errors(exp / f"decode_{s}") for s in wers}
+    return {"name": name, "wers": wers, "utts": utts, "layers": layers, "single": single}
+
+
+def paired_difference(a, b, resamples=1000, seed=0):
+    """WER(a) - WER(b) over the utterances both decoded, and its 95% paired bootstrap interval;
+    a, b: {utt: (errors, words)}. None where they share no utterance."""
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    ea, eb = (np.array([d[u][0] for u in common]) for d in (a, b))
+    words = np.array([a[u][1] for u in common])
+    diff = 100.0 * (ea.sum() - eb.sum()) / max(words.sum(), 1)
+    draws = np.concatenate([100.0 * (c @ (ea - eb)) / np.maximum(c @ words, 1)
+                            for c in bootstrap_count_chunks(len(common), resamples, seed)])
+    return diff, tuple(np.percentile(draws, [2.5, 97.5]))
 
 
 def _fmt(v):
     return "-" if v is None else f"{v:.1f}"
 
 
-def compare_table(exp_dirs):
+def _diff_cell(value, utts_a, utts_b):
+    if value is None:
+        return "-"
+    paired = paired_difference(utts_a, utts_b) if utts_a and utts_b else None
+    if paired is None:
+        return f"{value:+.1f}"
+    diff, (lo, hi) = paired
+    text = f"{diff:+.1f}"
+    return (f"**{text}**" if lo > 0 or hi < 0 else text) + f" ({lo:+.1f} .. {hi:+.1f})"
+
+
+def _row(cells):
+    return "|" + "|".join(cells) + "|"
+
+
+def compare_table(exp_dirs, reference=None):
     exps = [read_experiment(d) for d in exp_dirs]
     if not exps:
         raise UserError("no experiments given")
-    sets = sorted({s for _, wers, _, _ in exps for s in wers})
-    out = ["# Early-exit comparison (WER %)", ""]
+    ref = read_experiment(reference) if reference else None
+    if ref and all(e["name"] != ref["name"] for e in exps):
+        exps.insert(0, ref)
+    sets = sorted({s for e in exps for s in e["wers"]})
+    out = ["# Early-exit comparison (WER %)", "",
+           "Differences: paired bootstrap over the utterances both decoded (1,000 draws), 95% interval "
+           "in brackets, bold where it excludes zero.", ""]
     for test_set in sets:
-        layers = sorted({layer for _, wers, _, _ in exps for layer in wers.get(test_set, {})})
-        baseline = {}
-        for _, wers, exits, single in exps:
-            if single and exits and exits[-1] in wers.get(test_set, {}):
-                baseline[exits[-1]] = wers[test_set][exits[-1]]
+        layers = sorted({layer for e in exps for layer in e["wers"].get(test_set, {})})
         out += [f"## {test_set}", "", "|experiment|kind|" + "|".join(f"exit {L}" for L in layers) + "|",
                 "|---|---|" + "---|" * len(layers)]
-        for name, wers, _, single in exps:
-            row = wers.get(test_set, {})
-            kind = "single-exit" if single else "early-exit"
-            out.append(f"|{name}|{kind}|" + "|".join(_fmt(row.get(L)) for L in layers) + "|")
-        if baseline:
-            out.append("|single-exit baseline (last exit of each)|single-exit|"
-                       + "|".join(_fmt(baseline.get(L)) for L in layers) + "|")
-            for name, wers, _, single in exps:
-                if single:
-                    continue
-                row = wers.get(test_set, {})
-                diffs = [None if L not in row or L not in baseline else row[L] - baseline[L] for L in layers]
-                out.append(f"|{name} minus single-exit|difference|"
-                           + "|".join("-" if d is None else f"{d:+.1f}" for d in diffs) + "|")
+        for e in exps:
+            row = e["wers"].get(test_set, {})
+            kind = "single-exit" if e["single"] else "early-exit"
+            out.append(_row([e["name"], kind] + [_fmt(row.get(L)) for L in layers]))
+        out += _reference_rows(exps, ref, test_set, layers) if ref else _baseline_rows(exps, test_set, layers)
         out.append("")
     return "\n".join(out)
+
+
+def _reference_rows(exps, ref, test_set, layers):
+    base, base_utts = ref["wers"].get(test_set, {}), ref["utts"].get(test_set, {})
+    rows = []
+    for e in exps:
+        if e["name"] == ref["name"]:
+            continue
+        row, utts = e["wers"].get(test_set, {}), e["utts"].get(test_set, {})
+        cells = [_diff_cell(row[L] - base[L] if L in row and L in base else None, utts.get(L), base_utts.get(L))
+                 for L in layers]
+        rows.append(_row([f"{e['name']} minus {ref['name']}", "difference"] + cells))
+    return rows
+
+
+def _baseline_rows(exps, test_set, layers):
+    baseline, base_utts = {}, {}
+    for e in exps:
+        if e["single"] and e["layers"] and e["layers"][-1] in e["wers"].get(test_set, {}):
+            depth = e["layers"][-1]
+            baseline[depth] = e["wers"][test_set][depth]
+            base_utts[depth] = e["utts"].get(test_set, {}).get(depth)
+    if not baseline:
+        return []
+    rows = [_row(["single-exit baseline (last exit of each)", "single-exit"] + [_fmt(baseline.get(L)) for L in layers])]
+    for e in exps:
+        if e["single"]:
+            continue
+        row, utts = e["wers"].get(test_set, {}), e["utts"].get(test_set, {})
+        cells = [_diff_cell(row[L] - baseline[L] if L in row and L in baseline else None, utts.get(L), base_utts.get(L))
+                 for L in layers]
+        rows.append(_row([f"{e['name']} minus single-exit", "difference"] + cells))
+    return rows

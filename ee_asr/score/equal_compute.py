@@ -21,6 +21,22 @@ class FixedLine:
         self.errors = np.array([[by_utt[u][e]["errors"] for e in exits] for u in self.utts], dtype=np.float64)
         self.words = np.array([by_utt[u][exits[-1]]["ref_words"] for u in self.utts], dtype=np.float64)
 
+    def curve(self, points):
+        """Another policy's sweep as the line to beat: its points (with `choices`) at their mean exits,
+        each utterance's errors at its chosen exit, interpolated between neighbouring points as the
+        fixed exits are (a mixture of two thresholds). Points at the same mean exit keep the first."""
+        index = {e: i for i, e in enumerate(self.exits)}
+        rows = np.arange(len(self.utts))
+        line = FixedLine.__new__(FixedLine)
+        line.utts, line.words, xs, columns = self.utts, self.words, [], []
+        for p in sorted(points, key=lambda p: p["mean_exit"]):
+            if xs and p["mean_exit"] <= xs[-1]:
+                continue
+            xs.append(p["mean_exit"])
+            columns.append(self.errors[rows, [index[p["choices"][u]] for u in self.utts]])
+        line.exits, line.errors = xs, np.stack(columns, axis=1)
+        return line
+
     def per_utterance_at(self, mean_exit):
         """Expected per-utterance errors of the fixed-exit mixture with this mean exit."""
         x = np.clip(mean_exit, self.exits[0], self.exits[-1])
@@ -42,10 +58,12 @@ class FixedLine:
 def compare(line, choices, counts, policy_errors=None, level=0.95):
     """choices: {utt: chosen exit}; policy_errors: {utt: errors} when they differ from the
     recorded exit's (online decodes); counts: bootstrap_counts. -> dict of the comparison."""
-    index = {e: i for i, e in enumerate(line.exits)}
-    rows = np.arange(len(line.utts))
-    pol = (np.array([policy_errors[u] for u in line.utts], dtype=np.float64) if policy_errors is not None
-           else line.errors[rows, [index[choices[u]] for u in line.utts]])
+    if policy_errors is None:
+        index = {e: i for i, e in enumerate(line.exits)}
+        rows = np.arange(len(line.utts))
+        pol = line.errors[rows, [index[choices[u]] for u in line.utts]]
+    else:
+        pol = np.array([policy_errors[u] for u in line.utts], dtype=np.float64)
     mean_exit = float(np.mean([choices[u] for u in line.utts]))
     fixed = line.per_utterance_at(mean_exit)
     diff = error_rate(pol.sum() - fixed.sum(), line.words.sum())
@@ -77,8 +95,8 @@ def summary_line(policy, comparisons):
             f"{best['mean_exit']:.2f} (95% interval {lo:+.2f} .. {hi:+.2f})")
 
 
-def comparison_table(policy, comparisons):
-    lines = ["|policy|threshold|mean exit|WER|fixed exits at equal compute|difference|95% interval|verdict|",
+def comparison_table(policy, comparisons, against="fixed exits"):
+    lines = [f"|policy|threshold|mean exit|WER|{against} at equal compute|difference|95% interval|verdict|",
              "|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         lo, hi = c["interval"]

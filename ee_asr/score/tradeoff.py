@@ -86,6 +86,24 @@ def equal_compute(records, curves, measured, resamples=1000):
     return out
 
 
+def versus(records, curves, policy, baseline, resamples=1000):
+    """`policy`'s sweep points against `baseline`'s sweep at equal mean exit (the paper's claim that
+    the N-best posterior selects exits better than entropy); [] where either curve is missing."""
+    if policy not in curves or baseline not in curves:
+        return []
+    by_utt, exits = group_by_utterance(records)
+    line = FixedLine(by_utt, exits)
+    base = line.curve(curves[baseline])
+    counts = bootstrap_counts(len(line.utts), resamples)
+    index = {e: i for i, e in enumerate(exits)}
+    out = []
+    for p in curves[policy]:
+        if base.exits[0] <= p["mean_exit"] <= base.exits[-1]:
+            errors = {u: line.errors[i, index[p["choices"][u]]] for i, u in enumerate(line.utts)}
+            out.append({**compare(base, p["choices"], counts, errors), "threshold": p["threshold"]})
+    return out
+
+
 def plot(curves, measured, path, title, comparisons=None):
     import matplotlib
 
@@ -144,6 +162,11 @@ def tradeoff_section(decode_dir, records, exp_dir, resamples=1000):
         if policy in curves:
             text += [f"\n{policy} (offline sweep over recorded scores, against the fixed exits at equal compute):\n",
                      comparison_table(policy, thin(comparisons[policy]))]
+    paper = versus(records, curves, "nbest", "entropy", resamples)
+    if paper:
+        text += ["\nThe paper's selection: the N-best posterior against entropy at equal compute (entropy's "
+                 "sweep interpolated at each nbest point's mean exit; negative = nbest better):\n",
+                 summary_line("nbest vs entropy", paper) + "\n", comparison_table("nbest", thin(paper), "entropy")]
     online = {k: v for k, v in comparisons.items() if k.endswith("(online)")}
     if measured:
         text += ["\nMeasured online (layers above the exit not computed):\n", measured_table(measured)]
