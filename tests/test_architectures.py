@@ -58,6 +58,18 @@ def test_aed_joint_beam_search_decodes_every_exit_and_gives_an_nbest_posterior()
     assert [r["exit"] for r in res] == [6, 6, 6]
 
 
+def test_joint_beam_without_pre_beam_lets_ctc_score_every_token():
+    model = build(AED).eval()
+    x, xl, _, _ = batch()
+    outs, olens = model.exit_hidden(x, xl)
+    full, pruned = ExitSearch(model, beam_size=3, pre_beam_ratio=0), ExitSearch(model, beam_size=3)
+    assert not any(s.do_pre_beam for s in full.joint.searches) and all(s.do_pre_beam for s in pruned.joint.searches)
+    ids = full.hypotheses(0, outs[0][1], olens, None)
+    assert len(ids) == 3 and all(0 < t < VOCAB - 1 for seq in ids for t in seq)
+    with pytest.raises(UserError, match="pre_beam_ratio"):
+        ExitSearch(model, beam_size=3, pre_beam_ratio=0.5)
+
+
 def test_joint_beam_needs_a_model_with_decoders():
     with pytest.raises(UserError, match="needs a model with decoders"):
         ExitSearch(build({**TINY, "vocab_size": VOCAB, "model_conf": {}}), beam_size=3)

@@ -16,6 +16,9 @@ def add_model_args(parser):
                         help="joint CTC/attention beam search of this width at each exit (models with "
                              "decoders); 0: greedy CTC")
     parser.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight in the joint beam search")
+    parser.add_argument("--pre-beam-ratio", type=float, default=1.5,
+                        help="joint beam search: CTC scores only the decoder's likeliest ratio x beam-size next "
+                             "tokens (espnet's 1.5); 0: CTC scores every token")
     parser.add_argument("--penalty", type=float, default=0.0, help="length bonus in the joint beam search")
     parser.add_argument("--maxlenratio", type=float, default=0.0,
                         help="joint beam search: at most this many tokens per encoder frame; 0: end detection")
@@ -40,7 +43,7 @@ def make_search(args, model, nbest_size, classifier=None):
     from ee_asr.decode.exit_search import ExitSearch  # torch and espnet: not needed for --help
 
     return ExitSearch(model, nbest_size, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio,
-                      args.token_beam or NBEST_TOKEN_BEAM, classifier)
+                      args.token_beam or NBEST_TOKEN_BEAM, classifier, args.pre_beam_ratio)
 
 
 def load_for_inference(args):

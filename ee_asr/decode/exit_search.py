@@ -10,13 +10,14 @@ from ee_asr.models.ctc_greedy import greedy_from_best, greedy_ids
 
 class ExitSearch:
     def __init__(self, model, nbest_size=10, beam_size=0, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0,
-                 token_beam=5, classifier=None):
+                 token_beam=5, classifier=None, pre_beam_ratio=1.5):
         """`nbest_size` (K): hypotheses behind the N-best posterior, from flashlight-text's compiled
         CTC beam search with `token_beam` tokens per frame (greedy mode); `beam_size` > 0: joint
         CTC/attention beam search of that width (AED models), whose beam gives the N-best.
-        `classifier`: an ExitClassifier for the `learned` policy."""
+        `classifier`: an ExitClassifier for the `learned` policy; `pre_beam_ratio`: see JointBeamSearch."""
         self.model, self.nbest_size, self.token_beam, self.classifier = model, nbest_size, token_beam, classifier
-        self.joint = JointBeamSearch(model, beam_size, ctc_weight, penalty, maxlenratio) if beam_size > 0 else None
+        self.joint = (JointBeamSearch(model, beam_size, ctc_weight, penalty, maxlenratio, pre_beam_ratio=pre_beam_ratio)
+                      if beam_size > 0 else None)
         self._nbest = None
 
     def nbest(self):

@@ -15,10 +15,16 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
+config=""
+for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" != --train-config ] || config=${args[i + 1]:-}; done
 for L in $depths; do
   exits=$(seq -s, 2 2 "$L"); [ $((L % 2)) -eq 0 ] || exits="${exits:+$exits,}$L"
   weights=$(echo "$exits" | awk -F, '{for (i = 1; i < NF; i++) printf "0,"; print 1}')
+  # a per-block stochastic depth list keeps each block's rate: its first L entries
+  depth_rates=$(python3 -c 'import sys, yaml
+r = (yaml.safe_load(open(sys.argv[1])) or {}).get("encoder_conf", {}).get("stochastic_depth_rate")
+print("[" + ",".join(map(str, r[:int(sys.argv[2])])) + "]" if isinstance(r, list) else "")' "$config" "$L")
   ./asr.sh --tag-suffix "_depth${L}" --policy-grid "" \
-    --train-args "--set encoder_conf.num_blocks=$L --set encoder_conf.exit_layers=[$exits] --set model_conf.shared_head=true --set model_conf.exit_weighting=[$weights]${extra:+ $extra}" \
+    --train-args "--set encoder_conf.num_blocks=$L --set encoder_conf.exit_layers=[$exits]${depth_rates:+ --set encoder_conf.stochastic_depth_rate=$depth_rates} --set model_conf.shared_head=true --set model_conf.exit_weighting=[$weights]${extra:+ $extra}" \
     "${args[@]}"
 done
