@@ -107,9 +107,9 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
 @needs_tts
 def test_aed_recipe_trains_and_decodes_with_joint_beam_search(tmp_path, tiny_data):
     aed = mini_recipe("conformer_aed_ee", tmp_path, tiny_data)
-    run_recipe(aed, "--train-args", "--max-epoch 1", "--decode-args", "--beam-size 2 --maxlenratio 0.3",
-               "--nbest-size", "2", "--policy-grid", "nbest:0.9")
-    exp = aed / "exp" / "conformer_aed_ee_unigram300"
+    run_recipe(aed, "--nbpe", "100", "--train-args", "--max-epoch 1",
+               "--decode-args", "--beam-size 2 --maxlenratio 0.3", "--nbest-size", "2", "--policy-grid", "nbest:0.9")
+    exp = aed / "exp" / "conformer_aed_ee_unigram100"
     history = (exp / "checkpoints" / "history.json").read_text()
     assert "att_exit12" in history and "ctc_exit2" in history
     records = [line for line in (exp / "decode_test" / "exits.jsonl").read_text().splitlines()]
