@@ -165,3 +165,37 @@ def test_set_overrides_nested_keys_and_refuses_unknown_ones(tmp_path):
         apply_sets(config, parse_set(["encoder_cnf.x=1"]))
     with pytest.raises(UserError, match="expected KEY=VALUE"):
         parse_set(["encoder_conf.num_blocks"])
+
+
+def test_wav2vec2_zero_branch_init_starts_every_layer_as_the_identity_and_trains():
+    stable = {**W2V, "encoder_conf": {**W2V["encoder_conf"], "hf_config": {**HF_TINY, "do_stable_layer_norm": True}}}
+    conf = {**stable, "encoder_conf": {**stable["encoder_conf"], "branch_init_scale": 0.0}}
+    model = build(conf).eval()
+    x, xl, _, _ = wave_batch()
+    with torch.no_grad():
+        state = model.encoder.start(x, xl)
+        after = model.encoder.advance(state, 4)
+        default = build(stable).eval().encoder.advance(state, 4)
+    # pre-norm layers whose attention and feed-forward add nothing leave the hidden state as it was
+    assert torch.equal(state.x, after.x)
+    assert not torch.allclose(state.x, default.x, atol=1e-3)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # the first step moves the zeroed projections, the second reaches what feeds them
+        opt.zero_grad()
+        model(*wave_batch())[0].backward()
+        opt.step()
+    layer = model.encoder.model.encoder.layers[0]
+    assert float(layer.attention.out_proj.weight.detach().abs().max()) > 0
+    assert float(layer.attention.q_proj.weight.grad.abs().max()) > 0
+
+
+def test_wav2vec2_zero_branch_init_does_not_touch_a_loaded_checkpoint(tmp_path):
+    hf = save_tiny_pretrained(tmp_path / "w2v")
+    conf = {**W2V, "encoder_conf": {"hf_config": read_pretrained_config(tmp_path / "w2v"), "exit_layers": [2, 4],
+                                    "branch_init_scale": 0.0}}
+    model = build(conf)
+    model.encoder.load_pretrained(tmp_path / "w2v")
+    name = "encoder.layers.0.feed_forward.output_dense.weight"
+    assert torch.equal(model.encoder.model.state_dict()[name], hf.state_dict()[name])
+    assert float(hf.state_dict()[name].abs().max()) > 0

@@ -69,15 +69,15 @@ def run_recipe(recipe, *args):
 
 TINY_W2V = ("--max-epoch 1 --set encoder_conf.hf_config.hidden_size=32 "
             "--set encoder_conf.hf_config.intermediate_size=64 --set encoder_conf.hf_config.num_attention_heads=2 "
-            "--set encoder_conf.hf_config.conv_dim=[16,16,16,16,16,16,16]")
+            "--set encoder_conf.hf_config.conv_dim=[16,16,16,16,16]")
 
 
 @pytest.mark.slow
 @needs_tts
-def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tiny_data):
+def test_wav2vec2_scratch_pretrain_and_fine_tune_recipes_run(tmp_path, tiny_data):
     scratch = mini_recipe("wav2vec2_ctc_ee_scratch", tmp_path, tiny_data)
-    run_recipe(scratch, "--train-args", TINY_W2V, "--policy-grid", "entropy:0.1")
-    exp = scratch / "exp" / "wav2vec2_ctc_ee_scratch_char"
+    run_recipe(scratch, "--nbpe", "100", "--train-args", TINY_W2V, "--policy-grid", "entropy:0.1")
+    exp = scratch / "exp" / "wav2vec2_ctc_ee_scratch_unigram100"
     assert "|decode_test/exit12|20|" in (exp / "RESULTS.md").read_text()
     assert " batch_bins=4000000 " in (exp / ".stage5.done").read_text()  # raw audio's default: samples
     assert (scratch / "dump" / "raw" / "train" / "feats.scp").is_file()
@@ -87,19 +87,34 @@ def test_wav2vec2_scratch_then_fine_tune_recipes_run_stages_1_to_6(tmp_path, tin
     run_py("ee_asr.bin.export_hf", "--exp-dir", str(exp), "--output", str(tmp_path / "hf"))
     assert (tmp_path / "hf" / "config.json").is_file()
 
+    # self-supervised pre-training of the scratch recipe's architecture, without transcripts
+    pretrain = mini_recipe("wav2vec2_pretrain", tmp_path, tiny_data)
+    small = pretrain / "conf" / "tiny.yaml"
+    config = yaml.safe_load((pretrain / "conf" / "arch_wav2vec2_small.yaml").read_text())
+    config["encoder_conf"]["hf_config"].update(hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                               conv_dim=[16] * 5)
+    small.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(["./run.sh", "--local-data-opts", "--size tiny", "--arch-config", "conf/tiny.yaml",
+                           "--max-updates", "3", "--pretrain-args", "--batch-bins 100000 --log-interval 1"],
+                          cwd=pretrain, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    hf = pretrain / "exp" / "wav2vec2_pretrain" / "hf"
+    assert "update 3/3" in (pretrain / "exp" / "wav2vec2_pretrain" / "pretrain.log").read_text()
+
     finetune = mini_recipe("wav2vec2_ctc_finetune", tmp_path, tiny_data)
-    run_recipe(finetune, "--pretrained", str(tmp_path / "hf"), "--train-args", "--max-epoch 1",
+    run_recipe(finetune, "--nbpe", "100", "--pretrained", str(hf), "--train-args", "--max-epoch 1",
                "--policy-grid", "fixed:4")
-    exp = finetune / "exp" / "wav2vec2_ctc_finetune_char"
+    exp = finetune / "exp" / "wav2vec2_ctc_finetune_unigram100"
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["encoder_conf"]["hf_config"]["hidden_size"] == 32
-    assert config["pretrained"] == str((tmp_path / "hf").resolve())
+    assert config["pretrained"] == str(hf.resolve())
     assert "initialised from" in (exp / "train.rank0.log").read_text()
     results = (exp / "RESULTS.md").read_text()
     assert all(f"|decode_test/exit{L}|20|" in results for L in (2, 4, 6, 8, 10, 12))
 
-    missing = subprocess.run(["./run.sh", "--local-data-opts", "--size tiny", "--pretrained", str(tmp_path / "none"),
-                              "--tag", "other", "--stage", "4"], cwd=finetune, capture_output=True, text=True)
+    missing = subprocess.run(["./run.sh", "--local-data-opts", "--size tiny", "--nbpe", "100", "--pretrained",
+                              str(tmp_path / "none"), "--tag", "other", "--stage", "4"], cwd=finetune,
+                             capture_output=True, text=True)
     assert missing.returncode != 0 and "is not a directory" in missing.stderr
 
 

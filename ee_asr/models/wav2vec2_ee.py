@@ -21,7 +21,8 @@ from ee_asr.models.exit_encoder import EncoderState, ExitEncoder
 from ee_asr.models.masks import valid_mask
 
 
-def _make_config(hf_config):
+def make_config(hf_config):
+    """A Wav2Vec2Config from `hf_config`, unknown keys refused by name; LayerDrop always off."""
     conf = dict(hf_config or {})
     known = Wav2Vec2Config().to_dict()
     unknown = [k for k in conf if k not in known]
@@ -32,6 +33,22 @@ def _make_config(hf_config):
         return Wav2Vec2Config(**conf)
     except (TypeError, ValueError) as e:
         raise UserError(f"encoder_conf.hf_config: {e}") from None
+
+
+def scale_branch_outputs(model, scale):
+    """Multiply each transformer layer's attention out_proj and feed-forward output_dense by `scale`.
+
+    With pre-norm ("stable layer norm") layers a scale of 0 makes every layer start as the
+    identity, so a deep exit starts from the exit below it rather than from that state plus the
+    noise of untrained layers: what took the Conformer demo off CTC's all-blank plateau. Only a
+    model built from scratch is scaled; a pre-trained checkpoint's weights replace these.
+    """
+    with torch.no_grad():
+        for layer in model.encoder.layers:
+            for proj in (layer.attention.out_proj, layer.feed_forward.output_dense):
+                proj.weight.mul_(scale)
+                if proj.bias is not None:
+                    proj.bias.mul_(scale)
 
 
 def read_pretrained_config(directory):
@@ -65,14 +82,17 @@ def additive_mask(valid, dtype):
 
 class Wav2Vec2EEEncoder(ExitEncoder):
     def __init__(self, input_size: int = 1, exit_layers: Sequence[int] = (2, 4, 6, 8, 10, 12),
-                 hf_config: Optional[dict] = None, freeze_feature_encoder: bool = True):
+                 hf_config: Optional[dict] = None, freeze_feature_encoder: bool = True,
+                 branch_init_scale: float = 1.0):
         super().__init__()
         if input_size != 1:
             raise UserError(f"wav2vec2_ee reads the raw waveform (input size 1), not {input_size}-dim "
                             f"features: use feats_type=raw in the recipe")
-        config = _make_config(hf_config)
+        config = make_config(hf_config)
         exit_layers = self.checked_exit_layers(exit_layers, config.num_hidden_layers)
         self.model = Wav2Vec2Model(config)
+        if branch_init_scale != 1.0:
+            scale_branch_outputs(self.model, branch_init_scale)
         self.stable_layer_norm = config.do_stable_layer_norm
         self.freeze_feature_encoder = freeze_feature_encoder
         if freeze_feature_encoder:
@@ -92,10 +112,18 @@ class Wav2Vec2EEEncoder(ExitEncoder):
         if missing:
             raise UserError(f"pretrained checkpoint {directory} lacks {len(missing)} Wav2Vec2 weights "
                             f"(first: {missing[0]})")
+        # masked_spec_embed exists only where masking is on: a checkpoint saved without masking
+        # (or pre-trained with it) fine-tunes with it (or without), the embedding then starts fresh
+        own = self.model.state_dict()
+        state = {k: v for k, v in loaded.state_dict().items() if k != "masked_spec_embed" or k in own}
         try:
-            self.model.load_state_dict(loaded.state_dict())
+            result = self.model.load_state_dict(state, strict=False)
         except RuntimeError as e:
             raise UserError(f"pretrained checkpoint {directory} does not match the model config: {e}") from None
+        lacking = [k for k in result.missing_keys if k != "masked_spec_embed"] + list(result.unexpected_keys)
+        if lacking:
+            raise UserError(f"pretrained checkpoint {directory} does not match the model config: "
+                            f"{len(lacking)} weights differ (first: {lacking[0]})")
 
     def output_size(self) -> int:
         return self._output_size

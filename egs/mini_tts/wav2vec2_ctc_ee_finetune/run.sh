@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Early-exit fine-tuning of a pre-trained Wav2Vec2 (--pretrained DIR, Hugging Face format), on mini_tts.
-# PRETRAINED=DIR (or --pretrained DIR): a Hugging Face Wav2Vec2 dir; on the mini corpus, export one
-#   from ../wav2vec2_ctc_ee_scratch: python -m ee_asr.bin.export_hf --exp-dir ../wav2vec2_ctc_ee_scratch/exp/wav2vec2_ctc_ee_scratch_char --output downloads/wav2vec2-mini
+# It starts from ../wav2vec2_pretrain's self-supervised checkpoint (run that recipe first):
+#   PRETRAINED=DIR or --pretrained DIR for another Hugging Face Wav2Vec2 dir. For the real
+#   facebook/wav2vec2-base, on a machine that can download it (a GPU one: it is 95M parameters):
+#     huggingface-cli download facebook/wav2vec2-base --local-dir downloads/wav2vec2-base
+#     ./run.sh --pretrained downloads/wav2vec2-base --device cuda --train-args "--set num_threads=4"
+#   (the architecture comes from its config.json; this config's lr and epochs are for the mini one).
+# The random-initialisation baseline: ../wav2vec2_pretrain/run.sh --stage 2 --max-updates 0
+#   --out-dir exp/wav2vec2_random, then --pretrained ../wav2vec2_pretrain/exp/wav2vec2_random/hf --tag <name>.
 set -euo pipefail
 
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test" \
-  --feats-type raw --token-type char --pretrained "${PRETRAINED:-downloads/wav2vec2-mini}" \
+  --feats-type raw --nbpe 1000 --pretrained "${PRETRAINED:-../wav2vec2_pretrain/exp/wav2vec2_pretrain/hf}" \
   --train-config conf/train_wav2vec2_ctc_ee_finetune.yaml \
   "$@"

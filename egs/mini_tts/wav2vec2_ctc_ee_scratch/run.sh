@@ -4,6 +4,6 @@ set -euo pipefail
 
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test" \
-  --feats-type raw --token-type char \
+  --feats-type raw --nbpe 1000 \
   --train-config conf/train_wav2vec2_ctc_ee_scratch.yaml \
   "$@"
