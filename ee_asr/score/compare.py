@@ -120,15 +120,16 @@ def compare_table(exp_dirs, reference=None):
 
 def _reference_rows(exps, ref, test_set, layers):
     base, base_utts = ref["wers"].get(test_set, {}), ref["utts"].get(test_set, {})
-    rows = []
-    for e in exps:
-        if e["name"] == ref["name"]:
-            continue
-        row, utts = e["wers"].get(test_set, {}), e["utts"].get(test_set, {})
-        cells = [_diff_cell(row[L] - base[L] if L in row and L in base else None, utts.get(L), base_utts.get(L))
-                 for L in layers]
-        rows.append(_row([f"{e['name']} minus {ref['name']}", "difference"] + cells))
-    return rows
+    return [_difference_row(e, test_set, layers, base, base_utts, ref["name"])
+            for e in exps if e["name"] != ref["name"]]
+
+
+def _difference_row(e, test_set, layers, base, base_utts, base_name):
+    """Experiment e minus the per-exit WERs `base` (per-utterance errors `base_utts`), exit by exit."""
+    row, utts = e["wers"].get(test_set, {}), e["utts"].get(test_set, {})
+    cells = [_diff_cell(row[L] - base[L] if L in row and L in base else None, utts.get(L), base_utts.get(L))
+             for L in layers]
+    return _row([f"{e['name']} minus {base_name}", "difference"] + cells)
 
 
 def _baseline_rows(exps, test_set, layers):
@@ -141,11 +142,5 @@ def _baseline_rows(exps, test_set, layers):
     if not baseline:
         return []
     rows = [_row(["single-exit baseline (last exit of each)", "single-exit"] + [_fmt(baseline.get(L)) for L in layers])]
-    for e in exps:
-        if e["single"]:
-            continue
-        row, utts = e["wers"].get(test_set, {}), e["utts"].get(test_set, {})
-        cells = [_diff_cell(row[L] - baseline[L] if L in row and L in baseline else None, utts.get(L), base_utts.get(L))
-                 for L in layers]
-        rows.append(_row([f"{e['name']} minus single-exit", "difference"] + cells))
-    return rows
+    return rows + [_difference_row(e, test_set, layers, baseline, base_utts, "single-exit")
+                   for e in exps if not e["single"]]
