@@ -1,5 +1,6 @@
-"""The compiled N-best against the Python reference, the sequence posterior, the agree, learned
-and budget policies, batched == one-by-one for every policy, and the classifier's round trip."""
+"""The compiled N-best against the Python reference, the sequence posterior, the N-best's bounds,
+the agree, learned and budget policies, batched == one-by-one for every policy, and the
+classifier's round trip."""
 
 import math
 
@@ -15,8 +16,10 @@ from ee_asr.exits.agreement import disagreement
 from ee_asr.exits.ctc_nbest import CtcNbest, nbest_posterior
 from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.exit_classifier import FEATURES, ExitClassifier
+from ee_asr.exits.nbest_bounds import BoundedNbest
 from ee_asr.exits.policies import ONLINE_POLICIES, RULES, last_exit, stops_at
 from ee_asr.exits.seq_posterior import blank_share, sequence_posterior
+from ee_asr.models.ctc_greedy import greedy_ids
 
 
 def peaky_posteriors(seed, t=20, v=30, scale=4.0):
@@ -63,6 +66,40 @@ def test_nbest_posterior_tends_to_the_sequence_posterior_as_k_grows():
     shares = [nbest_posterior(CtcNbest(k, token_beam=5).nbest(lp.numpy())) for k in (2, 20, 2000)]
     assert shares[0] > shares[1] > shares[2] and shares[2] == pytest.approx(exact, rel=1e-3)
     assert math.exp(best[1]) == pytest.approx(exact, rel=1e-4)
+
+
+def test_nbest_bounds_decide_as_the_k_best_beam_and_skip_it_where_they_can():
+    # utterances from nearly certain to very uncertain
+    lp = torch.stack([peaky_posteriors(10 + i, scale=2.0 + 0.25 * i) for i in range(24)])
+    lengths = torch.full((24,), 20)
+    seq = sequence_posterior(lp, lengths, greedy_ids(lp, lengths)).tolist()
+    shares = {k: CtcNbest(k).posteriors(lp, lengths) for k in (10, 100, 300)}
+    for chain in zip(seq, shares[300], shares[100], shares[10]):
+        assert all(a <= b + 1e-6 for a, b in zip(chain, chain[1:])), chain
+    bounded = BoundedNbest(300)
+    skipped = []
+    for thr in np.quantile(shares[300], [0.1, 0.3, 0.5, 0.7, 0.9]):
+        got = bounded.posteriors(lp, lengths, seq, thr)
+        decided = [s >= thr if p is None else p >= thr for s, p in zip(seq, got)]
+        assert decided == [p >= thr for p in shares[300]]
+        assert all(p == pytest.approx(e) for p, e in zip(got, shares[300]) if p is not None)
+        skipped.append(sum(p is None for p in got))
+    assert 0 < sum(skipped) and min(skipped) < 24  # the bounds decide some, not all
+
+
+def test_online_nbest_with_bounds_equals_it_without():
+    model = blank_heavy(tiny_model().eval(), bias=5.0)  # confident enough for the bounds to decide some
+    x, xl, _, _ = batch()
+    plain, bounded = (ExitSearch(model, nbest_size=100, nbest_bounds=b) for b in (False, True))
+    every = decode_dynamic(model, x, xl, "nbest", 2.0, search=plain)  # never stops: the posterior at exits 2, 4
+    values = sorted(r["scores"][layer]["nbest_posterior"] for r in every for layer in (2, 4))
+    without_beam = 0
+    for thr in values:
+        want = decode_dynamic(model, x, xl, "nbest", thr, search=plain)
+        got = decode_dynamic(model, x, xl, "nbest", thr, search=bounded)
+        assert [(r["exit"], r["ids"]) for r in got] == [(r["exit"], r["ids"]) for r in want]
+        without_beam += sum("nbest_posterior" not in s for r in got for layer, s in r["scores"].items() if layer < 6)
+    assert without_beam > 0
 
 
 def test_agree_budget_seqpost_and_learned_rules():

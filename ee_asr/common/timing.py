@@ -19,3 +19,9 @@ def timed(fn, clock=time.perf_counter):
     fn()
     sync()
     return clock() - start
+
+
+def work_clock(device="cpu"):
+    """The clock a benchmark should read: this thread's CPU time on a CPU with one torch thread
+    (what other processes on a shared machine do not inflate), else wall-clock time."""
+    return time.thread_time if str(device) == "cpu" and torch.get_num_threads() == 1 else time.perf_counter

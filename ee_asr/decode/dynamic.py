@@ -30,8 +30,10 @@ def decode_dynamic(model, feats, feat_lens, policy, threshold, nbest_size=10, se
     for i, layer in enumerate(encoder.exit_layers):
         state = encoder.advance(state, layer)
         hidden, lengths = encoder.exit_output(state), state.lengths
-        logp, scores, all_ids, greedy = search.score(i, hidden, lengths, "nbest_posterior" in fields, below,
-                                                     "p_as_good" in fields, fields)
+        # the last exit answers anyway: no N-best beam there
+        with_nbest = "nbest_posterior" in fields and layer < last
+        logp, scores, all_ids, greedy = search.score(i, hidden, lengths, with_nbest, below, "p_as_good" in fields,
+                                                     fields, threshold if policy == "nbest" else None)
         stop = [stops_at(policy, threshold, layer, s, last) for s in scores]
         if all_ids is not None:
             hyps = [ids for ids, s in zip(all_ids, stop) if s]

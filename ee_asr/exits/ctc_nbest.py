@@ -49,16 +49,19 @@ class CtcNbest:
         opts = LexiconFreeDecoderOptions(self.beam, token_beam, beam_threshold, 0.0, 0.0, True, CriterionType.CTC)
         self.decoder = LexiconFreeDecoder(opts, ZeroLM(), BLANK, BLANK, [])
 
-    def nbest_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor):
-        """log_probs (B, T, V) -> per utterance [(token tuple, total log score), ...], best first.
+    def nbest_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, rows=None):
+        """log_probs (B, T, V) -> per utterance [(token tuple, total log score), ...], best first;
+        `rows`: only these batch rows (in that order).
 
         The batch is copied to one contiguous float32 CPU buffer once; the decoder then reads
         each utterance in place through its offset."""
         lp = log_probs.detach().to("cpu", torch.float32).contiguous()
         b, t, v = lp.shape
         base, step = lp.data_ptr(), t * v * lp.element_size()
+        lengths = lengths.tolist()
         out = []
-        for i, n in enumerate(lengths.tolist()):
+        for i in range(b) if rows is None else rows:
+            n = lengths[i]
             hyps = self.decoder.decode(base + i * step, int(n), v) if n > 0 else []
             out.append(self._distinct(hyps))
         return out
@@ -76,7 +79,7 @@ class CtcNbest:
         ranked = sorted(merged.items(), key=lambda kv: kv[1], reverse=True)
         return [(labels, float(s)) for labels, s in ranked[: self.nbest_size]] or [((), 0.0)]
 
-    def posteriors(self, log_probs: torch.Tensor, lengths: torch.Tensor):
-        """The paper's sentence confidence per utterance: the best hypothesis' share of the
-        N-best's total probability (softmax over the K total log scores)."""
-        return [nbest_posterior(nb) for nb in self.nbest_batch(log_probs, lengths)]
+    def posteriors(self, log_probs: torch.Tensor, lengths: torch.Tensor, rows=None):
+        """The paper's sentence confidence per utterance (of `rows` only, if given): the best
+        hypothesis' share of the N-best's total probability (softmax over the K total log scores)."""
+        return [nbest_posterior(nb) for nb in self.nbest_batch(log_probs, lengths, rows)]

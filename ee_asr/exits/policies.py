@@ -28,15 +28,19 @@ from ee_asr.common.errors import UserError
 class Rule:
     score: str
     compare: object
+    # the score that decides when `score` was not computed because bounds settled the decision
+    # (online nbest: exits/nbest_bounds.py)
+    settled_by: str = None
 
-    def stops(self, value, threshold):
+    def stops(self, scores, threshold):
+        value = scores[self.score] if self.score in scores or self.settled_by is None else scores[self.settled_by]
         return bool(self.compare(value, threshold))
 
 
 RULES = {
     "entropy": Rule("entropy", operator.lt),
     "maxprob": Rule("maxprob", operator.gt),
-    "nbest": Rule("nbest_posterior", operator.ge),
+    "nbest": Rule("nbest_posterior", operator.ge, settled_by="seq_posterior"),
     "seqpost": Rule("seq_posterior", operator.ge),
     "agree": Rule("disagreement", operator.le),
     "learned": Rule("p_as_good", operator.ge),
@@ -71,7 +75,7 @@ def stops_at(policy, threshold, layer, scores, last_layer):
         return layer >= threshold
     if policy == "budget":
         return False  # it stops only at the last exit within its budget
-    return RULES[policy].stops(scores[RULES[policy].score], threshold)
+    return RULES[policy].stops(scores, threshold)
 
 
 def policy_scores(policy):

@@ -4,11 +4,11 @@ last layer), on real batches or on random inputs shaped like them. The two model
 interleaved and repeated (the minimum is kept), because a shared machine is noisy."""
 
 import copy
-import time
 
 import torch
 
 from ee_asr.common.timing import timed as _timed
+from ee_asr.common.timing import work_clock
 from ee_asr.models.registry import build_model
 
 
@@ -38,8 +38,7 @@ def time_train_steps(config, batches, repeats, steps, device="cpu", with_loop=Fa
         models["early_exit_loop"].stack_exits = False
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
     batches = batches[:steps]
-    # one CPU thread: count the thread's CPU time, which other processes on the machine do not inflate
-    clock = time.thread_time if device == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
+    clock = work_clock(device)
     # per batch and model the fastest of `repeats` steps, models interleaved step by step, so
     # that a load burst on a shared machine hits every model alike and the minimum discards it
     best = {k: [float("inf")] * len(batches) for k in models}
