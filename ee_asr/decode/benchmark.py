@@ -23,41 +23,57 @@ def bare_encoder(model, x, xl, layers):
     model.encoder.advance(state, layers)
 
 
-def time_exits(model, batches, repeats):
-    """Per exit: seconds to decode everything with a fixed exit, and the bare encoder's seconds."""
+def time_exits(model, batches, repeats, lm_search=None):
+    """Per exit: seconds to decode everything with a fixed exit, and the bare encoder's seconds;
+    with `lm_search` (an LMExitSearch) also the LM beam's seconds at that exit (`lm_seconds`),
+    its ratio (`lm_ratio`) against greedy decoding at the last exit as every ratio here."""
     exits = model.encoder.exit_layers
-    best = {e: [float("inf"), float("inf")] for e in exits}
+
+    def seconds(run):
+        return sum(_timed(lambda: run(x, xl)) for _, x, xl, _, _ in batches)
+
+    best = {e: [float("inf")] * 3 for e in exits}
     for _ in range(repeats):
         for e in exits:
-            t_dec = sum(_timed(lambda: decode_dynamic(model, x, xl, "fixed", e)) for _, x, xl, _, _ in batches)
-            t_enc = sum(_timed(lambda: bare_encoder(model, x, xl, e)) for _, x, xl, _, _ in batches)
-            best[e] = [min(best[e][0], t_dec), min(best[e][1], t_enc)]
-    full_dec, full_enc = best[exits[-1]]
-    return [{"exit": e, "seconds": best[e][0], "ratio": best[e][0] / full_dec,
+            times = (seconds(lambda x, xl: decode_dynamic(model, x, xl, "fixed", e)),
+                     seconds(lambda x, xl: bare_encoder(model, x, xl, e)),
+                     float("inf") if lm_search is None else
+                     seconds(lambda x, xl: decode_dynamic(model, x, xl, "fixed", e, search=lm_search)))
+            best[e] = [min(b, t) for b, t in zip(best[e], times)]
+    full_dec, full_enc, _ = best[exits[-1]]
+    rows = [{"exit": e, "seconds": best[e][0], "ratio": best[e][0] / full_dec,
              "ideal_ratio": best[e][1] / full_enc} for e in exits]
+    if lm_search is not None:
+        for row in rows:
+            row["lm_seconds"] = best[row["exit"]][2]
+            row["lm_ratio"] = row["lm_seconds"] / full_dec
+    return rows
 
 
-def time_policies(model, batches, operating_points, repeats, wer_of, search=None, max_layers=None):
+def time_policies(model, batches, operating_points, repeats, wer_of, search=None, max_layers=None, reference=None):
     """operating_points: [(policy, threshold)]; wer_of(results) -> WER; `search`: the ExitSearch
-    (N-best size, exit classifier), `max_layers`: a layer budget for every point."""
+    (N-best size, exit classifier, LM beam), `max_layers`: a layer budget for every point.
+    The time ratios are against the last exit decoded with `reference` (an ExitSearch), timed
+    beside the points, or by default with `search`: the first row, the full model's."""
     last = model.encoder.exit_layers[-1]
     points = [("fixed", last)] + [p for p in operating_points if p != ("fixed", last)]
-    best, outs = {p: float("inf") for p in points}, {}
+    runs = [(p, search) for p in points] + ([] if reference is None else [(None, reference)])
+    best, outs = [float("inf")] * len(runs), {}
     for _ in range(repeats):
-        for policy, thr in points:
+        for k, (point, run_search) in enumerate(runs):
+            policy, thr = point or ("fixed", last)
             res = []
             cap = None if (policy, thr) == ("fixed", last) else max_layers  # the reference is the full model
-            t = sum(_timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr, search=search,
+            t = sum(_timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr, search=run_search,
                                                              max_layers=cap)))
                     for _, x, xl, _, _ in batches)
-            best[(policy, thr)] = min(best[(policy, thr)], t)
-            outs[(policy, thr)] = res
-    full = best[("fixed", last)]
+            best[k] = min(best[k], t)
+            outs[point] = res
+    full = best[0] if reference is None else best[-1]
     rows = []
-    for policy, thr in points:
+    for (policy, thr), seconds in zip(points, best):
         res = outs[(policy, thr)]
         mean_exit = sum(r["exit"] for r in res) / len(res)
         rows.append({"policy": policy, "threshold": thr, "wer": wer_of(res), "mean_exit": mean_exit,
-                     "compute_ratio": mean_exit / last, "time_ratio": best[(policy, thr)] / full,
-                     "seconds": best[(policy, thr)]})
+                     "compute_ratio": mean_exit / last, "time_ratio": seconds / full, "seconds": seconds})
     return rows
