@@ -1,9 +1,13 @@
 """The word n-gram LM: its ARPA file is a proper distribution that KenLM reads, the LM beam
-lets the LM fix a word, and decoding with it runs at every exit."""
+lets the LM fix a word, and decoding with it runs at every exit, with a policy (decode_policy,
+transcribe, benchmark) where an utterance stops."""
 
 import itertools
 import json
 import math
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +17,16 @@ from flashlight.lib.text.decoder import kenlm
 from flashlight.lib.text.dictionary import create_word_dict
 from test_model import TINY
 
-from conftest import TEXTS, make_dump
-from ee_asr.bin import build_lm, decode, score
+from conftest import ROOT, TEXTS, make_dump
+from ee_asr.bin import benchmark, build_lm, decode, decode_policy, score, transcribe
+from ee_asr.bin.lm_args import make_lm_search
 from ee_asr.common.errors import UserError
+from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.ngram_lm import BOS, EOS, UNK, build_arpa, estimate, probability, write_arpa
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.decode.lm_beam import LMBeamSearch
+from ee_asr.models.load import load_trained
 from ee_asr.models.registry import build_model
 
 TEXT = ["the cat sat on the mat", "the dog sat on the log", "a cat sat", "the cat ran", "a dog ran on the mat"]
@@ -132,31 +140,149 @@ def test_the_lm_beam_fixes_a_word_the_acoustics_got_wrong(tmp_path):
     assert 0.5 < post0[0] < 0.7 and post2[0] > post0[0]
 
 
-def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tmp_path):
-    data = make_dump(tmp_path, "valid", [0.6 + 0.05 * i for i in range(4)])
-    (tmp_path / "text.txt").write_text("\n".join(TEXTS) + "\n")
-    train_sentencepiece(tmp_path / "text.txt", tmp_path / "bpe", vocab_size=20, model_type="char")
-    tok = Tokenizer(tmp_path / "bpe.model")
-    config = {**TINY, "vocab_size": tok.vocab_size, "bpemodel": str(tmp_path / "bpe.model"), "model_conf": {}}
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    """{exp, data, lm, words}: a random-weight tiny CTC model over characters, a 4-utterance dump
+    (wav.scp included) and a bigram LM of its text, whose words are `words`."""
+    root = tmp_path_factory.mktemp("lm")
+    data = make_dump(root, "valid", [0.6 + 0.05 * i for i in range(4)])
+    (root / "text.txt").write_text("\n".join(TEXTS) + "\n")
+    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=20, model_type="char")
+    tok = Tokenizer(root / "bpe.model")
+    config = {**TINY, "vocab_size": tok.vocab_size, "bpemodel": str(root / "bpe.model"), "model_conf": {}}
     torch.manual_seed(0)
-    exp = tmp_path / "exp"
+    exp = root / "exp"
     exp.mkdir()
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     torch.save(build_model(config).state_dict(), exp / "model.pth")
-    build_lm.main(["--text", str(data / "text"), "--order", "2", "--output", str(tmp_path / "lm.arpa")])
+    build_lm.main(["--text", str(data / "text"), "--order", "2", "--output", str(root / "lm.arpa")])
+    return {"exp": exp, "data": data, "lm": root / "lm.arpa", "words": {w for t in TEXTS[:4] for w in t.split()}}
+
+
+def lm_options(tiny_lm):
+    # a word score of 1 makes words worth emitting for the random model
+    return ["--lm", str(tiny_lm["lm"]), "--lm-weight", "2", "--word-score", "1", "--beam-size", "8"]
+
+
+def copy_exp(tiny_lm, tmp_path):
+    """The experiment in a test's own dir: the tools write their decode dirs into it."""
+    return shutil.copytree(tiny_lm["exp"], tmp_path / "exp")
+
+
+def read_text(path):
+    return dict((line.split(" ", 1) + [""])[:2] for line in Path(path).read_text().splitlines())
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_decode_with_the_lm_at_every_exit_writes_lm_words_beside_greedy(tiny_lm, tmp_path):
+    exp, data = copy_exp(tiny_lm, tmp_path), tiny_lm["data"]
     common = ["--exp-dir", str(exp), "--data-dir", str(data)]
     decode.main(common)
-    decode.main([*common, "--lm", str(tmp_path / "lm.arpa"), "--lm-weight", "2", "--word-score", "1",
-                 "--beam-size", "8", "--nbest-size", "4"])
-    greedy = [json.loads(line) for line in (exp / "decode_valid" / "exits.jsonl").read_text().splitlines()]
-    lm = [json.loads(line) for line in (exp / "decode_valid_lm" / "exits.jsonl").read_text().splitlines()]
+    decode.main([*common, *lm_options(tiny_lm), "--nbest-size", "4"])
+    greedy = read_jsonl(exp / "decode_valid" / "exits.jsonl")
+    lm = read_jsonl(exp / "decode_valid_lm" / "exits.jsonl")
     assert sorted((r["utt"], r["exit"]) for r in lm) == sorted((r["utt"], r["exit"]) for r in greedy)
     assert {r["exit"] for r in lm} == {2, 4, 6}
-    lexicon = {w for t in TEXTS[:4] for w in t.split()}
-    assert all(set(r["hyp"].split()) <= lexicon for r in lm)
-    assert any(r["hyp"] for r in lm)  # a word score of 1 makes words worth emitting
+    assert all(set(r["hyp"].split()) <= tiny_lm["words"] for r in lm)
+    assert any(r["hyp"] for r in lm)
     assert all(0.0 < r["nbest_posterior"] <= 1.0 for r in lm)
     assert (exp / "decode_valid_lm" / "exit6" / "text").is_file()
     score.main(["--exp-dir", str(exp), "--bootstrap", "10"])
     scored = (exp / "RESULTS.md").read_text()
     assert "decode_valid/exit2" in scored and "decode_valid_lm/exit2" in scored
+
+
+def test_decode_policy_with_the_lm_says_at_a_fixed_exit_what_decode_says_there(tiny_lm, tmp_path):
+    exp, data = copy_exp(tiny_lm, tmp_path), tiny_lm["data"]
+    common = ["--exp-dir", str(exp), "--data-dir", str(data), *lm_options(tiny_lm), "--nbest-size", "4"]
+    decode.main(common)
+    decode_policy.main([*common, "--grid", "fixed:4", "nbest:2", "seqpost:0"])
+    out = exp / "decode_valid_lm"
+    assert not (exp / "decode_valid").exists()  # the LM's decodings go beside the greedy ones
+    fixed = read_jsonl(out / "policy_fixed" / "thr_4" / "results.jsonl")
+    assert {r["utt"]: r["hyp"] for r in fixed} == read_text(out / "exit4" / "text")
+    assert any(r["hyp"] for r in fixed) and all(set(r["hyp"].split()) <= tiny_lm["words"] for r in fixed)
+    # nbest reads the LM beam's N-best posterior; never sure enough at 2, it answers at the last exit
+    nbest = read_jsonl(out / "policy_nbest" / "thr_2" / "results.jsonl")
+    assert {r["utt"]: r["hyp"] for r in nbest} == read_text(out / "exit6" / "text")
+    # below the last exit, which answers anyway and so needs no posterior
+    assert all(0.0 < r["scores"][layer]["nbest_posterior"] <= 1.0 for r in nbest for layer in ("2", "4"))
+    seqpost = read_jsonl(out / "policy_seqpost" / "thr_0" / "results.jsonl")
+    assert {r["utt"]: r["hyp"] for r in seqpost} == read_text(out / "exit2" / "text")
+
+
+def counted_search(tiny_lm, policy_args=()):
+    """(model, features, lengths, an LMExitSearch, the batch sizes its LM beam was run on)."""
+    model, config = load_trained(tiny_lm["exp"])
+    args = decode_policy.get_parser().parse_args(["--exp-dir", "x", "--data-dir", "x", "--policy", "fixed",
+                                                  "--thresholds", "2", *lm_options(tiny_lm), *policy_args])
+    search = make_lm_search(args, model, config, args.nbest_size)
+    calls, run = [], search.lm_search.search
+    def counting(log_probs, lengths):
+        calls.append(len(lengths))
+        return run(log_probs, lengths)
+    search.lm_search.search = counting
+    dataset = FeatureDataset(tiny_lm["data"])
+    _, x, xl, _, _ = dataset.collate(sorted(dataset.lengths))
+    return model, x, xl, search, calls
+
+
+@pytest.mark.parametrize("policy, threshold, exits", [("fixed", 4, {4}), ("entropy", -1.0, {6}), ("seqpost", 0, {2})])
+def test_the_lm_beam_runs_only_where_utterances_stop(tiny_lm, policy, threshold, exits):
+    model, x, xl, search, calls = counted_search(tiny_lm)
+    results = decode_dynamic(model, x, xl, policy, threshold, search=search)
+    assert {r["exit"] for r in results} == exits
+    assert calls == [4]  # once, on the 4 utterances where they stop; not at the exits they pass
+    assert all(set(r["scores"]) == set(range(2, min(exits) + 1, 2)) for r in results)
+
+
+def test_the_nbest_policy_runs_the_lm_beam_at_every_exit_it_passes(tiny_lm):
+    model, x, xl, search, calls = counted_search(tiny_lm, ["--nbest-size", "4"])
+    results = decode_dynamic(model, x, xl, "nbest", 2.0, search=search)  # never sure enough: the last exit
+    # the posterior at every exit below the last; at the last, which answers anyway, only the hypotheses
+    assert calls == [4, 4, 4]
+    assert all(r["exit"] == 6 and set(r["scores"][4]) == {"nbest_posterior"} and not r["scores"][6] for r in results)
+    _, x, xl, search, _ = counted_search(tiny_lm, ["--nbest-size", "0"])
+    with pytest.raises(UserError, match="--nbest-size"):
+        decode_dynamic(model, x, xl, "nbest", 0.5, search=search)
+
+
+def test_transcribe_with_the_lm_says_what_decode_policy_says(tiny_lm, tmp_path, capsys):
+    exp, data = copy_exp(tiny_lm, tmp_path), tiny_lm["data"]
+    decode_policy.main(["--exp-dir", str(exp), "--data-dir", str(data), *lm_options(tiny_lm),
+                        "--policy", "fixed", "--thresholds", "4"])
+    capsys.readouterr()
+    transcribe.main(["--exp-dir", str(exp), "--policy", "fixed", "--threshold", "4", *lm_options(tiny_lm), str(data)])
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    decoded = read_jsonl(exp / "decode_valid_lm" / "policy_fixed" / "thr_4" / "results.jsonl")
+    assert {name: text for name, text, _, _ in lines} == {r["utt"]: r["hyp"] for r in decoded}
+    assert all(exit_ == "exit=4" for _, _, exit_, _ in lines)
+    with pytest.raises(UserError, match="--backend torch"):  # before looking for the export
+        transcribe.main(["--exp-dir", str(exp), "--backend", "onnx", "--policy", "fixed", "--threshold", "4",
+                         *lm_options(tiny_lm), str(data)])
+
+
+def test_transcribe_still_starts_without_torch():
+    # its LM options come from bin/lm_args.py, which must not load torch for --backend onnx
+    code = "import sys, ee_asr.bin.transcribe; assert 'torch' not in sys.modules, 'torch was imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_benchmark_times_the_lm_beam_at_every_exit_and_point(tiny_lm, tmp_path):
+    out = tmp_path / "bench.json"
+    benchmark.main(["--exp-dir", str(tiny_lm["exp"]), "--data-dir", str(tiny_lm["data"]), "--repeats", "1",
+                    "--train-steps", "0", "--points", "fixed:4", "seqpost:0", *lm_options(tiny_lm),
+                    "--output", str(out)])
+    result = json.loads(out.read_text())
+    assert [e["exit"] for e in result["exits"]] == [2, 4, 6] and result["exits"][-1]["ratio"] == 1.0
+    assert all(e["lm_seconds"] > 0 and e["lm_ratio"] > 0 for e in result["exits"])
+    rows = {(p["policy"], p["threshold"]): p for p in result["policies"]}
+    assert set(rows) == {("fixed", 6), ("fixed", 4), ("seqpost", 0)}
+    # the LM beam's full decoding is timed against greedy full decoding, not against itself
+    assert rows[("fixed", 6)]["time_ratio"] != 1.0
+    assert rows[("fixed", 4)]["fixed_time_ratio"] == pytest.approx(result["exits"][1]["lm_ratio"])
+    assert result["lm"] == str(tiny_lm["lm"]) and result["train_step_ratio"] is None

@@ -11,7 +11,10 @@ Policies (exits/policies.py): fixed and budget take layer numbers; entropy, maxp
 (the exit classifier <exp-dir>/exit_classifier.json, from ee_asr.bin.fit_exit_classifier) take
 score thresholds.
 
-Writes <exp-dir>/decode_<set>/policy_<policy>/thr_<threshold>[_max<L>]/{results.jsonl,summary.json}.
+With --lm (an ARPA LM from ee_asr.bin.build_lm) an utterance's hypothesis at its exit comes from
+the word LM beam, the policies read the CTC scores as without it (nbest: the LM beam's N-best).
+
+Writes <exp-dir>/decode_<set>[_lm]/policy_<policy>/thr_<threshold>[_max<L>]/{results.jsonl,summary.json}.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import logging
 from pathlib import Path
 
 from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
+from ee_asr.bin.lm_args import add_lm_args, lm_output_suffix, make_lm_search
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
@@ -42,7 +46,8 @@ def get_parser():
                    help="layer budget for every point: the deepest exit within it answers at the latest")
     p.add_argument("--utt-list", default=None,
                    help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
-    p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>")
+    p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>[_lm]")
+    add_lm_args(p)
     return p
 
 
@@ -54,10 +59,11 @@ def main(argv=None):
     keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     classifier = load_for_experiment(args.exp_dir) if any(policy == "learned" for policy, _ in grid) else None
-    search = make_search(args, model, args.nbest_size, classifier)
+    search = (make_lm_search(args, model, config, args.nbest_size, classifier)
+              or make_search(args, model, args.nbest_size, classifier))
     decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.nbest_size, args.device, search,
                             args.max_layers, keep=keep)
-    out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}")
+    out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}")
     for policy, thresholds in grid:
         for t in thresholds:
             cap = "" if args.max_layers is None else f"_max{args.max_layers}"

@@ -11,7 +11,7 @@ LM_TOKEN_BEAM = 20
 
 def add_lm_args(parser):
     g = parser.add_argument_group("word n-gram LM beam (ee_asr.bin.build_lm makes the LM)")
-    g.add_argument("--lm", default=None, help="ARPA LM: decode every exit with a lexicon + LM CTC beam "
+    g.add_argument("--lm", default=None, help="ARPA LM: the exits' hypotheses from a lexicon + LM CTC beam "
                    f"(its width: --beam-size, {DEFAULT_BEAM_SIZE} when that is 0)")
     g.add_argument("--lm-weight", type=float, default=1.0, help="weight of the LM's log10 score")
     g.add_argument("--word-score", type=float, default=2.0,
@@ -25,12 +25,15 @@ def lm_output_suffix(args):
     return "_lm" if args.lm else ""
 
 
-def make_lm_search(args, model, config, nbest_size):
-    """The LM beam search as an ExitSearch, or None without --lm."""
+def make_lm_search(args, model, config, nbest_size, classifier=None):
+    """The LM beam search as an ExitSearch, or None without --lm; `classifier`: the experiment's
+    exit classifier, for the learned policy (it reads the CTC scores, not the beam's)."""
     if not args.lm:
         return None
+    from ee_asr.decode.exit_search import ExitSearch  # torch: transcribe --backend onnx reads these options without it
+
     beam = args.beam_size or DEFAULT_BEAM_SIZE
     logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, nbest_size)
     lm = LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
                       args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, nbest_size)
-    return LMExitSearch(model, lm)
+    return LMExitSearch(ExitSearch(model, 0, classifier=classifier), lm)

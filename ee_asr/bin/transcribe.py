@@ -6,7 +6,8 @@
 
 A Kaldi data dir (with wav.scp) transcribes all its recordings. A file that cannot be read gets
 an error line on stderr and the others are still transcribed; the exit status is 1 then.
-Decoding options (--beam-size, --ctc-weight, ...) are those of `decode`.
+Decoding options (--beam-size, --ctc-weight, --lm, ...) are those of `decode`; with --lm (torch
+backend only) the hypothesis at the chosen exit comes from the word LM beam.
 """
 
 import argparse
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ee_asr.bin.inference_args import add_model_args, load_for_inference, make_search
+from ee_asr.bin.lm_args import add_lm_args, make_lm_search
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
@@ -39,6 +41,7 @@ def get_parser():
                    help="layer budget per request: the deepest exit within it answers at the latest (any policy)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the ee_asr/deploy/ runtime")
     p.add_argument("--onnx-dir", help="exported model for --backend onnx (default: <exp dir>/onnx)")
+    add_lm_args(p)
     p.add_argument("audio", nargs="+", help="audio files or Kaldi data dirs")
     return p
 
@@ -46,6 +49,8 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if args.backend == "onnx":
+        if args.lm:
+            raise UserError("--lm needs --backend torch: the ONNX runtime has no LM beam")
         from ee_asr.deploy.transcribe import transcriber_from_args  # onnxruntime, never torch
 
         t = transcriber_from_args(args)
@@ -56,8 +61,10 @@ def main(argv=None):
 
         model, config = load_for_inference(args)
         classifier = load_for_experiment(args.exp_dir) if args.policy == "learned" else None
+        search = (make_lm_search(args, model, config, args.nbest_size, classifier)
+                  or make_search(args, model, args.nbest_size, classifier))
         t = Transcriber(model, config, args.policy, args.threshold, args.nbest_size, args.device, args.max_layers,
-                        make_search(args, model, args.nbest_size, classifier))
+                        search)
     failed = 0
     for name, spec in inputs(args.audio):
         try:

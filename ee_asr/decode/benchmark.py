@@ -28,53 +28,70 @@ def _clock(model):
     return work_clock(next(model.parameters()).device.type)
 
 
-def time_exits(model, batches, repeats):
-    """Per exit: seconds to decode everything with a fixed exit, and the bare encoder's seconds."""
+def time_exits(model, batches, repeats, lm_search=None):
+    """Per exit: seconds to decode everything with a fixed exit, and the bare encoder's seconds;
+    with `lm_search` (an LMExitSearch) also the LM beam's seconds at that exit (`lm_seconds`),
+    its ratio (`lm_ratio`) against greedy decoding at the last exit as every ratio here."""
     exits, clock = model.encoder.exit_layers, _clock(model)
-    best = {e: [float("inf"), float("inf")] for e in exits}
+
+    def seconds(run):
+        return sum(timed(lambda: run(x, xl), clock) for _, x, xl, _, _ in batches)
+
+    best = {e: [float("inf")] * 3 for e in exits}
     for _ in range(repeats):
         for e in exits:
-            t_dec = sum(timed(lambda: decode_dynamic(model, x, xl, "fixed", e), clock) for _, x, xl, _, _ in batches)
-            t_enc = sum(timed(lambda: bare_encoder(model, x, xl, e), clock) for _, x, xl, _, _ in batches)
-            best[e] = [min(best[e][0], t_dec), min(best[e][1], t_enc)]
-    full_dec, full_enc = best[exits[-1]]
-    return [{"exit": e, "seconds": best[e][0], "ratio": best[e][0] / full_dec,
+            times = (seconds(lambda x, xl: decode_dynamic(model, x, xl, "fixed", e)),
+                     seconds(lambda x, xl: bare_encoder(model, x, xl, e)),
+                     float("inf") if lm_search is None else
+                     seconds(lambda x, xl: decode_dynamic(model, x, xl, "fixed", e, search=lm_search)))
+            best[e] = [min(b, t) for b, t in zip(best[e], times)]
+    full_dec, full_enc, _ = best[exits[-1]]
+    rows = [{"exit": e, "seconds": best[e][0], "ratio": best[e][0] / full_dec,
              "ideal_ratio": best[e][1] / full_enc} for e in exits]
+    if lm_search is not None:
+        for row in rows:
+            row["lm_seconds"] = best[row["exit"]][2]
+            row["lm_ratio"] = row["lm_seconds"] / full_dec
+    return rows
 
 
-def time_policies(model, batches, operating_points, repeats, wer_of, search=None, max_layers=None,
+def time_policies(model, batches, operating_points, repeats, wer_of, search=None, max_layers=None, reference=None,
                   exact_nbest_search=None):
     """operating_points: [(policy, threshold)]; wer_of(results) -> WER; `search`: the ExitSearch
-    (N-best size, exit classifier), `max_layers`: a layer budget for every point.
+    (N-best size, exit classifier, LM beam), `max_layers`: a layer budget for every point.
+    The time ratios are against the last exit decoded with `reference` (an ExitSearch), timed
+    beside the points, or by default with `search`: the first row, the full model's.
     `exact_nbest_search`: an ExitSearch without N-best bounds; each nbest point is then also
     timed with it (rows with `nbest_bounds` False and `same_exits`: utterances whose exit equals
     the bounded decoding's)."""
     last, clock = model.encoder.exit_layers[-1], _clock(model)
-    points = [("fixed", last, search)] + [(p, t, search) for p, t in operating_points if (p, t) != ("fixed", last)]
+    points = [("fixed", last)] + [p for p in operating_points if p != ("fixed", last)]
+    runs = [(p, search) for p in points]
     if exact_nbest_search is not None:
-        points += [(p, t, exact_nbest_search) for p, t, _ in points if p == "nbest"]
-    best, outs = {}, {}
+        runs += [(p, exact_nbest_search) for p in points if p[0] == "nbest"]
+    if reference is not None:
+        runs.append((("fixed", last), reference))
+    best, outs = [float("inf")] * len(runs), [None] * len(runs)
     for _ in range(repeats):
-        for key in points:
-            policy, thr, s = key
+        for k, ((policy, thr), run_search) in enumerate(runs):
             res = []
             cap = None if (policy, thr) == ("fixed", last) else max_layers  # the reference is the full model
-            t = sum(timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr, search=s, max_layers=cap)),
-                          clock) for _, x, xl, _, _ in batches)
-            best[key] = min(best.get(key, float("inf")), t)
-            outs[key] = res
-    full = best[points[0]]
+            t = sum(timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr, search=run_search,
+                                                            max_layers=cap)), clock)
+                    for _, x, xl, _, _ in batches)
+            best[k] = min(best[k], t)
+            outs[k] = res
+    full = best[0] if reference is None else best[-1]
     rows = []
-    for key in points:
-        policy, thr, s = key
-        res = outs[key]
+    for k, ((policy, thr), run_search) in enumerate(runs[:len(runs) - (reference is not None)]):
+        res = outs[k]
         mean_exit = sum(r["exit"] for r in res) / len(res)
         row = {"policy": policy, "threshold": thr, "wer": wer_of(res), "mean_exit": mean_exit,
-               "compute_ratio": mean_exit / last, "time_ratio": best[key] / full, "seconds": best[key]}
-        if policy == "nbest":
-            row["nbest_bounds"] = s is not exact_nbest_search
-            if s is exact_nbest_search:
-                bounded = outs[(policy, thr, search)]
+               "compute_ratio": mean_exit / last, "time_ratio": best[k] / full, "seconds": best[k]}
+        if policy == "nbest" and exact_nbest_search is not None:
+            row["nbest_bounds"] = run_search is not exact_nbest_search
+            if not row["nbest_bounds"]:
+                bounded = outs[points.index((policy, thr))]
                 row["same_exits"] = sum(a["exit"] == b["exit"] for a, b in zip(res, bounded))
         rows.append(row)
     return rows

@@ -14,8 +14,10 @@ from ee_asr.exits.policies import check_policy, last_exit, policy_scores, stops_
 def decode_dynamic(model, feats, feat_lens, policy, threshold, nbest_size=10, search=None, max_layers=None):
     """Return one dict per utterance (input order): exit, layers_computed, token ids, the scores
     at every exit it passed, and seconds from the batch start to its exit. `search` (an
-    ExitSearch) picks greedy CTC or joint beam search; by default greedy CTC with an N-best of
-    `nbest_size`. `max_layers`: a layer budget, no utterance goes past the deepest exit within it."""
+    ExitSearch) picks greedy CTC, joint beam search or the word LM beam (decode/lm_beam.py); by
+    default greedy CTC with an N-best of `nbest_size`. Hypotheses that the scores did not need
+    are searched for only where utterances stop (`search.hypotheses`). `max_layers`: a layer
+    budget, no utterance goes past the deepest exit within it."""
     check_policy(policy)
     search = search or ExitSearch(model, nbest_size=nbest_size)
     fields = policy_scores(policy)

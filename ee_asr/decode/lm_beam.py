@@ -7,6 +7,9 @@ words. A hypothesis scores  sum log p_ctc + lm_weight * log10 p_lm(words) + word
 The sentencepiece model has no silence token: the blank doubles as it. The N-best posterior
 (the paper's confidence, from a lexicon + 4-gram beam there) is the top share of the beam's
 distinct word sequences.
+
+Importing this module loads no torch: the torch-free tools (transcribe --backend onnx) read its
+options.
 """
 
 import logging
@@ -16,9 +19,7 @@ import numpy as np
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
-from ee_asr.exits.exit_scores import exit_scores
 from ee_asr.exits.nbest_posterior import nbest_posterior
-from ee_asr.models.ctc_greedy import BLANK_ID, greedy_from_best
 
 DEFAULT_BEAM_SIZE = 50
 
@@ -62,6 +63,8 @@ class LMBeamSearch:
             )
             from flashlight.lib.text.decoder.kenlm import KenLM
             from flashlight.lib.text.dictionary import create_word_dict
+
+            from ee_asr.models.ctc_greedy import BLANK_ID  # torch: see the module's docstring
         except ImportError:
             raise UserError("LM decoding needs flashlight-text (pip install flashlight-text==0.0.7)") from None
         if beam_size < 1:
@@ -118,24 +121,30 @@ class LMBeamSearch:
 
 
 class LMExitSearch:
-    """The ExitSearch interface (decode/exit_search.py) with the LM beam's hypotheses: what
-    decode_all_exits calls at every exit. The confidence scores stay those of the CTC output and
-    its greedy path (what an exit policy reads online), the N-best posterior is the LM beam's."""
+    """The ExitSearch interface (decode/exit_search.py) with the LM beam's hypotheses. The
+    confidence scores stay those of the CTC output and its greedy path (what an exit policy reads
+    online; `ctc`, a greedy ExitSearch, computes them, the exit classifier's included), the
+    N-best posterior is the LM beam's.
 
-    classifier = None  # the learned policy's scores come from plain CTC decoding
+    The beam runs only where its output is read: in `hypotheses`, for the utterances that stop
+    at an exit (every exit in decode_all_exits, the chosen one in decode_dynamic), and in `score`
+    only when the N-best posterior is asked for (the nbest policy), since that is the beam's."""
 
-    def __init__(self, model, lm_search):
-        self.model, self.lm_search = model, lm_search
+    def __init__(self, ctc, lm_search):
+        self.ctc, self.lm_search = ctc, lm_search
+        self.classifier = ctc.classifier
 
-    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False, fields=None):
-        logp = self.model.head(exit_index).log_softmax(hidden)
-        top = logp.max(-1)
-        greedy = greedy_from_best(top.indices, lengths)
-        scores = exit_scores(logp, lengths, greedy, below, top=top)
+    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False, fields=None,
+              nbest_threshold=None):
+        # nbest_threshold is unused: the sequence posterior bounds a CTC N-best's share, not the LM-scored beam's
+        logp, scores, _, greedy = self.ctc.score(exit_index, hidden, lengths, False, below, with_classifier, fields)
+        if not with_nbest:
+            return logp, scores, None, greedy
+        if self.lm_search.nbest_size < 1:
+            raise UserError("the LM beam's N-best posterior needs --nbest-size > 0")
         ids, posteriors = self.lm_search.search(logp, lengths)
-        if with_nbest and self.lm_search.nbest_size > 0:
-            for s, p in zip(scores, posteriors):
-                s["nbest_posterior"] = p
+        for s, p in zip(scores, posteriors):
+            s["nbest_posterior"] = p
         return logp, scores, ids, greedy
 
     def hypotheses(self, exit_index, hidden, lengths, logp):
