@@ -5,7 +5,7 @@ import pytest
 
 from ee_asr.corpora.mini_tts import make_corpus, plan_corpus
 from ee_asr.corpora.sentences import fragments, narrow_domain, normalize, overlaps, read_pool, read_raw, top_words
-from ee_asr.corpora.voices import train_and_test_speakers
+from ee_asr.corpora.voices import train_and_test_speakers, unseen_dev_speakers
 from ee_asr.data.datadir import read_dict, validate_data_dir
 
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
@@ -29,6 +29,23 @@ def test_plan_holds_out_test_speakers_and_sentences():
     assert {u.speaker for u in plan["test"]} <= set(test_spk)
     again = plan_corpus(sentences, *train_and_test_speakers(20, 5, seed=3), 200, 20, 20, 10, seed=3)
     assert [u.utt_id for u in again["train"]] == [u.utt_id for u in plan["train"]]
+
+
+def test_dev_unseen_speaks_dev_sentences_in_voices_neither_train_nor_test_uses():
+    sentences = [f"sentence number {i} here" for i in range(100)]
+    train_spk, test_spk = train_and_test_speakers(20, 5, seed=3)
+    unseen = unseen_dev_speakers(6, seed=3)
+    ids = {s.id for s in unseen}
+    assert len(ids) == 6 and not ids & {s.id for s in train_spk} and not ids & {s.id for s in test_spk}
+    base = plan_corpus(sentences, train_spk, test_spk, 200, 20, 20, n_heldout_sents=10, seed=3)
+    plan = plan_corpus(sentences, train_spk, test_spk, 200, 20, 20, n_heldout_sents=10, seed=3,
+                       unseen_speakers=unseen, n_dev_unseen=30)
+    assert "dev_unseen" not in base and len(plan["dev_unseen"]) == 30
+    texts = {u.text for u in plan["dev_unseen"]}  # dev's held-out sentences: in neither train nor test
+    assert texts & {u.text for u in plan["dev"]} and not texts & {u.text for u in plan["train"] + plan["test"]}
+    assert {u.speaker for u in plan["dev_unseen"]} <= set(unseen)
+    for split in ("train", "dev", "test"):  # the other splits are as they were without it
+        assert [(u.utt_id, u.text) for u in plan[split]] == [(u.utt_id, u.text) for u in base[split]]
 
 
 @needs_tts

@@ -126,5 +126,10 @@ def test_recipe_stage_1_rerun_after_a_failed_run_keeps_stage_3_output(recipe):
     assert typo.returncode != 0 and (recipe / "data" / ".stage1.running").exists()
     proc = run("--stage", "1", "--stop-stage", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "removing that run's outputs: data/train data/dev data/test" in proc.stderr
+    assert "removing that run's outputs: data/train data/dev data/dev_unseen data/test" in proc.stderr
     assert (digest(bpe), digest(cmvn)) == before
+    # a data dir the recipe reads but data/ lacks (a set added since): local/data.sh again, the rest kept
+    shutil.rmtree(recipe / "data" / "dev_unseen")
+    proc = run("--stage", "1", "--stop-stage", "1")
+    assert proc.returncode == 0 and "data/ lacks dev_unseen" in proc.stderr, proc.stderr[-3000:]
+    assert (recipe / "data" / "dev_unseen" / "text").exists() and (digest(bpe), digest(cmvn)) == before

@@ -11,6 +11,7 @@ SIZES = {  # train, dev, test utterances
     "small": (1500, 100, 200),
     "demo": (9000, 150, 300),
 }
+DEV_UNSEEN = {"tiny": 20, "small": 300, "demo": 1800}  # dev_unseen utterances (voices neither train nor test uses)
 
 
 def main(argv=None):
@@ -21,6 +22,9 @@ def main(argv=None):
     p.add_argument("--vocab-size", type=int, default=1000, help="keep sentences within the N most frequent words")
     p.add_argument("--num-train", type=int, default=None, help="training utterances (default: the size's)")
     p.add_argument("--espeak-speakers", type=int, default=60, help="espeak-ng training speakers")
+    p.add_argument("--num-dev-unseen", type=int, default=None,
+                   help="dev_unseen utterances: dev's sentences in voices neither training nor test uses "
+                        "(default: the size's; 0: no such split)")
     p.add_argument("--train-fragments", default="false", choices=["true", "false"],
                    help="true: training texts also from in-vocabulary runs of words inside longer sentences")
     p.add_argument("--seed", type=int, default=1)
@@ -34,7 +38,8 @@ def main(argv=None):
     heldout = 20 if args.size == "tiny" else 150
     counts = make_corpus(args.data_dir, args.wav_dir, n_train, n_dev, n_test, args.vocab_size, heldout,
                          n_train_espeak=args.espeak_speakers, seed=args.seed, nj=args.nj, text_file=args.text_file,
-                         train_fragments=args.train_fragments == "true")
+                         train_fragments=args.train_fragments == "true",
+                         n_dev_unseen=DEV_UNSEEN[args.size] if args.num_dev_unseen is None else args.num_dev_unseen)
     logging.info("wrote %s", counts)
 
 

@@ -4,7 +4,10 @@ Splits:
 - train: training sentences (and, as an option, in-vocabulary runs of words inside other
          sentences) spoken by training speakers;
 - dev:   held-out sentences, training speakers (checkpoint selection);
-- test:  held-out sentences, held-out speakers (voice variants no training speaker uses).
+- test:  held-out sentences, held-out speakers (voice variants no training speaker uses);
+- dev_unseen (optional): dev's sentences spoken by voices neither training nor test uses, so a
+         model behaves there as on test's new voices, which dev's training voices cannot show
+         (the `learned` exit policy's classifier is fitted on it).
 Every utterance is augmented at random: speed 0.9-1.1, reverberation, noise at 5-25 dB SNR.
 The same seed gives the same corpus; audio already written is kept, so a rerun resumes.
 """
@@ -24,7 +27,7 @@ import numpy as np
 import soundfile
 
 from ee_asr.corpora.sentences import fragments, narrow_domain, overlaps, read_pool, read_raw, top_words
-from ee_asr.corpora.voices import Speaker, train_and_test_speakers
+from ee_asr.corpora.voices import Speaker, train_and_test_speakers, unseen_dev_speakers
 from ee_asr.data.datadir import fix_data_dir, write_table
 
 SAMPLE_RATE = 16000
@@ -39,10 +42,11 @@ class Utterance:
 
 
 def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test, n_heldout_sents, seed,
-                extra_train=()):
+                extra_train=(), unseen_speakers=(), n_dev_unseen=0):
     """Utterances per split. Held-out dev and test sentences come from `sentences`; training also
-    draws from `extra_train` (texts that neither contain nor sit inside a held-out sentence).
-    Each split draws from its own generator, so training options leave dev and test as they are."""
+    draws from `extra_train` (texts that neither contain nor sit inside a held-out sentence);
+    `n_dev_unseen` > 0 adds dev_unseen (dev's sentences, `unseen_speakers`). Each split draws
+    from its own generator, so training options leave dev and test as they are."""
     rng = random.Random(seed)
     sentences = list(sentences)
     rng.shuffle(sentences)
@@ -57,7 +61,10 @@ def plan_corpus(sentences, train_speakers, test_speakers, n_train, n_dev, n_test
     plan = {}
     for name, n, sents, speakers in (("train", n_train, train_sents, train_speakers),
                                      ("dev", n_dev, dev_sents, train_speakers),
-                                     ("test", n_test, test_sents, test_speakers)):
+                                     ("test", n_test, test_sents, test_speakers),
+                                     ("dev_unseen", n_dev_unseen, dev_sents, unseen_speakers)):
+        if name == "dev_unseen" and n == 0:
+            continue
         split_rng = random.Random(f"{name}-{seed}")
         utts = []
         for i in range(n):
@@ -136,7 +143,8 @@ def write_split(data_dir, utts, wav_dir):
 
 
 def make_corpus(out_data, wav_root, n_train, n_dev, n_test, vocab_size=1000, n_heldout_sents=150,
-                n_train_espeak=60, n_test_espeak=12, seed=1, nj=2, text_file=None, train_fragments=False):
+                n_train_espeak=60, n_test_espeak=12, seed=1, nj=2, text_file=None, train_fragments=False,
+                n_dev_unseen=0, n_unseen_espeak=12):
     raw = read_raw(text_file)
     pool = read_pool(raw)
     vocab = top_words(pool, vocab_size)
@@ -146,7 +154,9 @@ def make_corpus(out_data, wav_root, n_train, n_dev, n_test, vocab_size=1000, n_h
     if extra:
         logging.info("training may also draw from %d in-vocabulary fragments of other sentences", len(extra))
     train_spk, test_spk = train_and_test_speakers(n_train_espeak, n_test_espeak, seed)
-    plan = plan_corpus(sentences, train_spk, test_spk, n_train, n_dev, n_test, n_heldout_sents, seed, extra)
+    unseen_spk = unseen_dev_speakers(n_unseen_espeak, seed) if n_dev_unseen else []
+    plan = plan_corpus(sentences, train_spk, test_spk, n_train, n_dev, n_test, n_heldout_sents, seed, extra,
+                       unseen_spk, n_dev_unseen)
     jobs = []
     for name, utts in plan.items():
         wav_dir = Path(wav_root) / name

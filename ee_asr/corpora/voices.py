@@ -1,7 +1,8 @@
 """Synthetic speakers: Debian's TTS engines with accents, voice variants, pitch and rate.
 
 A speaker is a fixed engine setting; its id names it, so data dirs stay readable. Test
-speakers use voice variants (and a flite voice) that no training speaker uses.
+speakers use voice variants (and a flite voice) that no training speaker uses; the unseen-voice
+dev speakers (what the exit classifier learns from) use variants neither of them uses.
 """
 
 import random
@@ -15,6 +16,8 @@ ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbc
                   "en-029", "en-us-nyc"]
 ESPEAK_TRAIN_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "klatt", "klatt3"]
 ESPEAK_TEST_VARIANTS = ["m7", "f4", "klatt2"]
+# neither training nor test speakers use these: voices unheard in training that are not the test's
+ESPEAK_UNSEEN_DEV_VARIANTS = ["m8", "f5", "klatt4"]
 FLITE_TRAIN = ["kal16", "rms", "slt"]
 FLITE_TEST = ["awb"]
 FESTIVAL_TRAIN = ["kal_diphone"]
@@ -70,3 +73,8 @@ def train_and_test_speakers(n_train_espeak, n_test_espeak, seed):
     train = make_speakers(n_train_espeak, ESPEAK_TRAIN_VARIANTS, FLITE_TRAIN, FESTIVAL_TRAIN, random.Random(seed))
     test = make_speakers(n_test_espeak, ESPEAK_TEST_VARIANTS, FLITE_TEST, [], random.Random(f"test-{seed}"))
     return train, test
+
+
+def unseen_dev_speakers(n_espeak, seed):
+    """Speakers for a dev set of voices that neither training nor test uses (espeak only)."""
+    return make_speakers(n_espeak, ESPEAK_UNSEEN_DEV_VARIANTS, [], [], random.Random(f"dev-unseen-{seed}"))

@@ -50,8 +50,10 @@ nbest_size=10         # K, hypotheses behind the nbest policy's N-best posterior
 decode_args=""        # extra options for decoding, e.g. "--beam-size 5 --ctc-weight 0.3" (joint beam search, AED)
 # Online exit-selection decodes, "policy:threshold,threshold ..."; layers above each chosen exit
 # are not computed. Stage 6 adds offline sweeps over a dense grid from the per-exit scores.
-# A `learned` term makes stage 5 fit the exit classifier on $valid_set first.
+# A `learned` term makes stage 5 fit the exit classifier on $exit_classifier_set first.
 policy_grid="fixed:2,4,6,8,10,12 entropy:0.02,0.05,0.1 maxprob:0.9,0.95,0.98 nbest:0.2,0.35,0.5 seqpost:0.06,0.13 agree:0,0.2 learned:0.63,0.69,0.75"
+exit_classifier_set=""   # data dir the exit classifier learns from (default: $valid_set); best of voices or
+                         # conditions the model never trained on, like the test set's (mini_tts: dev_unseen)
 exit_classifier_args=""  # options of ee_asr.bin.fit_exit_classifier, e.g. "--group-regex RE" to hold out voice groups
 max_layers=""         # a layer budget for every online policy point (empty: none)
 # ONNX export (stage 7, after scoring; run it with --stop-stage 7): exp/<tag>/onnx, for ee_asr/deploy/
@@ -111,22 +113,28 @@ for d in data "$dumpdir" downloads; do
   if [ -L "$d" ] && [ ! -e "$d" ]; then mkdir -p "$(readlink -m "$d")"; fi
 done
 
+# the data dirs besides the training set that the stages read, each once
+exit_classifier_set=${exit_classifier_set:-$valid_set}
+eval_sets=$(printf '%s\n' $valid_set $exit_classifier_set $test_sets | awk '!seen[$0]++' | tr '\n' ' ')
+
 if want 1; then
   opts="local_data_opts=$local_data_opts"
-  if stage_skip 1 data "$opts"; then
+  missing=$(for d in $train_set $eval_sets; do [ -d "data/$d" ] || printf ' %s' "$d"; done)
+  if stage_skip 1 data "$opts" && [ -z "$missing" ]; then
     log "Stage 1: data prep already done with the same options"
-  elif [ -f data/.stage1.done ]; then
+  elif [ -f data/.stage1.done ] && ! stage_skip 1 data "$opts"; then
     log "Stage 1: data/ ($(readlink -f data)) was prepared with other options: $(cat data/.stage1.done)"
     log "  this run asks for: $opts"
     log "  every recipe of the corpus reads it: pass the same --local-data-opts, or remove $(readlink -f data)"
     log "  and $(readlink -f "$dumpdir") to prepare the corpus anew"
     exit 1
   else
+    [ -z "$missing" ] || [ ! -f data/.stage1.done ] || log "Stage 1: data/ lacks$missing: local/data.sh again (it keeps what exists)"
     log "Stage 1: data prep: local/data.sh $local_data_opts"; rerun 1
-    stage_begin 1 data "$opts" $(for d in $train_set $valid_set $test_sets; do echo "data/$d"; done)
+    stage_begin 1 data "$opts" $(for d in $train_set $eval_sets; do echo "data/$d"; done)
     # shellcheck disable=SC2086
     local/data.sh $local_data_opts
-    for d in $train_set $valid_set $test_sets; do
+    for d in $train_set $eval_sets; do
       python -m ee_asr.bin.validate_data_dir "data/$d"
     done
     stage_end 1 data "$opts"
@@ -150,7 +158,7 @@ if want 2; then
     python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
     stage_end 2 "data/$train_set" "factors=$speed_perturb_factors"
   fi
-  for d in $train_set $valid_set $test_sets; do
+  for d in $train_set $eval_sets; do
     opts="feats_type=$feats_type n_mels=$n_mels data=$(files_sig data/$d/wav.scp data/$d/segments data/$d/text)"
     if stage_skip 2 "$featdir/$d" "$opts"; then
       log "Stage 2: $feats_type features of $d already done with the same options"
@@ -226,7 +234,7 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_args max=$max_layers"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_set:$exit_classifier_args max=$max_layers"
   if [ "$use_lm" = true ]; then opts="$opts lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"; fi
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
@@ -236,7 +244,7 @@ if want 5; then
     if [[ " $policy_grid" == *" learned:"* ]]; then
       set -f  # the options are split into words, never globbed: a --group-regex has brackets
       # shellcheck disable=SC2086
-      python -m ee_asr.bin.fit_exit_classifier --exp-dir "$exp" --data-dir "$featdir/$valid_set" \
+      python -m ee_asr.bin.fit_exit_classifier --exp-dir "$exp" --data-dir "$featdir/$exit_classifier_set" \
         --model-file "$inference_model" --batch-bins "$decode_batch_bins" --device "$device" $exit_classifier_args
       set +f
     fi

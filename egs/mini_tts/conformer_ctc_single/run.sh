@@ -4,7 +4,7 @@
 set -euo pipefail
 
 ./single_exit.sh \
-  --train-set train --valid-set dev --test-sets "test" \
+  --train-set train --valid-set dev --test-sets "test" --exit-classifier-set dev_unseen \
   --nbpe 1000 \
   --train-config conf/train_conformer_ctc_single.yaml \
   "$@"

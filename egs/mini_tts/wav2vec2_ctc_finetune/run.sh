@@ -11,7 +11,7 @@
 set -euo pipefail
 
 ./asr.sh \
-  --train-set train --valid-set dev --test-sets "test" \
+  --train-set train --valid-set dev --test-sets "test" --exit-classifier-set dev_unseen \
   --feats-type raw --nbpe 1000 --pretrained "${PRETRAINED:-../wav2vec2_pretrain/exp/wav2vec2_pretrain/hf}" \
   --train-config conf/train_wav2vec2_ctc_finetune.yaml \
   "$@"
