@@ -22,6 +22,9 @@ from ee_asr.data.fbank import compute_fbank, make_fbank
 from ee_asr.data.features import write_features
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
 from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.exits.exit_classifier import FEATURE_SCORES, FEATURES, ExitClassifier, load_for_experiment
+from ee_asr.exits.policies import RULES
 from ee_asr.models.load import load_trained
 from ee_asr.models.registry import build_model
 
@@ -64,6 +67,29 @@ def tiny(tmp_path_factory):
     torch.save(model.state_dict(), exp / "model.pth")
     export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force", "--sherpa-exit", "2"])
     return {"exp": exp, "onnx": exp / "onnx", "data": data, "wavs": wavs, "root": root}
+
+
+@pytest.fixture(scope="module")
+def tiny3(tiny):
+    """{exp, onnx}: the tiny model with three exits (2, 3, 4) and one shared head, so that adjacent
+    exits partly agree, with an exit classifier; exported fp32 (which copies the classifier)."""
+    config = yaml.safe_load((tiny["exp"] / "config.yaml").read_text())
+    config.update(encoder_conf={**ENCODER, "exit_layers": [2, 3, 4]}, model_conf={"shared_head": True})
+    exp = tiny["root"] / "exp3"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(1)
+    model = build_model(config)
+    with torch.no_grad():  # sharp posteriors, and a blank prior that makes some hypotheses short or empty
+        model.ctc_heads[0].ctc_lo.weight.mul_(20.0)
+        model.ctc_heads[0].ctc_lo.bias[0] += 25.0
+    torch.save(model.state_dict(), exp / "model.pth")
+    # weights of every feature, so that each score the runtime computes moves p_as_good
+    weights = np.random.default_rng(0).normal(0.0, 0.5, len(FEATURES) + 1)
+    clf = ExitClassifier(weights, np.zeros(len(FEATURES)), np.ones(len(FEATURES)), [2, 3, 4])
+    (exp / "exit_classifier.json").write_text(clf.to_json())
+    export_main(["--exp-dir", str(exp)])
+    return {"exp": exp, "onnx": exp / "onnx"}
 
 
 def torch_feats(wavs):
@@ -147,13 +173,16 @@ def test_budget_and_loading_only_the_first_segments(tiny):
         full.decode(feats, "entropy", 0.1, budget=1)
 
 
-def test_runtime_never_imports_torch(tiny):
+def test_runtime_never_imports_torch(tiny, tiny3):
     code = f"""
 import sys
 from ee_asr.deploy.transcribe import OnnxTranscriber
 t = OnnxTranscriber({str(tiny['onnx'])!r}, "nbest", 0.5)
 r = t.transcribe({str(tiny['wavs'][3][1])!r})
 assert isinstance(r["text"], str) and r["exit"] in (2, 4)
+for policy in ("seqpost", "agree", "learned"):  # thresholds that pass every exit: all their scores
+    t = OnnxTranscriber({str(tiny3['onnx'])!r}, policy, -1.0 if policy == "agree" else 2.0)
+    assert t.transcribe({str(tiny['wavs'][3][1])!r})["exit"] == 4
 assert "torch" not in sys.modules, "torch was imported"
 print("ok")
 """
@@ -283,3 +312,102 @@ def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys):
     code, _, err = run_cli(export_main, ["--exp-dir", str(exp), "--output", str(tmp_path / "s"), "--sherpa-exit", "2"],
                            capsys)
     assert code == 2 and "fbank" in err
+
+
+def test_numpy_sequence_posterior_equals_torch_ctc_loss():
+    from ee_asr.exits.ctc_forward import sequence_posterior as numpy_posterior
+    from ee_asr.exits.seq_posterior import sequence_posterior
+
+    rng = np.random.default_rng(0)
+    lp = torch.log_softmax(torch.tensor(rng.normal(0, 2, (7, 12, 6)), dtype=torch.float32), -1)
+    lens = torch.tensor([12, 9, 1, 7, 3, 12, 2])  # padded rows: frames past their length must not count
+    # empty, repeats (need a blank between), a single frame, too long for its 2 frames (p = 0)
+    hyps = [[1, 2, 2, 3], [], [4], [1, 1, 1, 1], [5, 5], [3, 1, 4, 1, 5, 2], [2, 2]]
+    ours = numpy_posterior(lp.numpy(), lens.numpy(), hyps)
+    ref = sequence_posterior(lp, lens, hyps).numpy()
+    assert ref[-1] == 0.0 and ours[-1] == 0.0 and (ref[:-1] > 0).all()
+    np.testing.assert_allclose(ours, ref, rtol=1e-4)
+    # the padding itself never matters
+    longer = torch.cat([lp, torch.log_softmax(torch.randn(7, 5, 6), -1)], 1)
+    np.testing.assert_allclose(numpy_posterior(longer.numpy(), lens.numpy(), hyps), ours, rtol=1e-12)
+    assert numpy_posterior(lp.numpy()[:0], np.zeros(0, np.int64), []).shape == (0,)
+
+
+def split_threshold(values):
+    """A threshold between the two distinct sorted values nearest the middle."""
+    values = sorted(values)
+    gaps = [i for i in range(len(values) - 1) if values[i + 1] - values[i] > 1e-6]
+    assert gaps, f"no two distinct scores to split: {values}"
+    i = min(gaps, key=lambda g: abs(g - (len(values) - 2) / 2))
+    return (values[i] + values[i + 1]) / 2
+
+
+@pytest.mark.parametrize("policy", ["seqpost", "agree", "learned"])
+def test_hypothesis_policies_decide_like_pytorch(tiny, tiny3, policy):
+    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+
+    rt = EarlyExitOnnx(tiny3["onnx"])
+    feats = torch_feats(tiny["wavs"])
+    score = RULES[policy].score
+    # agree never stops at the first exit (nothing below it): split the batch at the second
+    layer, never = (3, -1.0) if policy == "agree" else (2, 2.0)
+    threshold = split_threshold(r["scores"][layer][score] for r in rt.decode(feats, policy, never))
+    ours = rt.decode(feats, policy, threshold)
+    assert len({r["exit"] for r in ours}) >= 2
+    for f, r in zip(feats, ours):
+        alone = rt.decode([f], policy, threshold)[0]
+        assert (alone["exit"], alone["ids"]) == (r["exit"], r["ids"])
+    model, _ = load_trained(tiny3["exp"])
+    search = ExitSearch(model, classifier=load_for_experiment(tiny3["exp"]) if policy == "learned" else None)
+    b = pad(feats)
+    ref = decode_dynamic(model, torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]), policy, threshold,
+                         search=search)
+    assert [(r["exit"], r["ids"]) for r in ref] == [(r["exit"], r["ids"]) for r in ours]
+    for r, o in zip(ref, ours):
+        for at, s in o["scores"].items():  # nothing is scored at the last exit, which answers anyway
+            assert (s == {}) if at == 4 else s == pytest.approx({k: r["scores"][at][k] for k in s}, rel=2e-3, abs=1e-6)
+            assert at == 4 or set(s) >= ({"p_as_good", *FEATURE_SCORES} if policy == "learned" else {score})
+
+
+def test_learned_needs_the_exported_classifier(tiny, tiny3, tmp_path, capsys):
+    import shutil
+
+    from ee_asr.common.digest import file_sha256
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+
+    feats = torch_feats(tiny["wavs"][:1])
+    with pytest.raises(UserError, match="fit_exit_classifier"):
+        EarlyExitOnnx(tiny["onnx"]).decode(feats, "learned", 0.5)
+    args = ["--exp-dir", str(tiny["exp"]), "--backend", "onnx", "--policy", "learned", "--threshold", "0.5"]
+    code, _, err = run_cli(transcribe_main, args + [str(tiny["wavs"][0][1])], capsys)
+    assert code == 2 and "names none" in err and "export_onnx" in err
+    m = json.loads((tiny3["onnx"] / "manifest.json").read_text())
+    assert m["exit_classifier_sha256"] == file_sha256(tiny3["exp"] / "exit_classifier.json")
+    changed = tmp_path / "onnx"
+    shutil.copytree(tiny3["onnx"], changed)
+    (changed / m["exit_classifier"]).write_text((changed / m["exit_classifier"]).read_text().replace("1", "2", 1))
+    with pytest.raises(UserError, match="sha256 differs"):
+        EarlyExitOnnx(changed).decode(feats, "learned", 0.5)
+
+
+def test_nbest_uses_the_compiled_decoder_and_falls_back_to_the_prefix_beam(monkeypatch):
+    pytest.importorskip("flashlight.lib.text.decoder")
+    from ee_asr.deploy.runtime import nbest_search
+    from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
+
+    lp = torch.log_softmax(torch.randn(15, 12, generator=torch.Generator().manual_seed(0)) * 4, -1).numpy()
+    compiled = nbest_search(10)
+    assert compiled.__self__.nbest_size == 10 and compiled(lp)[0][0] == prefix_beam_search(lp, beam=10)[0][0]
+    monkeypatch.setitem(sys.modules, "flashlight.lib.text.decoder", None)  # as if flashlight-text were absent
+    assert nbest_search(10)(lp) == prefix_beam_search(lp, beam=10)
+
+
+@pytest.mark.parametrize("policy,threshold", [("seqpost", 0.2), ("agree", 0.5), ("learned", 0.4)])
+def test_transcribe_onnx_takes_the_hypothesis_policies_and_max_layers(tiny, tiny3, policy, threshold, capsys):
+    wavs = [str(w) for _, w, _ in tiny["wavs"]]
+    for cap in ([], ["--max-layers", "3"]):
+        args = ["--exp-dir", str(tiny3["exp"]), "--policy", policy, "--threshold", str(threshold), *cap]
+        out = {b: run_cli(transcribe_main, args + ["--backend", b] + wavs, capsys) for b in ("torch", "onnx")}
+        lines = {b: [line.rsplit("\t", 1)[0] for line in o[1].splitlines()] for b, o in out.items()}
+        assert out["onnx"][0] == 0 and lines["onnx"] == lines["torch"] and len(lines["onnx"]) == len(wavs)
+        assert not cap or all(line.endswith(("exit=2", "exit=3")) for line in lines["onnx"])

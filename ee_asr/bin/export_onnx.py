@@ -8,6 +8,8 @@ every exit is compared with fp32 in <output>/RESULTS.md, and the export fails (e
 removed) when any exit loses more than --max-cer-increase points, unless --force.
 --sherpa-exit L writes <output>/sherpa_exitL/{model.onnx,tokens.txt} for sherpa-onnx's offline
 zipformer-CTC recogniser.
+<exp-dir>/exit_classifier.json (ee_asr.bin.fit_exit_classifier), when there, is copied with the
+graphs: the runtime's `learned` policy reads it.
 """
 
 import argparse

@@ -28,6 +28,8 @@ class OnnxTranscriber:
         # "raw": the model reads the waveform itself (wav2vec2), one sample per frame
         self.fbank = None if m["features"] == "raw" else fbank_options(m["fbank"])
         self.policy, self.threshold, self.nbest_size = policy, threshold, nbest_size
+        if policy == "learned":  # a missing classifier fails here, before any audio is read
+            self.model.exit_classifier()
 
     def features(self, spec):
         """Checked features of a wav.scp-style audio spec; UserError if unreadable, too short or too long."""
@@ -50,5 +52,6 @@ class OnnxTranscriber:
 
 def transcriber_from_args(args):
     """The OnnxTranscriber that bin/transcribe.py's options ask for (--backend onnx)."""
+    # --max-layers: segments above the deepest exit within the budget are not even loaded
     return OnnxTranscriber(onnx_dir_of(args.exp_dir, args.onnx_dir), args.policy, args.threshold, args.nbest_size,
-                           num_threads=args.num_threads)
+                           max_layer=args.max_layers, num_threads=args.num_threads)

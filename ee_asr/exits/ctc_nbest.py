@@ -11,12 +11,14 @@ its cost. What it needs, measured (issue 15):
 - a beam threshold large enough that nothing is pruned by score, only by rank;
 - a margin beyond K: two beam entries can collapse to the same label sequence, so it may
   return fewer distinct hypotheses than asked for. Such duplicates are merged (log-sum).
+
+torch is imported only by the batch entry points: `nbest` reads a numpy array, so the torch-free
+runtime (ee_asr/deploy/) uses this decoder too.
 """
 
 from itertools import groupby
 
 import numpy as np
-import torch
 
 from ee_asr.exits.nbest_posterior import nbest_posterior
 
@@ -49,12 +51,14 @@ class CtcNbest:
         opts = LexiconFreeDecoderOptions(self.beam, token_beam, beam_threshold, 0.0, 0.0, True, CriterionType.CTC)
         self.decoder = LexiconFreeDecoder(opts, ZeroLM(), BLANK, BLANK, [])
 
-    def nbest_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, rows=None):
+    def nbest_batch(self, log_probs, lengths, rows=None):
         """log_probs (B, T, V) -> per utterance [(token tuple, total log score), ...], best first;
         `rows`: only these batch rows (in that order).
 
         The batch is copied to one contiguous float32 CPU buffer once; the decoder then reads
         each utterance in place through its offset."""
+        import torch
+
         lp = log_probs.detach().to("cpu", torch.float32).contiguous()
         b, t, v = lp.shape
         base, step = lp.data_ptr(), t * v * lp.element_size()
@@ -66,10 +70,11 @@ class CtcNbest:
             out.append(self._distinct(hyps))
         return out
 
-    def nbest(self, log_probs: np.ndarray):
-        """log_probs (T, V) of one utterance -> [(token tuple, total log score), ...], best first."""
-        lp = torch.from_numpy(np.ascontiguousarray(log_probs, dtype=np.float32))[None]
-        return self.nbest_batch(lp, torch.tensor([lp.shape[1]]))[0]
+    def nbest(self, log_probs):
+        """log_probs (T, V) numpy array of one utterance -> [(token tuple, total log score), ...], best first."""
+        lp = np.ascontiguousarray(log_probs, dtype=np.float32)
+        t, v = lp.shape
+        return self._distinct(self.decoder.decode(lp.ctypes.data, t, v) if t > 0 else [])
 
     def _distinct(self, hyps):
         merged = {}
@@ -79,7 +84,7 @@ class CtcNbest:
         ranked = sorted(merged.items(), key=lambda kv: kv[1], reverse=True)
         return [(labels, float(s)) for labels, s in ranked[: self.nbest_size]] or [((), 0.0)]
 
-    def posteriors(self, log_probs: torch.Tensor, lengths: torch.Tensor, rows=None):
+    def posteriors(self, log_probs, lengths, rows=None):
         """The paper's sentence confidence per utterance (of `rows` only, if given): the best
         hypothesis' share of the N-best's total probability (softmax over the K total log scores)."""
         return [nbest_posterior(nb) for nb in self.nbest_batch(log_probs, lengths, rows)]

@@ -7,6 +7,7 @@ Layout of the output dir (read by ee_asr/deploy/, which needs nothing else):
   manifest.json       exit layers, segment files and their inputs/outputs, feature options,
                       min/max input frames, token model name and sha256, default thresholds
   <bpe>.model         the sentencepiece model, copied
+  exit_classifier.json  the experiment's exit classifier (the learned policy), copied when it has one
 
 Graphs are traced with torch.onnx.export(dynamo=False), opset 17, batch and time axes dynamic.
 """
@@ -24,6 +25,7 @@ from ee_asr.common.atomic import atomic_path, atomic_write_text
 from ee_asr.common.digest import file_sha256
 from ee_asr.common.errors import UserError
 from ee_asr.data.fbank import SAMPLE_RATE
+from ee_asr.exits.exit_classifier import CLASSIFIER_FILE, ExitClassifier
 from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, has_pos_emb
 from ee_asr.models.subsampling import KERNEL_STRIDES, subsampled_length
 from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
@@ -127,7 +129,7 @@ def fbank_options(num_mel_bins):
             "sample_scale": 32768.0, "high_freq": 0.0, "low_freq": 20.0}
 
 
-def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None):
+def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None, classifier=None):
     enc = model.encoder
     manifest = {
         "format_version": 1,
@@ -147,6 +149,9 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         "blank_id": 0,
         "token_model": Path(bpemodel).name,
         "token_model_sha256": file_sha256(bpemodel),
+        # null: no classifier was fitted before the export, so the runtime refuses `learned`
+        "exit_classifier": classifier and Path(classifier).name,
+        "exit_classifier_sha256": classifier and file_sha256(classifier),
         "thresholds": {**DEFAULT_THRESHOLDS, "fixed": enc.exit_layers[-1], **(thresholds or {})},
         "opset": OPSET,
     }
@@ -159,6 +164,23 @@ def copy_token_model(bpemodel, out_dir):
         raise UserError(f"token model {bpemodel} does not exist (run stage 3)")
     with atomic_path(Path(out_dir) / Path(bpemodel).name) as tmp:
         shutil.copyfile(bpemodel, tmp)
+
+
+def copy_exit_classifier(exp_dir, model, out_dir):
+    """Copy <exp_dir>/exit_classifier.json into the export (checked against the model's exits);
+    return the copy's path, or None when the experiment has none (a stale copy is removed)."""
+    src, dst = Path(exp_dir) / CLASSIFIER_FILE, Path(out_dir) / CLASSIFIER_FILE
+    if not src.is_file():
+        dst.unlink(missing_ok=True)
+        logging.info("no %s: the export cannot run the learned policy", src)
+        return None
+    exits = ExitClassifier.load(src).exit_layers
+    if exits != list(model.encoder.exit_layers):
+        raise UserError(f"{src} was fitted for exits {exits}, the model has {list(model.encoder.exit_layers)}: "
+                        "fit it again (python -m ee_asr.bin.fit_exit_classifier)")
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
 
 
 def quantize_int8(fp32_path, int8_path):

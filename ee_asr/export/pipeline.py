@@ -9,7 +9,14 @@ from pathlib import Path
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.runtime import EarlyExitOnnx
 from ee_asr.export import int8_check
-from ee_asr.export.onnx_export import check_parity, copy_token_model, export_segments, quantize_int8, write_manifest
+from ee_asr.export.onnx_export import (
+    check_parity,
+    copy_exit_classifier,
+    copy_token_model,
+    export_segments,
+    quantize_int8,
+    write_manifest,
+)
 from ee_asr.export.parity import parity_on_data
 from ee_asr.export.sherpa import export_sherpa_exit
 from ee_asr.models.load import load_trained
@@ -24,8 +31,9 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
     (out / ".complete").unlink(missing_ok=True)  # written last: a dir without it is an unfinished export
+    # first: a classifier fitted for other exits fails the export before the graphs are traced
+    manifest_args = (thresholds, max_frames, copy_exit_classifier(exp_dir, model, out))
     segments = export_segments(model, config["input_size"], out)
-    manifest_args = (thresholds, max_frames)
     diffs = check_parity(model, out, segments, config["input_size"])
     logging.info("fp32 parity with PyTorch, max |log-prob difference| per exit: %s",
                  ", ".join(f"{k}: {v:.1e}" for k, v in diffs.items()))
