@@ -281,8 +281,9 @@ def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
     assert 10 < mb < 2000 and not torch_loaded
 
 
-def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys):
-    from test_architectures import W2V
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys, norm):
+    from test_architectures import HF_TINY, W2V
 
     from ee_asr.deploy.runtime import EarlyExitOnnx
 
@@ -290,7 +291,8 @@ def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys):
     exp.mkdir()
     tok = Tokenizer(tiny["root"] / "bpe.model")
     config = {**W2V, "vocab_size": tok.vocab_size, "bpemodel": str(tiny["root"] / "bpe.model"),
-              "token_list": tok.token_list}
+              "token_list": tok.token_list,
+              "encoder_conf": {**W2V["encoder_conf"], "hf_config": {**HF_TINY, "feat_extract_norm": norm}}}
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     torch.manual_seed(0)
     model = build_model(config).eval()

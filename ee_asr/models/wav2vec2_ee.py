@@ -6,8 +6,11 @@ Input is the raw waveform as (B, samples, 1), which is how stage 2 dumps it for 
 Each exit has its own LayerNorm (as for the Conformer; for pre-norm "stable layer norm"
 checkpoints the hidden states between layers are un-normalised). LayerDrop is not applied:
 a dropped layer would leave the exit above it trained on a different depth than it decodes with.
-Padding: frames beyond an utterance's length are zeroed and masked out of attention; the
-feature encoder's group norm (wav2vec2-base) still sees padded samples, as in transformers.
+Padding: frames beyond an utterance's length are zeroed and masked out of attention, and the
+feature encoder's group norm (wav2vec2-base's first layer, per channel over time) takes its
+statistics from the utterance's own frames only. transformers lets it see the padding, so a
+batch would decode differently from its utterances one by one; base checkpoints were trained
+on unpadded crops, which is what the masked statistics reproduce.
 """
 
 from pathlib import Path
@@ -70,6 +73,34 @@ def read_pretrained_config(directory):
     for key in ("transformers_version", "architectures", "_name_or_path", "torch_dtype", "dtype"):
         conf.pop(key, None)
     return conf
+
+
+def masked_group_norm(h, lengths, norm):
+    """`norm` (a GroupNorm with one group per channel) over h (B, C, T), each row's statistics
+    from its first `lengths` frames; the frames beyond are normalised too, but nothing valid
+    depends on them (the convolutions above have no padding)."""
+    mask = valid_mask(lengths, h.size(2))[:, None, :].to(h.dtype)
+    count = mask.sum(2, keepdim=True).clamp(min=1)
+    mean = (h * mask).sum(2, keepdim=True) / count
+    var = (((h - mean) * mask) ** 2).sum(2, keepdim=True) / count
+    out = (h - mean) * torch.rsqrt(var + norm.eps)
+    return out * norm.weight[None, :, None] + norm.bias[None, :, None]
+
+
+def feature_encoder(extractor, wave, lengths):
+    """transformers' Wav2Vec2FeatureEncoder on (B, samples), with a group-norm first layer's
+    statistics masked to each utterance's length."""
+    first = extractor.conv_layers[0]
+    norm = getattr(first, "layer_norm", None)
+    if not isinstance(norm, torch.nn.GroupNorm) or norm.num_groups != norm.num_channels:
+        return extractor(wave)
+    h = first.conv(wave[:, None, :])
+    conv = first.conv
+    frames = torch.div(lengths - conv.kernel_size[0], conv.stride[0], rounding_mode="floor") + 1
+    h = first.activation(masked_group_norm(h, frames, norm))
+    for layer in extractor.conv_layers[1:]:
+        h = layer(h)
+    return h
 
 
 def additive_mask(valid, dtype):
@@ -155,7 +186,7 @@ class Wav2Vec2EEEncoder(ExitEncoder):
         wave = xs.squeeze(-1) if xs.dim() == 3 else xs
         olens = m._get_feat_extract_output_lengths(ilens).to(torch.long)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_feature_encoder):
-            feats = m.feature_extractor(wave).transpose(1, 2)
+            feats = feature_encoder(m.feature_extractor, wave, ilens.to(wave.device)).transpose(1, 2)
         hidden, _ = m.feature_projection(feats)
         mask = valid_mask(olens.to(hidden.device), hidden.size(1))
         if self.training:
