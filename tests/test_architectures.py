@@ -11,7 +11,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.decode.exit_search import ExitSearch
 from ee_asr.models.registry import build_model
-from ee_asr.models.wav2vec2_ee import read_pretrained_config
+from ee_asr.models.wav2vec2_ee import lengths_for_feature_encoder, read_pretrained_config
 from ee_asr.train.config import apply_sets, load_config, parse_set
 
 VOCAB = 20
@@ -111,6 +111,22 @@ def test_wav2vec2_batch_decodes_like_single_utterances_and_stops_computing(norm)
         layer.register_forward_hook(lambda *_, i=i: calls.append(i))
     res = decode_dynamic(model, x, xl, "fixed", 2)
     assert [r["exit"] for r in res] == [2, 2, 2] and sorted(set(calls)) == [0, 1]
+
+
+def test_transformers_own_forward_sees_no_padding_within_lengths_for_feature_encoder():
+    """Pre-training runs transformers' Wav2Vec2ForPreTraining, which calls the feature encoder itself."""
+    torch.manual_seed(0)
+    hf = Wav2Vec2Model(Wav2Vec2Config(**{**HF_TINY, "feat_extract_norm": "group"})).eval()
+    x, xl, _, _ = wave_batch()
+    wave = x.squeeze(-1)
+    olens = hf._get_feat_extract_output_lengths(xl)
+    with lengths_for_feature_encoder(hf.feature_extractor, xl):
+        batched = hf(wave).extract_features
+    unmasked = hf(wave).extract_features
+    for i in range(3):
+        one = hf(wave[i:i + 1, : xl[i]]).extract_features[0]
+        assert torch.allclose(one, batched[i, : olens[i]], atol=1e-5)
+    assert not torch.allclose(hf(wave[2:3, : xl[2]]).extract_features[0], unmasked[2, : olens[2]], atol=1e-3)
 
 
 def test_wav2vec2_rejects_fbank_input_and_unknown_hf_keys():

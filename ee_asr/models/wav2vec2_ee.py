@@ -13,6 +13,7 @@ batch would decode differently from its utterances one by one; base checkpoints 
 on unpadded crops, which is what the masked statistics reproduce.
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -87,13 +88,18 @@ def masked_group_norm(h, lengths, norm):
     return out * norm.weight[None, :, None] + norm.bias[None, :, None]
 
 
+def _has_group_norm(extractor):
+    norm = getattr(extractor.conv_layers[0], "layer_norm", None)
+    return isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == norm.num_channels
+
+
 def feature_encoder(extractor, wave, lengths):
     """transformers' Wav2Vec2FeatureEncoder on (B, samples), with a group-norm first layer's
     statistics masked to each utterance's length."""
-    first = extractor.conv_layers[0]
-    norm = getattr(first, "layer_norm", None)
-    if not isinstance(norm, torch.nn.GroupNorm) or norm.num_groups != norm.num_channels:
+    if not _has_group_norm(extractor):
         return extractor(wave)
+    first = extractor.conv_layers[0]
+    norm = first.layer_norm
     h = first.conv(wave[:, None, :])
     conv = first.conv
     frames = torch.div(lengths - conv.kernel_size[0], conv.stride[0], rounding_mode="floor") + 1
@@ -101,6 +107,21 @@ def feature_encoder(extractor, wave, lengths):
     for layer in extractor.conv_layers[1:]:
         h = layer(h)
     return h
+
+
+@contextmanager
+def lengths_for_feature_encoder(extractor, lengths):
+    """transformers' models call their feature encoder without lengths (Wav2Vec2ForPreTraining, in
+    pre-training): within this, that call masks the group norm's statistics as `front` does, so a
+    model pre-trained here sees the same features when fine-tuned."""
+    if not _has_group_norm(extractor):
+        yield
+        return
+    extractor.forward = lambda wave: feature_encoder(extractor, wave, lengths)
+    try:
+        yield
+    finally:
+        del extractor.forward
 
 
 def additive_mask(valid, dtype):

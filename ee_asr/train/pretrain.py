@@ -29,7 +29,7 @@ from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.models.masks import valid_mask
 from ee_asr.models.utterance_norm import UtteranceNorm
-from ee_asr.models.wav2vec2_ee import make_config, scale_branch_outputs
+from ee_asr.models.wav2vec2_ee import lengths_for_feature_encoder, make_config, scale_branch_outputs
 from ee_asr.train.checkpoint import load, save
 from ee_asr.train.loop import restore_rng, rng_state
 
@@ -156,7 +156,9 @@ class Pretrainer:
             group["lr"] = opts["lr"] * scale
         self.model.set_gumbel_temperature(gumbel_temperature(self.step, total))
         attention = valid_mask(xl, wave.size(1)).long()
-        out = self.model(wave, attention_mask=attention, mask_time_indices=mask, sampled_negative_indices=negatives)
+        with lengths_for_feature_encoder(self.model.wav2vec2.feature_extractor, xl):
+            out = self.model(wave, attention_mask=attention, mask_time_indices=mask,
+                             sampled_negative_indices=negatives)
         n = mask.sum()  # the losses are sums over masked frames: per frame, a batch's size does not scale the step
         loss = out.loss / n
         self.optimizer.zero_grad()
