@@ -93,10 +93,16 @@ def test_cli_writes_decode_dirs_and_results(tmp_path):
                   "--bootstrap", "50")
     text = (exp / "RESULTS.md").read_text()
     assert text in proc.stdout
-    # greedy: exit 2 has 2 + 4 + 0 errors over 19 words, exit 4 has 0 + 1 + 1; the beam 4 and 3
-    assert f"|decode_all_greedy|3|19|{100 * 6 / 19:.2f}|{100 * 2 / 19:.2f}|" in text
-    assert f"|decode_all_lm_beam|3|19|{100 * 4 / 19:.2f}|{100 * 3 / 19:.2f}|" in text
-    for decode in ("decode_all_greedy", "decode_all_lm_beam"):
+    # greedy: exit 2 has 2 + 4 + 0 errors over 19 words (2 sentences wrong), exit 4 has 0 + 1 + 1;
+    # the beam's records carry only error totals (4 and 3), so no Corr/Sub/Del/Ins and no CER table
+    assert f"|decode_all/exit2|3|19|{100 * 14 / 19:.1f}|{100 * 4 / 19:.1f}|{100 * 1 / 19:.1f}|" in text
+    assert f"|decode_all/exit4|3|19|{100 * 17 / 19:.1f}|" in text and f"|{100 * 2 / 19:.1f}|66.7|" in text
+    assert f"|decode_all_lm/exit2|3|19|-|-|-|-|{100 * 4 / 19:.1f}|66.7|" in text
+    assert "### CER" not in text
+    assert json.loads((exp / "results.json").read_text()) == {
+        "decode_all/wer_exit2": round(100 * 6 / 19, 2), "decode_all/wer_exit4": round(100 * 2 / 19, 2),
+        "decode_all_lm/wer_exit2": round(100 * 4 / 19, 2), "decode_all_lm/wer_exit4": round(100 * 3 / 19, 2)}
+    for decode in ("decode_all", "decode_all_lm"):
         records = [json.loads(line) for line in (exp / decode / "exits.jsonl").read_text().splitlines()]
         assert len(records) == 6 and (exp / f"tradeoff_{decode}.png").is_file()
         assert f"### Exit selection: {decode}" in text

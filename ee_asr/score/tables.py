@@ -26,9 +26,14 @@ KEYS = {"word": ("ref_words", "sub", "del", "ins"), "char": ("ref_chars", "char_
 
 
 def table_row(name, records, unit):
-    """One ESPnet row over records at a single exit; unit is 'word' or 'char'."""
+    """One ESPnet row over records at a single exit; unit is 'word' or 'char'. Word records that
+    carry only their error total (results imported from elsewhere) leave Corr/Sub/Del/Ins blank."""
     ref_key, *err_keys = KEYS[unit]
     ref = sum(r[ref_key] for r in records)
+    if unit == "word" and not all(k in r for r in records for k in err_keys):
+        errors, s_err = sum(r["errors"] for r in records), sum(1 for r in records if r["errors"])
+        rates = f"{error_rate(errors, ref):.1f}|{error_rate(s_err, len(records)):.1f}"
+        return f"|{name}|{len(records)}|{ref}|-|-|-|-|{rates}|\n"
     sub, dele, ins = (sum(r[k] for r in records) for k in err_keys)
     s_err = sum(1 for r in records if any(r[k] for k in err_keys))
     cells = [ref - sub - dele, sub, dele, ins, sub + dele + ins]
@@ -49,9 +54,12 @@ def exit_tables(decode_dirs):
             at = [r for r in records if r["exit"] == layer]
             name = f"{Path(d).name}/exit{layer}"
             wer_rows.append(table_row(name, at, "word"))
-            cer_rows.append(table_row(name, at, "char"))
+            if all(k in r for r in at for k in KEYS["char"]):  # imported results may have no CER
+                cer_rows.append(table_row(name, at, "char"))
             summary[f"{Path(d).name}/wer_exit{layer}"] = round(wer(at), 2)
-    text = "### WER\n\n" + HEADER + "".join(wer_rows) + "\n### CER\n\n" + HEADER + "".join(cer_rows)
+    text = "### WER\n\n" + HEADER + "".join(wer_rows)
+    if cer_rows:
+        text += "\n### CER\n\n" + HEADER + "".join(cer_rows)
     return text + skipped_lines(decode_dirs), summary
 
 
