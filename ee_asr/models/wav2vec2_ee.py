@@ -90,7 +90,7 @@ def masked_group_norm(h, lengths, norm):
 
 def _has_group_norm(extractor):
     norm = getattr(extractor.conv_layers[0], "layer_norm", None)
-    return isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == norm.num_channels
+    return isinstance(norm, torch.nn.GroupNorm) and norm.num_groups == norm.num_channels and norm.affine
 
 
 def feature_encoder(extractor, wave, lengths):
@@ -99,9 +99,8 @@ def feature_encoder(extractor, wave, lengths):
     if not _has_group_norm(extractor):
         return extractor(wave)
     first = extractor.conv_layers[0]
-    norm = first.layer_norm
-    h = first.conv(wave[:, None, :])
-    conv = first.conv
+    conv, norm = first.conv, first.layer_norm
+    h = conv(wave[:, None, :])
     frames = torch.div(lengths - conv.kernel_size[0], conv.stride[0], rounding_mode="floor") + 1
     h = first.activation(masked_group_norm(h, frames, norm))
     for layer in extractor.conv_layers[1:]:
