@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
 from conftest import ROOT
+from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.distributed import threads_per_rank
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -71,8 +71,10 @@ def test_two_nodes_agree_write_once_and_resume_together_after_kill_9(tiny_setup)
     os.killpg(nodes[1].pid, signal.SIGKILL)  # node 1 dies mid-run
     outs = finish(nodes, timeout=120)  # node 0 notices (its collective fails) and stops
     assert nodes[0].returncode != 0, outs[0][-2000:]
-    # where a resume starts: latest.pth (node 0's agent may have stopped rank 0 inside a later save)
-    resumed = torch.load(exp / "checkpoints" / "latest.pth", map_location="cpu", weights_only=False)["epoch"]
+    # where a resume starts: latest.pth, or previous.pth where node 0's agent stopped rank 0
+    # inside a later save, between moving latest aside and writing the new one
+    state, resume_path = CheckpointManager(exp, keep_nbest=1).resume_state()
+    resumed = state["epoch"]
     assert resumed >= 1
     epochs = resumed + 2
 
@@ -81,7 +83,7 @@ def test_two_nodes_agree_write_once_and_resume_together_after_kill_9(tiny_setup)
     outs = finish(nodes)
     assert [p.returncode for p in nodes] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
     log = (exp / "train.rank0.log").read_text()
-    assert f"resumed from {exp / 'checkpoints' / 'latest.pth'} after epoch {resumed}" in log
+    assert f"resumed from {resume_path} after epoch {resumed}" in log
     # rank 0 gathered every rank's resume point and they agreed
     assert f"all 2 ranks start after epoch {resumed}" in log
     history = [h["epoch"] for h in json.loads((exp / "checkpoints" / "history.json").read_text())]
