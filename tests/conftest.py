@@ -121,3 +121,19 @@ def clone_recipe(src, dst):
             shutil.copytree(src.parent / name, dst.parent / name, symlinks=True, dirs_exist_ok=True)
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+def decode_online(model, x, xl, policy, threshold, engine=None, max_layers=None):
+    """The PyTorch exit engine over `model` (or `engine`) decoding a padded batch with one policy."""
+    from ee_asr.decode.torch_backend import torch_engine
+    from ee_asr.exits.policies import Policy
+
+    return (engine or torch_engine(model)).decode((x, xl), Policy(policy, threshold, max_layers))
+
+
+def onnx_decode(onnx_dir, feats, policy, threshold, max_layers=None, loaded_up_to=None):
+    """The ONNX exit engine over an export (segments loaded up to `loaded_up_to`) decoding a list of features."""
+    from ee_asr.deploy.onnx_backend import onnx_engine
+    from ee_asr.exits.policies import Policy
+
+    return onnx_engine(onnx_dir, loaded_up_to, policy=policy).decode(feats, Policy(policy, threshold, max_layers))

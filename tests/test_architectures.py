@@ -7,9 +7,10 @@ import torch
 from test_model import TINY, batch
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
+from conftest import decode_online
 from ee_asr.common.errors import UserError
-from ee_asr.decode.dynamic import decode_dynamic
-from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.decode.joint_beam import JointBeamSearch
+from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.models.registry import build_model
 from ee_asr.models.wav2vec2_ee import lengths_for_feature_encoder, read_pretrained_config
 from ee_asr.train.config import apply_sets, load_config, parse_set
@@ -46,15 +47,16 @@ def test_aed_loss_is_the_weighted_sum_of_ctc_and_attention_over_exits():
 def test_aed_joint_beam_search_decodes_every_exit_and_gives_an_nbest_posterior():
     model = build(AED).eval()
     x, xl, _, _ = batch()
-    search = ExitSearch(model, beam_size=3, ctc_weight=0.3)
-    outs, olens = model.exit_hidden(x, xl)
-    for k, (_, hidden) in enumerate(outs):
-        _, scores, ids, _ = search.score(k, hidden, olens, with_nbest=True)
-        assert len(ids) == 3 and all(0 < t < VOCAB - 1 for seq in ids for t in seq)
-        assert all(0.0 < s["nbest_posterior"] <= 1.0 for s in scores)
-        # the beam's best equals what the search returns without the N-best
-        assert search.hypotheses(k, hidden, olens, None) == ids
-    res = decode_dynamic(model, x, xl, "nbest", 2.0, search=search)  # posterior < 2: nobody stops early
+    engine = torch_engine(model, nbest_size=3, search=JointBeamSearch(model, beam_size=3, ctc_weight=0.3))
+    for layer, e in engine.decode_every_exit((x, xl))[0].items():
+        assert 0.0 < e["scores"]["nbest_posterior"] <= 1.0
+    every = engine.decode_every_exit((x, xl))
+    ids = [[r[layer]["ids"] for r in every] for layer in engine.exit_layers]
+    assert all(0 < t < VOCAB - 1 for per_exit in ids for seq in per_exit for t in seq)
+    # the beam's best equals what the search returns without the N-best
+    alone = engine.decode_every_exit((x, xl), fields=())
+    assert [[r[layer]["ids"] for r in alone] for layer in engine.exit_layers] == ids
+    res = decode_online(model, x, xl, "nbest", 2.0, engine=engine)  # posterior < 2: nobody stops early
     assert [r["exit"] for r in res] == [6, 6, 6]
 
 
@@ -62,17 +64,17 @@ def test_joint_beam_without_pre_beam_lets_ctc_score_every_token():
     model = build(AED).eval()
     x, xl, _, _ = batch()
     outs, olens = model.exit_hidden(x, xl)
-    full, pruned = ExitSearch(model, beam_size=3, pre_beam_ratio=0), ExitSearch(model, beam_size=3)
-    assert not any(s.do_pre_beam for s in full.joint.searches) and all(s.do_pre_beam for s in pruned.joint.searches)
-    ids = full.hypotheses(0, outs[0][1], olens, None)
+    full, pruned = JointBeamSearch(model, beam_size=3, pre_beam_ratio=0), JointBeamSearch(model, beam_size=3)
+    assert not any(s.do_pre_beam for s in full.searches) and all(s.do_pre_beam for s in pruned.searches)
+    ids, _ = full(0, outs[0][1], olens)
     assert len(ids) == 3 and all(0 < t < VOCAB - 1 for seq in ids for t in seq)
     with pytest.raises(UserError, match="pre_beam_ratio"):
-        ExitSearch(model, beam_size=3, pre_beam_ratio=0.5)
+        JointBeamSearch(model, beam_size=3, pre_beam_ratio=0.5)
 
 
 def test_joint_beam_needs_a_model_with_decoders():
     with pytest.raises(UserError, match="needs a model with decoders"):
-        ExitSearch(build({**TINY, "vocab_size": VOCAB, "model_conf": {}}), beam_size=3)
+        JointBeamSearch(build({**TINY, "vocab_size": VOCAB, "model_conf": {}}), beam_size=3)
 
 
 def wave_batch():
@@ -109,7 +111,7 @@ def test_wav2vec2_batch_decodes_like_single_utterances_and_stops_computing(norm)
     calls = []
     for i, layer in enumerate(model.encoder.model.encoder.layers):
         layer.register_forward_hook(lambda *_, i=i: calls.append(i))
-    res = decode_dynamic(model, x, xl, "fixed", 2)
+    res = decode_online(model, x, xl, "fixed", 2)
     assert [r["exit"] for r in res] == [2, 2, 2] and sorted(set(calls)) == [0, 1]
 
 

@@ -9,17 +9,18 @@ import pytest
 import torch
 from test_model import batch, count_layer_calls, tiny_model
 
+from conftest import decode_online
 from ee_asr.common.errors import UserError
-from ee_asr.decode.dynamic import decode_dynamic
-from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.exits.agreement import disagreement
+from ee_asr.exits.ctc_forward import sequence_posterior
+from ee_asr.exits.ctc_greedy import greedy_ids
 from ee_asr.exits.ctc_nbest import CtcNbest, nbest_posterior
 from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.exit_classifier import FEATURES, ExitClassifier
 from ee_asr.exits.nbest_bounds import BoundedNbest
 from ee_asr.exits.policies import ONLINE_POLICIES, RULES, last_exit, stops_at
-from ee_asr.exits.seq_posterior import blank_share, sequence_posterior
-from ee_asr.models.ctc_greedy import greedy_ids
+from ee_asr.exits.scores import ExitScorer
 
 
 def peaky_posteriors(seed, t=20, v=30, scale=4.0):
@@ -46,7 +47,7 @@ def test_compiled_nbest_batch_reads_each_utterance_at_its_length():
     padded = torch.full((2, 20, 30), -30.0)
     padded[0], padded[1, :12] = lps[0], lps[1]
     nb = CtcNbest(10)
-    together = nb.nbest_batch(padded, torch.tensor([20, 12]))
+    together = nb.nbest_batch(padded.numpy(), np.array([20, 12]))
     for lp, got in zip(lps, together):
         assert got == nb.nbest(lp.numpy())
 
@@ -54,15 +55,16 @@ def test_compiled_nbest_batch_reads_each_utterance_at_its_length():
 def test_sequence_posterior_sums_over_alignments():
     # two frames, tokens {blank, a}, p(a)=0.6 each: p("a") = 0.6*0.6 + 0.6*0.4 + 0.4*0.6
     lp = torch.log(torch.tensor([[[0.4, 0.6], [0.4, 0.6]]]))
-    assert sequence_posterior(lp, torch.tensor([2]), [[1]]).item() == pytest.approx(0.84)
-    assert sequence_posterior(lp, torch.tensor([2]), [[]]).item() == pytest.approx(0.16)
-    assert blank_share(lp, torch.tensor([2])).item() == 0.0
+    lens = np.array([2])
+    assert sequence_posterior(lp.numpy(), lens, [[1]])[0] == pytest.approx(0.84)
+    assert sequence_posterior(lp.numpy(), lens, [[]])[0] == pytest.approx(0.16)
+    assert ExitScorer().score(lp.numpy(), lens, {"blank_share"}, 2)[0][0]["blank_share"] == 0.0
 
 
 def test_nbest_posterior_tends_to_the_sequence_posterior_as_k_grows():
     lp = peaky_posteriors(6, t=6, v=5, scale=2.0)
     best = prefix_beam_search(lp.numpy(), beam=2000, token_beam=5)[0]
-    exact = sequence_posterior(lp[None], torch.tensor([6]), [list(best[0])]).item()
+    exact = sequence_posterior(lp[None].numpy(), np.array([6]), [list(best[0])])[0]
     shares = [nbest_posterior(CtcNbest(k, token_beam=5).nbest(lp.numpy())) for k in (2, 20, 2000)]
     assert shares[0] > shares[1] > shares[2] and shares[2] == pytest.approx(exact, rel=1e-3)
     assert math.exp(best[1]) == pytest.approx(exact, rel=1e-4)
@@ -71,7 +73,7 @@ def test_nbest_posterior_tends_to_the_sequence_posterior_as_k_grows():
 def test_nbest_bounds_decide_as_the_k_best_beam_and_skip_it_where_they_can():
     # utterances from nearly certain to very uncertain
     lp = torch.stack([peaky_posteriors(10 + i, scale=2.0 + 0.25 * i) for i in range(24)])
-    lengths = torch.full((24,), 20)
+    lp, lengths = lp.numpy(), np.full(24, 20)
     seq = sequence_posterior(lp, lengths, greedy_ids(lp, lengths)).tolist()
     shares = {k: CtcNbest(k).posteriors(lp, lengths) for k in (10, 100, 300)}
     for chain in zip(seq, shares[300], shares[100], shares[10]):
@@ -90,13 +92,13 @@ def test_nbest_bounds_decide_as_the_k_best_beam_and_skip_it_where_they_can():
 def test_online_nbest_with_bounds_equals_it_without():
     model = blank_heavy(tiny_model().eval(), bias=5.0)  # confident enough for the bounds to decide some
     x, xl, _, _ = batch()
-    plain, bounded = (ExitSearch(model, nbest_size=100, nbest_bounds=b) for b in (False, True))
-    every = decode_dynamic(model, x, xl, "nbest", 2.0, search=plain)  # never stops: the posterior at exits 2, 4
+    plain, bounded = (torch_engine(model, nbest_size=100, nbest_bounds=b) for b in (False, True))
+    every = decode_online(model, x, xl, "nbest", 2.0, engine=plain)  # never stops: the posterior at exits 2, 4
     values = sorted(r["scores"][layer]["nbest_posterior"] for r in every for layer in (2, 4))
     without_beam = 0
     for thr in values:
-        want = decode_dynamic(model, x, xl, "nbest", thr, search=plain)
-        got = decode_dynamic(model, x, xl, "nbest", thr, search=bounded)
+        want = decode_online(model, x, xl, "nbest", thr, engine=plain)
+        got = decode_online(model, x, xl, "nbest", thr, engine=bounded)
         assert [(r["exit"], r["ids"]) for r in got] == [(r["exit"], r["ids"]) for r in want]
         without_beam += sum("nbest_posterior" not in s for r in got for layer, s in r["scores"].items() if layer < 6)
     assert without_beam > 0
@@ -111,8 +113,11 @@ def test_agree_budget_seqpost_and_learned_rules():
     assert not stops_at("seqpost", 0.9, 4, {"seq_posterior": 0.5}, 12)
     assert stops_at("learned", 0.7, 4, {"p_as_good": 0.7}, 12)
     exits = [2, 4, 6, 8, 10, 12]
-    assert last_exit(exits, "budget", 7) == 6 and last_exit(exits, "entropy", 0.1, max_layers=9) == 8
-    assert last_exit(exits, "budget", 1) == 2 and last_exit(exits, "budget", 8, max_layers=5) == 4
+    assert last_exit(exits, "budget", 6) == 6 and last_exit(exits, "entropy", 0.1, max_layers=8) == 8
+    assert last_exit(exits, "budget", 8, max_layers=4) == 4 and last_exit(exits, "entropy", 0.1) == 12
+    for bad in ({"policy": "budget", "threshold": 7}, {"max_layers": 0}, {"max_layers": 9}):
+        with pytest.raises(UserError, match="not an exit layer"):
+            last_exit(exits, **{"policy": "entropy", "threshold": 0.1, **bad})
     assert not stops_at("budget", 7, 4, {}, 6) and stops_at("budget", 7, 6, {}, 6)
 
 
@@ -120,10 +125,10 @@ def test_a_layer_budget_caps_every_policy_online():
     model = tiny_model().eval()
     calls = count_layer_calls(model)
     x, xl, _, _ = batch()
-    res = decode_dynamic(model, x, xl, "seqpost", 2.0, max_layers=5)  # never confident: the budget answers
+    res = decode_online(model, x, xl, "seqpost", 2.0, max_layers=4)  # never confident: the budget answers
     assert [r["exit"] for r in res] == [4, 4, 4] and max(calls) == 3
     calls.clear()
-    res = decode_dynamic(model, x, xl, "budget", 3)
+    res = decode_online(model, x, xl, "budget", 2)
     assert [r["exit"] for r in res] == [2, 2, 2] and calls == [0, 1]
 
 
@@ -150,10 +155,10 @@ def blank_heavy(model, bias=2.0):
 def test_batched_equals_one_by_one_for_every_policy(policy):
     model = blank_heavy(tiny_model().eval()) if policy == "agree" else tiny_model().eval()
     x, xl, _, _ = batch()
-    search = ExitSearch(model, nbest_size=10, classifier=hand_classifier())
+    search = torch_engine(model, nbest_size=10, classifier=hand_classifier())
     if policy in RULES:
         field = RULES[policy].score
-        full = decode_dynamic(model, x, xl, policy, NEVER[policy], search=search)
+        full = decode_online(model, x, xl, policy, NEVER[policy], engine=search)
         assert [r["exit"] for r in full] == [6, 6, 6]
         layer = 4 if policy == "agree" else 2  # agree cannot stop at the first exit
         values = sorted({r["scores"][layer][field] for r in full})
@@ -161,9 +166,9 @@ def test_batched_equals_one_by_one_for_every_policy(policy):
         thr = (values[0] + values[1]) / 2  # splits the batch at that exit
     else:
         thr = 4
-    together = decode_dynamic(model, x, xl, policy, thr, search=search)
+    together = decode_online(model, x, xl, policy, thr, engine=search)
     for i in range(3):
-        alone = decode_dynamic(model, x[i:i + 1, : xl[i]], xl[i:i + 1], policy, thr, search=search)[0]
+        alone = decode_online(model, x[i:i + 1, : xl[i]], xl[i:i + 1], policy, thr, engine=search)[0]
         assert alone["exit"] == together[i]["exit"] and alone["ids"] == together[i]["ids"]
         for layer, s in alone["scores"].items():
             assert s == pytest.approx(together[i]["scores"][layer], rel=1e-4, abs=1e-5)
@@ -174,11 +179,11 @@ def test_batched_equals_one_by_one_for_every_policy(policy):
 def test_agree_stops_where_the_hypothesis_stops_changing():
     model = blank_heavy(tiny_model().eval())
     x, xl, _, _ = batch()
-    res = decode_dynamic(model, x, xl, "agree", 0.0)
+    res = decode_online(model, x, xl, "agree", 0.0)
     for r in res:
         assert r["scores"][2]["disagreement"] == 1.0  # nothing below the first exit
-        first_same = next((layer for layer in (4, 6) if r["scores"][layer]["disagreement"] == 0.0), 6)
-        assert r["exit"] == first_same
+        # the last exit (6) answers anyway: nothing is scored there
+        assert r["exit"] == (4 if r["scores"][4]["disagreement"] == 0.0 else 6) and r["scores"].get(6, {}) == {}
 
 
 def synthetic_rows(n=400, seed=0):

@@ -8,27 +8,26 @@ import pytest
 import torch
 from test_model import batch, count_layer_calls, tiny_model
 
-from conftest import run_py
+from conftest import decode_online, run_py
 from ee_asr.common.errors import UserError
-from ee_asr.decode.dynamic import decode_dynamic
-from ee_asr.exits.confidence import entropy_score, maxprob_score
 from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.nbest_posterior import nbest_posterior
 from ee_asr.exits.policies import parse_grid, stops_at
+from ee_asr.exits.scores import ExitScorer
 from ee_asr.exits.sweep import sweep
 
 
 def test_entropy_and_maxprob_on_hand_made_posteriors():
     certain = torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 3)
     uniform = torch.full((3, 4), 0.25)
-    lp = torch.stack([certain, uniform]).clamp_min(1e-30).log()
-    lens = torch.tensor([3, 2])
-    assert entropy_score(lp, lens).tolist() == pytest.approx([0.0, 1.0], abs=1e-6)
-    assert maxprob_score(lp, lens).tolist() == pytest.approx([1.0, 0.25])
+    lp = torch.stack([certain, uniform]).clamp_min(1e-30).log().numpy()
+    scores, _ = ExitScorer().score(lp, np.array([3, 2]), {"entropy", "maxprob"}, 2)
+    assert [s["entropy"] for s in scores] == pytest.approx([0.0, 1.0], abs=1e-6)
+    assert [s["maxprob"] for s in scores] == pytest.approx([1.0, 0.25])
     # padding beyond the length does not count: frames 0-1 uniform, frame 2 certain
-    mixed = torch.stack([uniform[0], uniform[0], certain[0]]).clamp_min(1e-30).log()[None]
-    assert entropy_score(mixed, torch.tensor([2])).item() == pytest.approx(1.0)
-    assert entropy_score(mixed, torch.tensor([3])).item() == pytest.approx(2 / 3)
+    mixed = torch.stack([uniform[0], uniform[0], certain[0]]).clamp_min(1e-30).log()[None].numpy()
+    for n, want in ((2, 1.0), (3, 2 / 3)):
+        assert ExitScorer().score(mixed, np.array([n]), {"entropy"}, 2)[0][0]["entropy"] == pytest.approx(want)
 
 
 def test_prefix_beam_search_and_nbest_posterior():
@@ -55,7 +54,7 @@ def test_layers_above_the_exit_are_never_computed():
     model = tiny_model().eval()
     calls = count_layer_calls(model)
     x, xl, _, _ = batch()
-    res = decode_dynamic(model, x, xl, "fixed", 2)
+    res = decode_online(model, x, xl, "fixed", 2)
     assert calls == [0, 1] and all(r["exit"] == 2 and r["layers_computed"] == 2 for r in res)
 
 
@@ -65,12 +64,12 @@ def test_exited_utterances_leave_the_batch():
     for layer in model.encoder.encoders:
         layer.register_forward_hook(lambda m, inp, out: rows.append(out[0][0].shape[0]))
     x, xl, _, _ = batch()
-    first = decode_dynamic(model, x, xl, "entropy", 2.0)  # entropy < 2 everywhere: all stop at exit 2
+    first = decode_online(model, x, xl, "entropy", 2.0)  # entropy < 2 everywhere: all stop at exit 2
     assert [r["exit"] for r in first] == [2, 2, 2] and rows == [3, 3]
     rows.clear()
     ent = [r["scores"][2]["entropy"] for r in first]
     thr = sorted(ent)[1]  # exactly one utterance has a lower entropy than this
-    res = decode_dynamic(model, x, xl, "entropy", thr)
+    res = decode_online(model, x, xl, "entropy", thr)
     assert sorted(r["exit"] for r in res)[0] == 2
     # two layers for all three rows, then the survivors only
     assert rows[:2] == [3, 3] and all(n <= 2 for n in rows[2:])
@@ -106,11 +105,11 @@ def test_sweep_hand_computed():
 def test_sweep_cli_writes_markdown_and_json(tmp_path):
     f = tmp_path / "scores.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in records()))
-    out = run_py("ee_asr.bin.sweep", str(f), "--policy", "entropy", "--thresholds", "0.09", "0.2").stdout
+    out = run_py("ee_asr.bin.sweep", str(f), "--policy", "entropy", "--threshold", "0.09", "0.2").stdout
     assert "|entropy|0.09|10.00|4.00|0.667|" in out
     points = json.loads((tmp_path / "sweep_entropy.json").read_text())
     assert [p["threshold"] for p in points] == [0.09, 0.2]
-    bad = run_py("ee_asr.bin.sweep", str(f), "--policy", "maxprob", "--thresholds", "0.5", check=False)
+    bad = run_py("ee_asr.bin.sweep", str(f), "--policy", "maxprob", "--threshold", "0.5", check=False)
     assert bad.returncode == 2 and "needs a 'maxprob' score" in bad.stderr
 
 

@@ -17,15 +17,15 @@ from flashlight.lib.text.decoder import kenlm
 from flashlight.lib.text.dictionary import create_word_dict
 from test_model import TINY
 
-from conftest import ROOT, TEXTS, make_dump
+from conftest import ROOT, TEXTS, decode_online, make_dump
+from ee_asr.api.lm_options import lm_search_from_args
 from ee_asr.bin import benchmark, build_lm, decode, decode_policy, score, transcribe
-from ee_asr.bin.lm_args import make_lm_search
 from ee_asr.common.errors import UserError
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.ngram_lm import BOS, EOS, UNK, build_arpa, estimate, probability, write_arpa
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
-from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.decode.lm_beam import LMBeamSearch
+from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.models.load import load_trained
 from ee_asr.models.registry import build_model
 
@@ -215,16 +215,17 @@ def test_decode_policy_with_the_lm_says_at_a_fixed_exit_what_decode_says_there(t
 
 
 def counted_search(tiny_lm, policy_args=()):
-    """(model, features, lengths, an LMExitSearch, the batch sizes its LM beam was run on)."""
+    """(model, features, lengths, an exit engine with the LM beam, the batch sizes its LM beam was run on)."""
     model, config = load_trained(tiny_lm["exp"])
     args = decode_policy.get_parser().parse_args(["--exp-dir", "x", "--data-dir", "x", "--policy", "fixed",
-                                                  "--thresholds", "2", *lm_options(tiny_lm), *policy_args])
-    search = make_lm_search(args, model, config, args.nbest_size)
-    calls, run = [], search.lm_search.search
-    def counting(log_probs, lengths):
-        calls.append(len(lengths))
-        return run(log_probs, lengths)
-    search.lm_search.search = counting
+                                                  "--threshold", "2", *lm_options(tiny_lm), *policy_args])
+    search = lm_search_from_args(args, config)
+    calls, run = [], search.search
+    def counting(log_probs, lengths, rows=None):
+        calls.append(len(lengths) if rows is None else len(rows))
+        return run(log_probs, lengths, rows)
+    search.search = counting
+    search = torch_engine(model, args.nbest_size, search=search)
     dataset = FeatureDataset(tiny_lm["data"])
     _, x, xl, _, _ = dataset.collate(sorted(dataset.lengths))
     return model, x, xl, search, calls
@@ -233,7 +234,7 @@ def counted_search(tiny_lm, policy_args=()):
 @pytest.mark.parametrize("policy, threshold, exits", [("fixed", 4, {4}), ("entropy", -1.0, {6}), ("seqpost", 0, {2})])
 def test_the_lm_beam_runs_only_where_utterances_stop(tiny_lm, policy, threshold, exits):
     model, x, xl, search, calls = counted_search(tiny_lm)
-    results = decode_dynamic(model, x, xl, policy, threshold, search=search)
+    results = decode_online(model, x, xl, policy, threshold, engine=search)
     assert {r["exit"] for r in results} == exits
     assert calls == [4]  # once, on the 4 utterances where they stop; not at the exits they pass
     assert all(set(r["scores"]) == set(range(2, min(exits) + 1, 2)) for r in results)
@@ -241,19 +242,18 @@ def test_the_lm_beam_runs_only_where_utterances_stop(tiny_lm, policy, threshold,
 
 def test_the_nbest_policy_runs_the_lm_beam_at_every_exit_it_passes(tiny_lm):
     model, x, xl, search, calls = counted_search(tiny_lm, ["--nbest-size", "4"])
-    results = decode_dynamic(model, x, xl, "nbest", 2.0, search=search)  # never sure enough: the last exit
+    results = decode_online(model, x, xl, "nbest", 2.0, engine=search)  # never sure enough: the last exit
     # the posterior at every exit below the last; at the last, which answers anyway, only the hypotheses
     assert calls == [4, 4, 4]
     assert all(r["exit"] == 6 and set(r["scores"][4]) == {"nbest_posterior"} and not r["scores"][6] for r in results)
-    _, x, xl, search, _ = counted_search(tiny_lm, ["--nbest-size", "0"])
-    with pytest.raises(UserError, match="--nbest-size"):
-        decode_dynamic(model, x, xl, "nbest", 0.5, search=search)
+    with pytest.raises(SystemExit):  # K >= 1: an N-best of no hypothesis has no meaning
+        decode_policy.get_parser().parse_args(["--exp-dir", "x", "--data-dir", "x", "--nbest-size", "0"])
 
 
 def test_transcribe_with_the_lm_says_what_decode_policy_says(tiny_lm, tmp_path, capsys):
     exp, data = copy_exp(tiny_lm, tmp_path), tiny_lm["data"]
     decode_policy.main(["--exp-dir", str(exp), "--data-dir", str(data), *lm_options(tiny_lm),
-                        "--policy", "fixed", "--thresholds", "4"])
+                        "--policy", "fixed", "--threshold", "4"])
     capsys.readouterr()
     transcribe.main(["--exp-dir", str(exp), "--policy", "fixed", "--threshold", "4", *lm_options(tiny_lm), str(data)])
     lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
@@ -266,7 +266,7 @@ def test_transcribe_with_the_lm_says_what_decode_policy_says(tiny_lm, tmp_path, 
 
 
 def test_transcribe_still_starts_without_torch():
-    # its LM options come from bin/lm_args.py, which must not load torch for --backend onnx
+    # its LM options come from api/lm_options.py, which must not load torch for --backend onnx
     code = "import sys, ee_asr.bin.transcribe; assert 'torch' not in sys.modules, 'torch was imported'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

@@ -42,7 +42,7 @@ def test_asking_for_exits_up_to_k_computes_exactly_k_layers():
     model = tiny_model().eval()
     calls = count_layer_calls(model)
     x, xl, _, _ = batch()
-    exits, _ = model.exit_log_probs(x, xl, max_layer=4)
+    exits, _ = model.exit_log_probs(x, xl, max_layers=4)
     assert [layer for layer, _ in exits] == [2, 4]
     assert calls == [0, 1, 2, 3]
 
@@ -51,7 +51,7 @@ def test_early_exit_output_matches_full_pass():
     model = tiny_model().eval()
     x, xl, _, _ = batch()
     full, olens = model.exit_log_probs(x, xl)
-    part, _ = model.exit_log_probs(x, xl, max_layer=2)
+    part, _ = model.exit_log_probs(x, xl, max_layers=2)
     assert torch.allclose(full[0][1], part[0][1], atol=1e-6)
     assert olens.tolist() == [((n - 1) // 2 - 1) // 2 for n in xl.tolist()]  # conv2d: 4x subsampling
 

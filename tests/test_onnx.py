@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, write_wav
+from conftest import ROOT, decode_online, onnx_decode, write_wav
 from ee_asr.bin.export_onnx import main as export_main
 from ee_asr.bin.transcribe import main as transcribe_main
 from ee_asr.common.cli import run_main
@@ -21,8 +21,7 @@ from ee_asr.data.cmvn import compute_global_stats, write_stats
 from ee_asr.data.fbank import compute_fbank, make_fbank
 from ee_asr.data.features import write_features
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
-from ee_asr.decode.dynamic import decode_dynamic
-from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.exits.exit_classifier import FEATURE_SCORES, FEATURES, ExitClassifier, load_for_experiment
 from ee_asr.exits.policies import RULES
 from ee_asr.models.load import load_trained
@@ -119,16 +118,17 @@ def test_export_writes_manifest_segments_and_token_model(tiny):
 
 
 def test_fp32_parity_on_a_padded_batch(tiny):
-    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+    from ee_asr.deploy.onnx_backend import OnnxBackend, pad
 
     model, _ = load_trained(tiny["exp"])
     feats = torch_feats(tiny["wavs"])
     batch = pad(feats)
     ref, olens = model.exit_log_probs(torch.from_numpy(batch["feats"]), torch.from_numpy(batch["feats_lens"]))
-    rt = EarlyExitOnnx(tiny["onnx"])
+    rt = OnnxBackend(tiny["onnx"])
     carry = batch
     for i, (layer, logp) in enumerate(ref):
-        out, carry = rt.run_segment(i, carry)
+        carry = rt.advance(carry, i)
+        out = carry["log_probs"]
         assert carry["lengths"].tolist() == olens.tolist()
         for b, n in enumerate(olens.tolist()):
             assert np.abs(out[b, :n] - logp[b, :n].numpy()).max() <= 1e-4
@@ -137,52 +137,52 @@ def test_fp32_parity_on_a_padded_batch(tiny):
 
 @pytest.mark.parametrize("policy", ["fixed", "entropy", "maxprob", "nbest"])
 def test_each_policy_batched_equals_one_by_one_and_matches_pytorch(tiny, policy):
-    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+    from ee_asr.deploy.onnx_backend import onnx_engine, pad
 
-    rt = EarlyExitOnnx(tiny["onnx"])
     feats = torch_feats(tiny["wavs"])
     score = {"entropy": "entropy", "maxprob": "maxprob", "nbest": "nbest_posterior"}.get(policy)
     if score:  # a threshold between utterances' first-exit scores: some exit at 2, the others at 4
-        first = sorted(r["scores"][2][score] for r in rt.decode(feats, policy, 0.0 if policy != "entropy" else 1.0))
+        first = sorted(r[2]["scores"][score] for r in onnx_engine(tiny["onnx"]).decode_every_exit(feats))
         threshold = (first[3] + first[4]) / 2
     else:
         threshold = 2
-    together = rt.decode(feats, policy, threshold)
+    together = onnx_decode(tiny["onnx"], feats, policy, threshold)
     if policy != "fixed":
         assert {r["exit"] for r in together} == {2, 4}
     for f, r in zip(feats, together):
-        alone = rt.decode([f], policy, threshold)[0]
+        alone = onnx_decode(tiny["onnx"], [f], policy, threshold)[0]
         assert alone["exit"] == r["exit"] and alone["ids"] == r["ids"]
     model, _ = load_trained(tiny["exp"])
     b = pad(feats)
-    ref = decode_dynamic(model, torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]), policy, threshold)
+    ref = decode_online(model, torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]), policy, threshold)
     assert [(r["exit"], r["ids"]) for r in ref] == [(r["exit"], r["ids"]) for r in together]
 
 
 def test_budget_and_loading_only_the_first_segments(tiny):
-    from ee_asr.deploy.runtime import EarlyExitOnnx
+    from ee_asr.deploy.onnx_backend import OnnxBackend
 
     feats = torch_feats(tiny["wavs"])[:3]
-    small = EarlyExitOnnx(tiny["onnx"], max_layer=3)
+    small = OnnxBackend(tiny["onnx"], max_layers=3)
     assert small.exit_layers == [2] and len(small.sessions) == 1
-    full = EarlyExitOnnx(tiny["onnx"])
-    capped = full.decode(feats, "entropy", -1.0, budget=2)  # never sure enough, but the budget is 2 layers
+    capped = onnx_decode(tiny["onnx"], feats, "entropy", 0.0, max_layers=2)  # never sure enough, but capped at 2
     assert [r["exit"] for r in capped] == [2, 2, 2]
-    assert [r["ids"] for r in capped] == [r["ids"] for r in small.decode(feats, "entropy", -1.0)]
+    assert [r["ids"] for r in capped] == [r["ids"] for r in onnx_decode(tiny["onnx"], feats, "entropy", 0.0,
+                                                                         loaded_up_to=3)]
+    with pytest.raises(UserError, match="not an exit layer"):
+        onnx_decode(tiny["onnx"], feats, "entropy", 0.1, max_layers=1)
     with pytest.raises(UserError, match="below the first exit"):
-        full.decode(feats, "entropy", 0.1, budget=1)
+        OnnxBackend(tiny["onnx"], max_layers=1)
 
 
 def test_runtime_never_imports_torch(tiny, tiny3):
     code = f"""
 import sys
-from ee_asr.deploy.transcribe import OnnxTranscriber
-t = OnnxTranscriber({str(tiny['onnx'])!r}, "nbest", 0.5)
-r = t.transcribe({str(tiny['wavs'][3][1])!r})
-assert isinstance(r["text"], str) and r["exit"] in (2, 4)
+from ee_asr import Recognizer
+r = Recognizer.from_onnx({str(tiny['onnx'])!r}, "nbest", 0.5).transcribe({str(tiny['wavs'][3][1])!r})
+assert isinstance(r.text, str) and r.exit in (2, 4)
 for policy in ("seqpost", "agree", "learned"):  # thresholds that pass every exit: all their scores
-    t = OnnxTranscriber({str(tiny3['onnx'])!r}, policy, -1.0 if policy == "agree" else 2.0)
-    assert t.transcribe({str(tiny['wavs'][3][1])!r})["exit"] == 4
+    rec = Recognizer.from_onnx({str(tiny3['onnx'])!r}, policy, -1.0 if policy == "agree" else 2.0)
+    assert rec.transcribe({str(tiny['wavs'][3][1])!r}).exit == 4
 assert "torch" not in sys.modules, "torch was imported"
 print("ok")
 """
@@ -221,18 +221,19 @@ def test_transcribe_backends_agree_and_fail_alike_on_bad_audio(tiny, tmp_path, c
 
 
 def test_long_input_decodes_and_too_long_is_refused(tiny, tmp_path):
-    from ee_asr.deploy.runtime import EarlyExitOnnx
+    from ee_asr.deploy.onnx_backend import onnx_engine
+    from ee_asr.exits.policies import Policy
 
     long = tmp_path / "long.wav"
     write_wav(long, 25.0, seed=3)
     feats = torch_feats([(None, long, None)])
-    rt = EarlyExitOnnx(tiny["onnx"])
+    engine = onnx_engine(tiny["onnx"])
     model, _ = load_trained(tiny["exp"])
-    ref = decode_dynamic(model, torch.from_numpy(feats[0])[None], torch.tensor([len(feats[0])]), "fixed", 4)
-    assert rt.decode(feats, "fixed", 4)[0]["ids"] == ref[0]["ids"]
-    rt.max_frames = len(feats[0]) - 1
+    ref = decode_online(model, torch.from_numpy(feats[0])[None], torch.tensor([len(feats[0])]), "fixed", 4)
+    assert engine.decode(feats, Policy("fixed", 4))[0]["ids"] == ref[0]["ids"]
+    engine.backend.max_frames = len(feats[0]) - 1
     with pytest.raises(UserError, match="too long"):
-        rt.decode(feats, "fixed", 4)
+        engine.decode(feats, Policy("fixed", 4))
 
 
 def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
@@ -250,12 +251,11 @@ def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
 
 def test_sherpa_onnx_decodes_exit_like_ee_asr(tiny):
     pytest.importorskip("sherpa_onnx")
-    from ee_asr.deploy.runtime import EarlyExitOnnx
     from ee_asr.export.sherpa import export_sherpa_exit, sherpa_decode
 
     tok = Tokenizer(tiny["root"] / "bpe.model")
     ours = [" ".join(tok.decode(r["ids"]).split())
-            for r in EarlyExitOnnx(tiny["onnx"]).decode(torch_feats(tiny["wavs"]), "fixed", 2)]
+            for r in onnx_decode(tiny["onnx"], torch_feats(tiny["wavs"]), "fixed", 2)]
     waves = [read_audio(str(w)) for _, w, _ in tiny["wavs"]]
     # the default graph, for sherpa's [-1, 1] samples (this audio is never near the energy floor)
     assert sherpa_decode(tiny["onnx"] / "sherpa_exit2", waves) == ours
@@ -265,8 +265,8 @@ def test_sherpa_onnx_decodes_exit_like_ee_asr(tiny):
 
 
 def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
+    from ee_asr.benchmark.onnx_speed import RSS_ONNX, _peak_rss_mb
     from ee_asr.bin.benchmark_onnx import main as bench_main
-    from ee_asr.export.benchmark import RSS_ONNX, _peak_rss_mb
 
     out = tmp_path / "bench.json"
     code, _, _ = run_cli(bench_main, ["--exp-dir", str(tiny["exp"]), "--data-dir", str(tiny["data"]),
@@ -285,7 +285,7 @@ def test_benchmark_writes_every_exit_and_policy(tiny, tmp_path, capsys):
 def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys, norm):
     from test_architectures import HF_TINY, W2V
 
-    from ee_asr.deploy.runtime import EarlyExitOnnx
+    from ee_asr.deploy.onnx_backend import OnnxBackend
 
     exp = tmp_path / "w2v"
     exp.mkdir()
@@ -298,17 +298,17 @@ def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys, n
     model = build_model(config).eval()
     torch.save(model.state_dict(), exp / "model.pth")
     assert run_cli(export_main, ["--exp-dir", str(exp)], capsys)[0] == 0  # includes the parity check
-    rt = EarlyExitOnnx(exp / "onnx")
+    rt = OnnxBackend(exp / "onnx")
     assert rt.manifest["features"] == "raw" and rt.min_frames == 1600
     waves = [read_audio(str(w))[:, None] for _, w, _ in tiny["wavs"][:4]]
-    first = sorted(r["scores"][2]["entropy"] for r in rt.decode(waves, "entropy", 1.0))
+    first = sorted(r["scores"][2]["entropy"] for r in onnx_decode(exp / "onnx", waves, "entropy", 1.0))
     threshold = (first[1] + first[2]) / 2
-    ours = rt.decode(waves, "entropy", threshold)
+    ours = onnx_decode(exp / "onnx", waves, "entropy", threshold)
     b = max(len(w) for w in waves)
     x = torch.zeros(len(waves), b, 1)
     for i, w in enumerate(waves):
         x[i, :len(w)] = torch.from_numpy(w)
-    ref = decode_dynamic(model, x, torch.tensor([len(w) for w in waves]), "entropy", threshold)
+    ref = decode_online(model, x, torch.tensor([len(w) for w in waves]), "entropy", threshold)
     assert [(r["exit"], r["ids"]) for r in ours] == [(r["exit"], r["ids"]) for r in ref]
     assert {r["exit"] for r in ours} == {2, 4}
     code, _, err = run_cli(export_main, ["--exp-dir", str(exp), "--output", str(tmp_path / "s"), "--sherpa-exit", "2"],
@@ -318,7 +318,14 @@ def test_wav2vec2_exits_export_and_decode_like_pytorch(tiny, tmp_path, capsys, n
 
 def test_numpy_sequence_posterior_equals_torch_ctc_loss():
     from ee_asr.exits.ctc_forward import sequence_posterior as numpy_posterior
-    from ee_asr.exits.seq_posterior import sequence_posterior
+
+    def sequence_posterior(lp, lens, hyps):  # exp(-ctc_loss): the reference the numpy forward replaced
+        targets = torch.zeros(len(hyps), max(map(len, hyps)), dtype=torch.long)
+        for i, h in enumerate(hyps):
+            targets[i, :len(h)] = torch.tensor(h, dtype=torch.long)
+        nll = torch.nn.functional.ctc_loss(lp.transpose(0, 1), targets, lens, torch.tensor([len(h) for h in hyps]),
+                                           reduction="none")
+        return torch.exp(-nll)
 
     rng = np.random.default_rng(0)
     lp = torch.log_softmax(torch.tensor(rng.normal(0, 2, (7, 12, 6)), dtype=torch.float32), -1)
@@ -346,24 +353,23 @@ def split_threshold(values):
 
 @pytest.mark.parametrize("policy", ["seqpost", "agree", "learned"])
 def test_hypothesis_policies_decide_like_pytorch(tiny, tiny3, policy):
-    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+    from ee_asr.deploy.onnx_backend import pad
 
-    rt = EarlyExitOnnx(tiny3["onnx"])
     feats = torch_feats(tiny["wavs"])
     score = RULES[policy].score
     # agree never stops at the first exit (nothing below it): split the batch at the second
     layer, never = (3, -1.0) if policy == "agree" else (2, 2.0)
-    threshold = split_threshold(r["scores"][layer][score] for r in rt.decode(feats, policy, never))
-    ours = rt.decode(feats, policy, threshold)
+    threshold = split_threshold(r["scores"][layer][score] for r in onnx_decode(tiny3["onnx"], feats, policy, never))
+    ours = onnx_decode(tiny3["onnx"], feats, policy, threshold)
     assert len({r["exit"] for r in ours}) >= 2
     for f, r in zip(feats, ours):
-        alone = rt.decode([f], policy, threshold)[0]
+        alone = onnx_decode(tiny3["onnx"], [f], policy, threshold)[0]
         assert (alone["exit"], alone["ids"]) == (r["exit"], r["ids"])
     model, _ = load_trained(tiny3["exp"])
-    search = ExitSearch(model, classifier=load_for_experiment(tiny3["exp"]) if policy == "learned" else None)
+    engine = torch_engine(model, classifier=load_for_experiment(tiny3["exp"]) if policy == "learned" else None)
     b = pad(feats)
-    ref = decode_dynamic(model, torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]), policy, threshold,
-                         search=search)
+    ref = decode_online(model, torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]), policy, threshold,
+                        engine=engine)
     assert [(r["exit"], r["ids"]) for r in ref] == [(r["exit"], r["ids"]) for r in ours]
     for r, o in zip(ref, ours):
         for at, s in o["scores"].items():  # nothing is scored at the last exit, which answers anyway
@@ -375,11 +381,9 @@ def test_learned_needs_the_exported_classifier(tiny, tiny3, tmp_path, capsys):
     import shutil
 
     from ee_asr.common.digest import file_sha256
-    from ee_asr.deploy.runtime import EarlyExitOnnx
-
     feats = torch_feats(tiny["wavs"][:1])
     with pytest.raises(UserError, match="fit_exit_classifier"):
-        EarlyExitOnnx(tiny["onnx"]).decode(feats, "learned", 0.5)
+        onnx_decode(tiny["onnx"], feats, "learned", 0.5)
     args = ["--exp-dir", str(tiny["exp"]), "--backend", "onnx", "--policy", "learned", "--threshold", "0.5"]
     code, _, err = run_cli(transcribe_main, args + [str(tiny["wavs"][0][1])], capsys)
     assert code == 2 and "names none" in err and "export_onnx" in err
@@ -389,19 +393,7 @@ def test_learned_needs_the_exported_classifier(tiny, tiny3, tmp_path, capsys):
     shutil.copytree(tiny3["onnx"], changed)
     (changed / m["exit_classifier"]).write_text((changed / m["exit_classifier"]).read_text().replace("1", "2", 1))
     with pytest.raises(UserError, match="sha256 differs"):
-        EarlyExitOnnx(changed).decode(feats, "learned", 0.5)
-
-
-def test_nbest_uses_the_compiled_decoder_and_falls_back_to_the_prefix_beam(monkeypatch):
-    pytest.importorskip("flashlight.lib.text.decoder")
-    from ee_asr.deploy.runtime import nbest_search
-    from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
-
-    lp = torch.log_softmax(torch.randn(15, 12, generator=torch.Generator().manual_seed(0)) * 4, -1).numpy()
-    compiled = nbest_search(10)
-    assert compiled.__self__.nbest_size == 10 and compiled(lp)[0][0] == prefix_beam_search(lp, beam=10)[0][0]
-    monkeypatch.setitem(sys.modules, "flashlight.lib.text.decoder", None)  # as if flashlight-text were absent
-    assert nbest_search(10)(lp) == prefix_beam_search(lp, beam=10)
+        onnx_decode(changed, feats, "learned", 0.5)
 
 
 @pytest.mark.parametrize("policy,threshold", [("seqpost", 0.2), ("agree", 0.5), ("learned", 0.4)])
@@ -413,3 +405,20 @@ def test_transcribe_onnx_takes_the_hypothesis_policies_and_max_layers(tiny, tiny
         lines = {b: [line.rsplit("\t", 1)[0] for line in o[1].splitlines()] for b, o in out.items()}
         assert out["onnx"][0] == 0 and lines["onnx"] == lines["torch"] and len(lines["onnx"]) == len(wavs)
         assert not cap or all(line.endswith(("exit=2", "exit=3")) for line in lines["onnx"])
+
+
+def test_the_recognizer_takes_paths_and_waveforms_alike_in_both_backends(tiny):
+    from ee_asr import Recognizer
+
+    wav = str(tiny["wavs"][3][1])
+    wave = read_audio(wav)
+    torch_rec, onnx_rec = Recognizer.from_experiment(tiny["exp"], "fixed", 4), Recognizer.from_onnx(tiny["onnx"])
+    results = [rec.transcribe(a) for rec in (torch_rec, onnx_rec) for a in (wav, wave)]
+    assert len({(r.text, r.exit, tuple(r.ids)) for r in results}) == 1 and results[0].exit == 4
+    assert [r.exit for r in onnx_rec.transcribe([wave, wave])] == [4, 4]
+    assert onnx_rec.transcribe_one(wave, max_layers=2).exit == 2
+    with pytest.raises(UserError, match="needs a threshold"):
+        Recognizer.from_onnx(tiny["onnx"], "entropy")
+    for rec in (torch_rec, onnx_rec):
+        with pytest.raises(UserError, match="too short"):
+            rec.transcribe(wave[:800])

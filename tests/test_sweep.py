@@ -41,11 +41,11 @@ def test_bad_sweep_input_names_file_and_line(tmp_path, rows, message):
 
 def test_sweep_cli_reports_bad_lines_and_writes_nothing(tmp_path):
     f = write(tmp_path, [GOOD, {**GOOD, "exit": 4}, {**GOOD, "utt": "b"}])
-    bad = run_py("ee_asr.bin.sweep", str(f), "--policy", "entropy", "--thresholds", "0.2", check=False)
+    bad = run_py("ee_asr.bin.sweep", str(f), "--policy", "entropy", "--threshold", "0.2", check=False)
     assert bad.returncode == 2 and "utterance 'b' has exits [2], expected [2, 4]" in bad.stderr
     assert "exits.jsonl:3" in bad.stderr and not list(tmp_path.glob("sweep_*"))
     f = write(tmp_path, [GOOD, {**GOOD, "exit": 4, "errors": 0, "entropy": 0.3}])
-    ok = run_py("ee_asr.bin.sweep", str(f), "--policy", "entropy", "--thresholds", "0.2", "--output",
+    ok = run_py("ee_asr.bin.sweep", str(f), "--policy", "entropy", "--threshold", "0.2", "--output",
                 str(tmp_path / "s"))
     assert "|entropy|0.2|25.00|2.00|0.500|" in ok.stdout
     assert json.loads((tmp_path / "s.json").read_text())[0]["mean_exit"] == 2 and (tmp_path / "s.md").is_file()
@@ -80,7 +80,7 @@ def test_a_fixed_exit_sweep_is_the_per_exit_wer(utts):
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(utterance, min_size=1, max_size=10), st.lists(st.floats(0, 1), min_size=2, max_size=6),
-       st.sampled_from([None, 3, 4, 5]))
+       st.sampled_from([None, 2, 4, 6]))
 def test_thresholds_move_the_mean_exit_monotonically(utts, thresholds, max_layers):
     records, thresholds = make_records(utts), sorted(thresholds)
     ent = [p["mean_exit"] for p in sweep(records, "entropy", thresholds, max_layers)]  # stops when below

@@ -139,7 +139,7 @@ def test_transcribe_reports_each_file_and_survives_bad_ones(tiny_setup, trained,
 
 def test_policy_decode_and_benchmark_json(tiny_setup, trained):
     run_py("ee_asr.bin.decode_policy", "--exp-dir", str(trained), "--data-dir", str(tiny_setup / "valid"),
-           "--policy", "fixed", "--thresholds", "2", "4")
+           "--policy", "fixed", "--threshold", "2", "4")
     summary = json.loads((trained / "decode_valid" / "policy_fixed" / "thr_2" / "summary.json").read_text())
     assert summary["mean_exit"] == 2 and summary["compute_ratio"] == 0.5 and summary["utterances"] == 4
     out = trained / "bench.json"

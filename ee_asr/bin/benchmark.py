@@ -22,20 +22,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ee_asr.bin.inference_args import NBEST_TOKEN_BEAM
-from ee_asr.bin.lm_args import add_lm_args, make_lm_search
+from ee_asr.api.lm_options import add_lm_args, lm_search_from_args
+from ee_asr.api.options import add_exit_args
+from ee_asr.benchmark.policy_speed import load_batches, time_exits, time_policies
+from ee_asr.benchmark.step_timing import time_train_steps
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import add_renamed_options, run_main, setup_logging
 from ee_asr.common.edit_ops import error_rate, errors_of, word_counts
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.decode.benchmark import load_batches, time_exits, time_policies
-from ee_asr.decode.exit_search import ExitSearch
+from ee_asr.decode.torch_backend import NBEST_TOKEN_BEAM, torch_engine
 from ee_asr.exits.exit_classifier import load_for_experiment
 from ee_asr.exits.policies import parse_grid
 from ee_asr.models.load import load_trained
 from ee_asr.train.config import DERIVED, load_config
-from ee_asr.train.step_timing import time_train_steps
 
 
 def parse_points(specs):
@@ -79,8 +79,7 @@ def main(argv=None):
     ap.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
     ap.add_argument("--points", nargs="*", default=["entropy:0.02", "entropy:0.05", "entropy:0.1", "maxprob:0.9",
                                                      "maxprob:0.95"], help="policy:threshold operating points")
-    ap.add_argument("--nbest-size", type=int, default=10, help="K of the nbest policy's N-best posterior")
-    ap.add_argument("--max-layers", type=int, default=None, help="layer budget for every policy point")
+    add_exit_args(ap)
     ap.add_argument("--exact-nbest", action="store_true",
                     help="also time each nbest point with the N-best posterior at every exit (no bounds: "
                          "the paper's procedure), and count the utterances whose exit is the same")
@@ -115,17 +114,19 @@ def main(argv=None):
 
     points = parse_points(args.points)
     classifier = load_for_experiment(args.exp_dir) if any(p == "learned" for p, _ in points) else None
-    lm_search = make_lm_search(args, model, config, args.nbest_size, classifier)
+    lm_search = lm_search_from_args(args, config)
+    token_beam = args.token_beam or NBEST_TOKEN_BEAM
+    greedy = torch_engine(model, args.nbest_size, token_beam, classifier)
+    lm = torch_engine(model, args.nbest_size, token_beam, classifier, search=lm_search) if lm_search else None
     logging.info("timing %d exits on %d utterances%s", len(model.exit_layers), len(refs),
-                 " (greedy and LM beam)" if lm_search else "")
-    exits = time_exits(model, batches, args.repeats, lm_search)
+                 " (greedy and LM beam)" if lm else "")
+    exits = time_exits(model, batches, args.repeats, lm)
     logging.info("timing %d policy operating points", len(args.points))
-    greedy = ExitSearch(model, args.nbest_size, token_beam=args.token_beam or NBEST_TOKEN_BEAM, classifier=classifier)
-    exact = (ExitSearch(model, args.nbest_size, token_beam=args.token_beam or NBEST_TOKEN_BEAM, nbest_bounds=False)
-             if args.exact_nbest and not lm_search else None)
-    policies = time_policies(model, batches, points, args.repeats, wer_of, lm_search or greedy, args.max_layers,
-                             reference=greedy if lm_search else None, exact_nbest_search=exact)
-    add_fixed_line_time(policies, exits, "lm_ratio" if lm_search else "ratio")
+    exact = (torch_engine(model, args.nbest_size, token_beam, nbest_bounds=False)
+             if args.exact_nbest and not lm else None)
+    policies = time_policies(lm or greedy, batches, points, args.repeats, wer_of, args.max_layers,
+                             reference=greedy if lm else None, exact_nbest_engine=exact)
+    add_fixed_line_time(policies, exits, "lm_ratio" if lm else "ratio")
     steps = {}
     if args.train_steps > 0:
         logging.info("timing training steps")

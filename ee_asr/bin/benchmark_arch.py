@@ -11,12 +11,12 @@ import logging
 
 import torch
 
+from ee_asr.benchmark.policy_speed import time_exits
+from ee_asr.benchmark.step_timing import synthetic_batches, time_train_steps
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
-from ee_asr.decode.benchmark import time_exits
 from ee_asr.models.registry import build_model
 from ee_asr.train.config import load_config
-from ee_asr.train.step_timing import synthetic_batches, time_train_steps
 
 
 def main(argv=None):

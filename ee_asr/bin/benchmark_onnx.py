@@ -33,7 +33,7 @@ def main(argv=None):
     setup_logging()
     if bool(args.exp_dir) == bool(args.config):
         raise UserError("give either --exp-dir or --config")
-    from ee_asr.export.benchmark import run_benchmark
+    from ee_asr.benchmark.onnx_speed import run_benchmark
 
     exp_dir, what = args.exp_dir, args.exp_dir
     if args.config:

@@ -1,11 +1,12 @@
-"""Decode a dump dir at every exit: `python -m ee_asr.bin.decode --exp-dir exp/<tag> --data-dir dump/test`."""
+"""Decode a dump dir at every exit, every score recorded (the N-best posterior of K = --nbest-size):
+`python -m ee_asr.bin.decode --exp-dir exp/<tag> --data-dir dump/test`."""
 
 import argparse
 import logging
 from pathlib import Path
 
-from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
-from ee_asr.bin.lm_args import add_lm_args, lm_output_suffix, make_lm_search
+from ee_asr.api.lm_options import add_lm_args, lm_output_suffix
+from ee_asr.api.options import add_inference_args, engine_from_args, load_for_inference
 from ee_asr.common.cli import run_main
 from ee_asr.decode.decode_exits import decode_all_exits
 from ee_asr.decode.split import read_utt_list
@@ -15,9 +16,6 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__)
     add_inference_args(p)
     p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>")
-    p.add_argument("--nbest-size", type=int, default=0,
-                   help="also score each exit by its N-best posterior: from a CTC beam search keeping this many "
-                        "hypotheses, or from the joint beam when --beam-size > 0")
     add_lm_args(p)
     p.add_argument("--utt-list", default=None,
                    help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
@@ -29,8 +27,7 @@ def main(argv=None):
     keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     out = args.output or str(Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}")
-    search = make_lm_search(args, model, config, args.nbest_size) or make_search(args, model, args.nbest_size)
-    decode_all_exits(model, config, args.data_dir, out, args.batch_bins, args.device, args.nbest_size, search,
+    decode_all_exits(engine_from_args(args, model, config), config, args.data_dir, out, args.batch_bins, args.device,
                      keep=keep)
     logging.info("wrote %s", out)
 

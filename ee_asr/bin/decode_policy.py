@@ -1,7 +1,7 @@
 """Decode with an exit-selection policy, computing only the layers up to each chosen exit.
 
   python -m ee_asr.bin.decode_policy --exp-dir exp/<tag> --data-dir dump/test \\
-      --policy entropy --thresholds 0.05 0.1 0.2
+      --policy entropy --threshold 0.05 0.1 0.2
   python -m ee_asr.bin.decode_policy --exp-dir exp/<tag> --data-dir dump/test \\
       --grid fixed:2,4,6 entropy:0.05,0.1 nbest:0.8      # several policies, one model load
   python -m ee_asr.bin.decode_policy ... --grid seqpost:0.5,0.9 budget:4,6 --max-layers 8
@@ -21,8 +21,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from ee_asr.bin.inference_args import add_inference_args, load_for_inference, make_search
-from ee_asr.bin.lm_args import add_lm_args, lm_output_suffix, make_lm_search
+from ee_asr.api.lm_options import add_lm_args, lm_output_suffix
+from ee_asr.api.options import add_inference_args, engine_from_args, load_for_inference
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
@@ -35,15 +35,10 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_inference_args(p)
     p.add_argument("--policy", choices=ONLINE_POLICIES)
-    p.add_argument("--thresholds", type=float, nargs="+",
+    p.add_argument("--threshold", type=float, nargs="+",
                    help="for fixed: exit layers; else the policy's threshold")
     p.add_argument("--grid", nargs="+", metavar="POLICY:T1[,T2...]",
-                   help="instead of --policy/--thresholds: several policies in one run")
-    p.add_argument("--nbest-size", type=int, default=10,
-                   help="K, the hypotheses behind the nbest policy's N-best posterior (the paper used 300; "
-                        "cost grows with K, seqpost is its K -> infinity limit at no beam cost)")
-    p.add_argument("--max-layers", type=int, default=None,
-                   help="layer budget for every point: the deepest exit within it answers at the latest")
+                   help="instead of --policy/--threshold: several policies in one run")
     p.add_argument("--utt-list", default=None,
                    help="decode only these utterances (one job of a split decode; see ee_asr.bin.split_decode)")
     p.add_argument("--output", default=None, help="default: <exp-dir>/decode_<data-dir name>[_lm]")
@@ -53,16 +48,14 @@ def get_parser():
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
-    if (args.grid is None) == (args.policy is None) or (args.policy is None) != (args.thresholds is None):
-        raise UserError("give either --grid, or --policy with --thresholds")
-    grid = parse_grid(args.grid) if args.grid else [(args.policy, args.thresholds)]
+    if (args.grid is None) == (args.policy is None) or (args.policy is None) != (args.threshold is None):
+        raise UserError("give either --grid, or --policy with --threshold")
+    grid = parse_grid(args.grid) if args.grid else [(args.policy, args.threshold)]
     keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     classifier = load_for_experiment(args.exp_dir) if any(policy == "learned" for policy, _ in grid) else None
-    search = (make_lm_search(args, model, config, args.nbest_size, classifier)
-              or make_search(args, model, args.nbest_size, classifier))
-    decoder = PolicyDecoder(model, config, args.data_dir, args.batch_bins, args.nbest_size, args.device, search,
-                            args.max_layers, keep=keep)
+    decoder = PolicyDecoder(engine_from_args(args, model, config, classifier), config, args.data_dir,
+                            args.batch_bins, args.device, args.max_layers, keep=keep)
     out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}")
     for policy, thresholds in grid:
         for t in thresholds:

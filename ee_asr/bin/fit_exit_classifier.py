@@ -18,12 +18,13 @@ import logging
 import re
 from pathlib import Path
 
-from ee_asr.bin.inference_args import load_for_inference
+from ee_asr.api.options import load_for_inference
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
 from ee_asr.decode.decode_exits import decode_all_exits
+from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.exits.exit_classifier import CLASSIFIER_FILE, ExitClassifier
 from ee_asr.exits.sweep import group_by_utterance
 from ee_asr.exits.sweep_input import read_sweep_records
@@ -65,7 +66,8 @@ def main(argv=None):
         out = Path(args.exp_dir) / "exit_classifier_data" / Path(data_dir).name
         scores = out / "exits.jsonl"
         if not scores.is_file() or scores.stat().st_mtime < (Path(args.exp_dir) / args.model_file).stat().st_mtime:
-            decode_all_exits(model, config, data_dir, out, args.batch_bins, args.device)
+            # the classifier reads no N-best posterior (K = 0: none computed)
+            decode_all_exits(torch_engine(model, nbest_size=0), config, data_dir, out, args.batch_bins, args.device)
         by_utt, exits = group_by_utterance(read_sweep_records(scores), str(scores))
         groups = speaker_groups(data_dir, args.group_regex)
         for utt, per_exit in by_utt.items():

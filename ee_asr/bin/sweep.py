@@ -1,7 +1,7 @@
 """Offline exit selection over a per-utterance, per-exit scores file (JSON lines).
 
-  python -m ee_asr.bin.sweep exp/<tag>/decode_test/exits.jsonl --policy entropy --thresholds 0.05 0.1 0.2
-  python -m ee_asr.bin.sweep exp/<tag>/decode_test/exits.jsonl --policy learned --thresholds 0.5 0.8 \\
+  python -m ee_asr.bin.sweep exp/<tag>/decode_test/exits.jsonl --policy entropy --threshold 0.05 0.1 0.2
+  python -m ee_asr.bin.sweep exp/<tag>/decode_test/exits.jsonl --policy learned --threshold 0.5 0.8 \\
       --classifier exp/<tag>/exit_classifier.json --max-layers 8
 
 Each line needs `utt`, `exit`, `ref_words`, `errors` and the policy's score (`entropy`,
@@ -39,17 +39,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scores", help="JSON-lines file, one line per utterance and exit")
     p.add_argument("--policy", required=True, choices=ALL_POLICIES)
-    p.add_argument("--thresholds", type=float, nargs="*", default=None)
+    p.add_argument("--threshold", type=float, nargs="*", default=None)
     p.add_argument("--max-layers", type=int, default=None,
                    help="layer budget: no utterance goes past the deepest exit within it")
     p.add_argument("--classifier", default=None, help="exit_classifier.json, for the learned policy's p_as_good")
     p.add_argument("--output", default=None, help="output prefix (default: <scores dir>/sweep_<policy>)")
-    add_renamed_options(p, {"--out": "--output"})
+    add_renamed_options(p, {"--out": "--output", "--thresholds": "--threshold"})
     args = p.parse_args(argv)
     records = read_sweep_records(args.scores)
     if args.classifier:
         add_predictions(records, ExitClassifier.load(args.classifier))
-    points = sweep(records, args.policy, args.thresholds, args.max_layers, source=args.scores)
+    points = sweep(records, args.policy, args.threshold, args.max_layers, source=args.scores)
     table = markdown_table(points)
     write_pair(args.output or Path(args.scores).parent / f"sweep_{args.policy}", points, table)
     print(table, end="")

@@ -10,6 +10,7 @@ import yaml
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.digest import file_sha256
 from ee_asr.common.errors import UserError
+from ee_asr.common.yaml_file import read_yaml_mapping
 
 EXP_CONFIG = "config.yaml"
 
@@ -19,16 +20,8 @@ def exp_config_path(exp_dir):
 
 
 def read_exp_config(exp_dir):
-    path = exp_config_path(exp_dir)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist: train the model first (stage 4)")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid YAML ({e}); restore it or retrain (stage 4)") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{path}: not a training configuration (the top level is not a mapping)")
-    return config
+    return read_yaml_mapping(exp_config_path(exp_dir), "experiment config",
+                             "train the model first, or restore it (stage 4)")
 
 
 def write_exp_config(config, exp_dir):

@@ -12,6 +12,7 @@ from ee_asr.common.atomic import atomic_path
 from ee_asr.common.errors import UserError
 
 BLANK = "<blank>"
+BLANK_ID = 0  # the one definition of the CTC blank's id, for every search and score
 SOS_EOS = "<sos/eos>"
 
 

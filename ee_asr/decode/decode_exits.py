@@ -1,9 +1,10 @@
-"""Decode a data split at every exit with greedy CTC, one encoder pass per batch for all exits.
+"""Decode a data split at every exit (the exit engine's decode_every_exit: one encoder pass per
+batch for all exits; greedy CTC, joint beam or LM beam as the engine's search).
 
 Writes `<out>/exit{L}/text` (hypotheses) and `<out>/exits.jsonl`: one line per utterance and
 exit with `utt, exit, hyp, ref, ref_words, errors` (and sub/del/ins), their character
-counterparts, the exit's scores (exits/exit_scores.py: `entropy, maxprob, seq_posterior, blank_share,
-disagreement[, nbest_posterior, p_as_good]`) and `frames`, which scoring and the exit-selection sweeps read;
+counterparts, the exit's scores (exits/scores.py: `entropy, maxprob, seq_posterior, blank_share,
+disagreement, nbest_posterior[, p_as_good]`) and `frames`, which scoring and the exit-selection sweeps read;
 and `<out>/skipped`: the utterances that could not be decoded (too short, unreadable), with why.
 """
 
@@ -12,7 +13,6 @@ import logging
 import time
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from ee_asr.common.atomic import atomic_open
@@ -21,7 +21,6 @@ from ee_asr.common.lock import DirLock
 from ee_asr.common.skipped import SKIPPED_FILE, write_skipped
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.decode.exit_search import ExitSearch
 from ee_asr.decode.skipping import SkippingDecoder
 from ee_asr.decode.split import job_batches
 
@@ -36,19 +35,16 @@ def utterance_record(utt, layer, hyp, ref, scores, frames):
             **{k: float(f"{v:.6g}") for k, v in scores.items()}, "frames": frames}
 
 
-def decode_all_exits(model, config, data_dir, out_dir, batch_bins=40000, device="cpu", nbest_beam=0, search=None,
-                     keep=None):
-    """`nbest_beam` > 0 adds the N-best posterior (of a CTC prefix beam of that width, or of the
-    joint beam when `search` does joint CTC/attention beam search). `keep`: decode only these
-    utterances (one job of a split decode), batched as in the whole set. `out_dir` is locked
-    meanwhile: a second decoding into it refuses, naming this one."""
+def decode_all_exits(engine, config, data_dir, out_dir, batch_bins=40000, device="cpu", keep=None):
+    """`engine`: the PyTorch exit engine (decode/torch_backend.py; its scorer's K gives the N-best
+    posterior, its search the hypotheses). `keep`: decode only these utterances (one job of a split
+    decode), batched as in the whole set. `out_dir` is locked meanwhile: a second decoding into it
+    refuses, naming this one."""
     with DirLock(out_dir, f"decoding of {data_dir}"):
-        return _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search, keep)
+        return _decode_all_exits(engine, config, data_dir, out_dir, batch_bins, device, keep)
 
 
-@torch.no_grad()
-def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbest_beam, search, keep):
-    search = search or ExitSearch(model, nbest_beam)
+def _decode_all_exits(engine, config, data_dir, out_dir, batch_bins, device, keep):
     out_dir = Path(out_dir)
     tokenizer = Tokenizer(config["bpemodel"])
     dataset = FeatureDataset(data_dir)
@@ -57,16 +53,10 @@ def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbes
     def decode_batch(utts):
         batch_records = []
         _, x, xl, _, _ = dataset.collate(utts)
-        exits, olens = model.exit_hidden(x.to(device), xl.to(device))
-        below = None
-        for k, (layer, hidden) in enumerate(exits):
-            logp, scores, ids_all, below = search.score(k, hidden, olens, nbest_beam > 0, below,
-                                                        search.classifier is not None)
-            if ids_all is None:
-                ids_all = search.hypotheses(k, hidden, olens, logp)
-            for i, ids in enumerate(ids_all):
-                batch_records.append(utterance_record(utts[i], layer, tokenizer.decode(ids), dataset.text[utts[i]],
-                                                      scores[i], int(olens[i])))
+        for utt, exits in zip(utts, engine.decode_every_exit((x.to(device), xl.to(device)))):
+            for layer, e in exits.items():
+                batch_records.append(utterance_record(utt, layer, tokenizer.decode(e["ids"]), dataset.text[utt],
+                                                      e["scores"], int(e["scores"]["frames"])))
         return batch_records
 
     records, start = [], time.time()
@@ -77,10 +67,10 @@ def _decode_all_exits(model, config, data_dir, out_dir, batch_bins, device, nbes
     decoder.check_some_decoded(n)
     elapsed = time.time() - start
     done = n - len(decoder.skipped)
-    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)%s", done, len(model.exit_layers),
+    logging.info("decoded %d utterances at %d exits in %.1fs (%.1f utt/s)%s", done, len(engine.exit_layers),
                  elapsed, done / max(elapsed, 1e-9), f"; {len(decoder.skipped)} skipped" if decoder.skipped else "")
     records.sort(key=lambda r: (r["exit"], r["utt"]))
-    for layer in model.exit_layers:
+    for layer in engine.exit_layers:
         with atomic_open(out_dir / f"exit{layer}" / "text") as f:
             for r in records:
                 if r["exit"] == layer:

@@ -24,7 +24,8 @@ def _quiet():
 
 
 class JointBeamSearch:
-    """One BatchBeamSearch per exit, built once and reused for every utterance."""
+    """One BatchBeamSearch per exit, built once and reused for every utterance: a search of the
+    exit engine (exits/engine.py) whose beam also gives the N-best posterior."""
 
     def __init__(self, model, beam_size=5, ctc_weight=0.3, penalty=0.0, maxlenratio=0.0, nbest=None,
                  pre_beam_ratio=1.5):
@@ -39,7 +40,7 @@ class JointBeamSearch:
         if not (pre_beam_ratio == 0 or pre_beam_ratio >= 1):
             raise UserError(f"pre_beam_ratio must be 0 (no pre-beam) or at least 1, not {pre_beam_ratio}")
         self.beam_size, self.maxlenratio, self.eos = beam_size, maxlenratio, model.eos
-        self.nbest = nbest or beam_size
+        self.nbest_size = nbest or beam_size
         self.searches = []
         for i, _ in enumerate(model.exit_layers):
             scorers = {"decoder": model.decoder(i), "ctc": CTCPrefixScorer(model.head(i), model.eos),
@@ -59,6 +60,16 @@ class JointBeamSearch:
                 hyps = self.searches[exit_index](h[:n], maxlenratio=self.maxlenratio)
                 # yseq is <sos> ... <eos>; an untrained decoder can also emit the CTC blank (id 0)
                 ids.append([int(t) for t in hyps[0].yseq[1:] if 0 < int(t) < self.eos])
-                top = hyps[: self.nbest]
+                top = hyps[: self.nbest_size]
                 posteriors.append(nbest_posterior([(None, float(h.score)) for h in top]))
         return ids, posteriors
+
+    def nbest(self, view):
+        """Every row's best hypothesis and N-best posterior at this exit."""
+        hidden, lengths = view.backend.hidden(view.state)
+        return self(view.exit_index, hidden, lengths)
+
+    def hypotheses(self, view, rows, greedy=None):
+        hidden, lengths = view.backend.hidden(view.state)
+        index = torch.as_tensor(rows, dtype=torch.long, device=hidden.device)
+        return self(view.exit_index, hidden[index], lengths[index])[0]

@@ -8,8 +8,7 @@ The sentencepiece model has no silence token: the blank doubles as it. The N-bes
 (the paper's confidence, from a lexicon + 4-gram beam there) is the top share of the beam's
 distinct word sequences.
 
-Importing this module loads no torch: the torch-free tools (transcribe --backend onnx) read its
-options.
+It reads numpy log-probs and loads no torch.
 """
 
 import logging
@@ -19,6 +18,7 @@ import numpy as np
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
+from ee_asr.data.tokenizer import BLANK_ID
 from ee_asr.exits.nbest_posterior import nbest_posterior
 
 DEFAULT_BEAM_SIZE = 50
@@ -64,7 +64,6 @@ class LMBeamSearch:
             from flashlight.lib.text.decoder.kenlm import KenLM
             from flashlight.lib.text.dictionary import create_word_dict
 
-            from ee_asr.models.ctc_greedy import BLANK_ID  # torch: see the module's docstring
         except ImportError:
             raise UserError("LM decoding needs flashlight-text (pip install flashlight-text==0.0.7)") from None
         if beam_size < 1:
@@ -99,13 +98,17 @@ class LMBeamSearch:
         # adjacent frames without the blank CTC needs between them ("e e" in "three")
         return [i for w in result.words if w >= 0 for i in self.spellings[w]]
 
-    def search(self, log_probs, lengths):
-        """log_probs (B, T, V) -> (token-id lists, N-best posteriors or Nones), one per utterance."""
-        emissions = log_probs.detach().float().cpu().contiguous()
+    def search(self, log_probs, lengths, rows=None):
+        """log_probs (B, T, V) numpy -> (token-id lists, N-best posteriors or Nones), one per
+        utterance (of `rows` only, if given)."""
+        emissions = np.ascontiguousarray(log_probs, dtype=np.float32)
+        b, t, v = emissions.shape
+        base, step = emissions.ctypes.data, t * v * emissions.itemsize
+        lengths = np.asarray(lengths).tolist()
         ids, posteriors = [], []
-        for i, n in enumerate(lengths.tolist()):
-            row = emissions[i, :n].contiguous()
-            results = self.decoder.decode(row.data_ptr(), n, row.size(1)) if n > 0 else []
+        for i in range(b) if rows is None else rows:
+            n = lengths[i]
+            results = self.decoder.decode(base + i * step, n, v) if n > 0 else []
             ids.append(self._ids(results[0]) if results else [])
             posteriors.append(self._posterior(results) if self.nbest_size > 0 else None)
         return ids, posteriors
@@ -120,32 +123,13 @@ class LMBeamSearch:
         return nbest_posterior([(None, s) for s in scores]) if scores else 1.0
 
 
-class LMExitSearch:
-    """The ExitSearch interface (decode/exit_search.py) with the LM beam's hypotheses. The
-    confidence scores stay those of the CTC output and its greedy path (what an exit policy reads
-    online; `ctc`, a greedy ExitSearch, computes them, the exit classifier's included), the
-    N-best posterior is the LM beam's.
-
-    The beam runs only where its output is read: in `hypotheses`, for the utterances that stop
-    at an exit (every exit in decode_all_exits, the chosen one in decode_dynamic), and in `score`
-    only when the N-best posterior is asked for (the nbest policy), since that is the beam's."""
-
-    def __init__(self, ctc, lm_search):
-        self.ctc, self.lm_search = ctc, lm_search
-        self.classifier = ctc.classifier
-
-    def score(self, exit_index, hidden, lengths, with_nbest=False, below=None, with_classifier=False, fields=None,
-              nbest_threshold=None):
-        # nbest_threshold is unused: the sequence posterior bounds a CTC N-best's share, not the LM-scored beam's
-        logp, scores, _, greedy = self.ctc.score(exit_index, hidden, lengths, False, below, with_classifier, fields)
-        if not with_nbest:
-            return logp, scores, None, greedy
-        if self.lm_search.nbest_size < 1:
+    # The exit engine's search interface (exits/engine.py). The policies read the CTC output's
+    # scores as without an LM; the N-best posterior is the LM beam's. The beam runs only where
+    # its output is read: for the rows that stop, and at every row when the nbest policy asks.
+    def nbest(self, view):
+        if self.nbest_size < 1:
             raise UserError("the LM beam's N-best posterior needs --nbest-size > 0")
-        ids, posteriors = self.lm_search.search(logp, lengths)
-        for s, p in zip(scores, posteriors):
-            s["nbest_posterior"] = p
-        return logp, scores, ids, greedy
+        return self.search(view.log_probs, view.lengths)
 
-    def hypotheses(self, exit_index, hidden, lengths, logp):
-        return self.lm_search.search(logp, lengths)[0]
+    def hypotheses(self, view, rows, greedy=None):
+        return self.search(view.log_probs, view.lengths, list(rows))[0]

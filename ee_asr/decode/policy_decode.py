@@ -16,21 +16,20 @@ from ee_asr.common.edit_ops import error_rate, errors_of, word_counts
 from ee_asr.common.lock import DirLock
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.decode.dynamic import decode_dynamic
 from ee_asr.decode.skipping import SkippingDecoder
 from ee_asr.decode.split import job_batches
+from ee_asr.exits.policies import Policy
 
 
 class PolicyDecoder:
     """Decodes one data split at many operating points: the tokenizer, the data list and the
     batches are read once, the features once per point (a large test set need not fit in memory)."""
 
-    def __init__(self, model, config, data_dir, batch_bins=40000, nbest_size=10, device="cpu", search=None,
-                 max_layers=None, keep=None):
-        """`max_layers`: a layer budget that caps every operating point (see exits/policies.py);
-        `keep`: only these utterances (one job of a split decode), batched as in the whole set."""
-        self.model, self.nbest_size, self.device, self.search = model, nbest_size, device, search
-        self.max_layers = max_layers
+    def __init__(self, engine, config, data_dir, batch_bins=40000, device="cpu", max_layers=None, keep=None):
+        """`engine`: the PyTorch exit engine (decode/torch_backend.py); `max_layers`: a layer cap
+        for every operating point (see exits/policies.py); `keep`: only these utterances (one job
+        of a split decode), batched as in the whole set."""
+        self.engine, self.device, self.max_layers = engine, device, max_layers
         self.tokenizer = Tokenizer(config["bpemodel"])
         self.dataset, self.data_dir = FeatureDataset(data_dir), data_dir
         self.batches = job_batches(self.dataset.lengths, batch_bins, keep)
@@ -42,12 +41,12 @@ class PolicyDecoder:
             return self._decode(out_dir, policy, threshold)
 
     def _decode(self, out_dir, policy, threshold):
-        model, dataset = self.model, self.dataset
+        dataset, point = self.dataset, Policy(policy, threshold, self.max_layers)
+
         def decode_batch(utts):
             batch_records = []
             _, x, xl, _, _ = dataset.collate(utts)
-            for utt, res in zip(utts, decode_dynamic(model, x.to(self.device), xl.to(self.device), policy,
-                                                         threshold, self.nbest_size, self.search, self.max_layers)):
+            for utt, res in zip(utts, self.engine.decode((x.to(self.device), xl.to(self.device)), point)):
                 hyp, ref = self.tokenizer.decode(res["ids"]), dataset.text[utt]
                 w = word_counts(ref, hyp)
                 batch_records.append({"utt": utt, "exit": res["exit"], "layers_computed": res["layers_computed"],
@@ -64,7 +63,7 @@ class PolicyDecoder:
         return self._write(Path(out_dir), policy, threshold, records, time.perf_counter() - start)
 
     def _write(self, out_dir, policy, threshold, records, seconds):
-        last = self.model.encoder.exit_layers[-1]
+        last = self.engine.exit_layers[-1]
         mean_exit = sum(r["exit"] for r in records) / len(records)
         summary = {"policy": policy, "threshold": threshold,
                    "wer": error_rate(sum(r["errors"] for r in records), sum(r["ref_words"] for r in records)),

@@ -1,13 +1,12 @@
 """The CTC sequence posterior p(hypothesis | x) in numpy: the forward algorithm in log space over
-the blank-extended label sequence, the same quantity as exits/seq_posterior.py's exp(-ctc_loss)
-without torch, for the torch-free runtime (ee_asr/deploy/). One loop over frames, vectorised
-over the batch and the label positions; float64, so it differs from torch's float32 ctc_loss by
-rounding only.
+the blank-extended label sequence: the sequence posterior of exits/scores.py for both backends,
+exp(-ctc_loss) of torch without torch. One loop over frames, vectorised over the batch and the
+label positions; float64, so it differs from torch's float32 ctc_loss by rounding only.
 """
 
 import numpy as np
 
-BLANK = 0
+from ee_asr.data.tokenizer import BLANK_ID as BLANK
 
 
 def log_sequence_posterior(log_probs, lengths, hyps, blank=BLANK):
@@ -54,5 +53,5 @@ def log_sequence_posterior(log_probs, lengths, hyps, blank=BLANK):
 
 
 def sequence_posterior(log_probs, lengths, hyps, blank=BLANK):
-    """(B,) p(hyp | x), as exits/seq_posterior.sequence_posterior but numpy in and out."""
+    """(B,) p(hyp | x)."""
     return np.exp(log_sequence_posterior(log_probs, lengths, hyps, blank))

@@ -12,17 +12,16 @@ its cost. What it needs, measured (issue 15):
 - a margin beyond K: two beam entries can collapse to the same label sequence, so it may
   return fewer distinct hypotheses than asked for. Such duplicates are merged (log-sum).
 
-torch is imported only by the batch entry points: `nbest` reads a numpy array, so the torch-free
-runtime (ee_asr/deploy/) uses this decoder too.
+It reads numpy arrays, so both backends of the exit engine (exits/engine.py) use it.
 """
 
 from itertools import groupby
 
 import numpy as np
 
+from ee_asr.data.tokenizer import BLANK_ID as BLANK
 from ee_asr.exits.nbest_posterior import nbest_posterior
 
-BLANK = 0
 # no pruning by score distance from the best: hypotheses are kept by rank (K) only
 NO_SCORE_PRUNING = 1e9
 
@@ -52,17 +51,15 @@ class CtcNbest:
         self.decoder = LexiconFreeDecoder(opts, ZeroLM(), BLANK, BLANK, [])
 
     def nbest_batch(self, log_probs, lengths, rows=None):
-        """log_probs (B, T, V) -> per utterance [(token tuple, total log score), ...], best first;
-        `rows`: only these batch rows (in that order).
+        """log_probs (B, T, V) numpy -> per utterance [(token tuple, total log score), ...], best
+        first; `rows`: only these batch rows (in that order).
 
-        The batch is copied to one contiguous float32 CPU buffer once; the decoder then reads
-        each utterance in place through its offset."""
-        import torch
-
-        lp = log_probs.detach().to("cpu", torch.float32).contiguous()
+        The batch is one contiguous float32 buffer (no copy when it is one already); the decoder
+        reads each utterance in place through its offset."""
+        lp = np.ascontiguousarray(log_probs, dtype=np.float32)
         b, t, v = lp.shape
-        base, step = lp.data_ptr(), t * v * lp.element_size()
-        lengths = lengths.tolist()
+        base, step = lp.ctypes.data, t * v * lp.itemsize
+        lengths = np.asarray(lengths).tolist()
         out = []
         for i in range(b) if rows is None else rows:
             n = lengths[i]

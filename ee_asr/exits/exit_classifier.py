@@ -20,13 +20,13 @@ from ee_asr.common.errors import UserError
 # together) and adds nothing the others lack (demo, held-out-voice CV log loss 0.5062 without, 0.5053 with)
 FEATURES = ("maxprob", "seq_posterior", "log_seq_posterior", "blank_share", "disagreement",
             "log_frames", "depth", "depth_x_maxprob", "depth_x_log_seq_posterior", "depth_x_disagreement")
-# the recorded scores the features are made of (exits/exit_scores.py)
+# the recorded scores the features are made of (exits/scores.py)
 FEATURE_SCORES = ("maxprob", "seq_posterior", "blank_share", "disagreement", "frames")
 PENALTIES = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 
 
 def feature_vector(scores, layer, exit_layers):
-    """One exit's features from its score dict (exits/exit_scores.py) and its position."""
+    """One exit's features from its score dict (exits/scores.py) and its position."""
     missing = [k for k in FEATURE_SCORES if k not in scores]
     if missing:
         raise UserError(f"the exit classifier needs the score(s) {', '.join(missing)} at exit {layer}")

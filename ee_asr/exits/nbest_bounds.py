@@ -7,7 +7,7 @@ For one utterance at one exit, with share_K the best hypothesis' share of the K-
 
 - Lower: the share's denominator is a total over at most all label sequences, which is one
   under CTC, and its numerator is at least the greedy hypothesis' probability (the best one's).
-  That is the sequence posterior, one batched CTC forward (seq_posterior.py).
+  That is the sequence posterior, one batched CTC forward (ctc_forward.py).
 - Upper: the K best include the K' best, so their total is at least the K' best's.
 
 Both hold for exact scores; the beam's scores are totals over the alignments it kept, so they

@@ -1,10 +1,10 @@
 """Exit-selection policies: at each exit, from that exit's scores, decide whether to stop.
 
-| policy  | score at an exit (exits/exit_scores.py)                        | stops when         |
+| policy  | score at an exit (exits/scores.py)                             | stops when         |
 |---------|----------------------------------------------------------------|--------------------|
 | fixed   | -                                                              | exit layer >= L    |
 | budget  | - (the deepest exit within L layers: a device's per-request cap) | next exit > L   |
-| entropy | mean frame entropy / log V (exits/confidence.py)               | score <  threshold |
+| entropy | mean frame entropy / log V (exits/scores.py)                   | score <  threshold |
 | maxprob | mean top frame posterior                                       | score >  threshold |
 | nbest   | top share of softmax over the K-best total scores (ctc_nbest)  | score >= threshold |
 | seqpost | p(greedy hypothesis | x), the K -> inf limit of nbest (seq_posterior) | score >= threshold |
@@ -14,8 +14,8 @@
 
 The last exit answers when no earlier one qualifies. A layer budget (`max_layers`) combines
 with any policy: the deepest exit within it becomes the last exit, so a confident utterance
-stops earlier and no utterance goes deeper. The same rule serves online decoding
-(decode/dynamic.py) and offline sweeps over recorded scores (exits/sweep.py).
+stops earlier and no utterance goes deeper. The same rule serves online decoding (`Policy`,
+read by the exit engine, exits/engine.py) and offline sweeps over recorded scores (exits/sweep.py).
 """
 
 import operator
@@ -57,13 +57,14 @@ def check_policy(name, online=True):
 
 
 def last_exit(exit_layers, policy=None, threshold=None, max_layers=None):
-    """The exit that answers when no earlier one qualifies: the deepest within the layer budget
-    (`max_layers`, or the `budget` policy's threshold), or the first exit if none fits."""
+    """The exit that answers when no earlier one qualifies: the deepest within the layer cap
+    (`max_layers`, or the `budget` policy's threshold). A cap is an exit layer; UserError otherwise."""
     caps = [c for c in (max_layers, threshold if policy == "budget" else None) if c is not None]
-    if not caps:
-        return exit_layers[-1]
-    within = [e for e in exit_layers if e <= min(caps)]
-    return within[-1] if within else exit_layers[0]
+    for cap in caps:
+        if cap not in exit_layers:
+            what = "max_layers" if cap == max_layers else "the budget policy's threshold"
+            raise UserError(f"{what} {cap:g} is not an exit layer (exits: {', '.join(map(str, exit_layers))})")
+    return min(caps) if caps else exit_layers[-1]
 
 
 def stops_at(policy, threshold, layer, scores, last_layer):
@@ -81,6 +82,29 @@ def stops_at(policy, threshold, layer, scores, last_layer):
 def policy_scores(policy):
     """The scores `policy` reads (online decoding computes only these)."""
     return {RULES[policy].score} if policy in RULES else set()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One operating point: a policy, its threshold and a layer budget (`max_layers`)."""
+
+    name: str
+    threshold: float
+    max_layers: int = None
+
+    def __post_init__(self):
+        check_policy(self.name)
+
+    @property
+    def scores(self):
+        """The scores this policy reads at an exit below its last: the engine computes only these."""
+        return policy_scores(self.name)
+
+    def last_exit(self, exit_layers):
+        return last_exit(exit_layers, self.name, self.threshold, self.max_layers)
+
+    def stops(self, layer, scores, last_layer):
+        return stops_at(self.name, self.threshold, layer, scores, last_layer)
 
 
 def parse_grid(specs):

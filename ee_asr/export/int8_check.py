@@ -14,7 +14,7 @@ from ee_asr.common.edit_ops import char_counts, error_rate, errors_of
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.deploy.runtime import EarlyExitOnnx
+from ee_asr.deploy.onnx_backend import onnx_engine
 
 
 def read_dump(data_dir, max_utts=None):
@@ -39,9 +39,9 @@ def greedy_at_every_exit(model, utts, batch_size=16):
     out, start = {}, time.time()
     for b in range(0, len(utts), batch_size):
         batch = utts[b:b + batch_size]
-        res = model.decode_every_exit([f for _, f, _ in batch])
-        for (key, _, _), ids in zip(batch, res):
-            out[key] = ids
+        res = model.decode_every_exit([f for _, f, _ in batch], fields=())
+        for (key, _, _), exits in zip(batch, res):
+            out[key] = {layer: e["ids"] for layer, e in exits.items()}
         done = b + len(batch)
         if done % (batch_size * 10) == 0 or done == len(utts):
             logging.info("%d/%d utterances, %.1f utt/s", done, len(utts), done / (time.time() - start))
@@ -62,7 +62,7 @@ def cer_table(utts, hyps, tokenizer, exits):
 
 def compare_int8(onnx_dir, utts, data_dir, bpemodel):
     tokenizer = Tokenizer(bpemodel)
-    fp32, int8 = EarlyExitOnnx(onnx_dir), EarlyExitOnnx(onnx_dir, int8=True)
+    fp32, int8 = onnx_engine(onnx_dir), onnx_engine(onnx_dir, int8=True)
     exits = fp32.exit_layers
     logging.info("int8 check: decoding %d utterances of %s at every exit, fp32 then int8", len(utts), data_dir)
     h32, h8 = greedy_at_every_exit(fp32, utts), greedy_at_every_exit(int8, utts)

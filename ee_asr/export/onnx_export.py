@@ -27,15 +27,12 @@ from ee_asr.common.errors import UserError
 from ee_asr.data.fbank import SAMPLE_RATE
 from ee_asr.exits.exit_classifier import CLASSIFIER_FILE, ExitClassifier
 from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, has_pos_emb
+from ee_asr.models.exit_encoder import transcribe_min_frames
 from ee_asr.models.subsampling import KERNEL_STRIDES, subsampled_length
 from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
 
 OPSET = 17
 MANIFEST = "manifest.json"
-# The PyTorch transcriber refuses fewer frames (raw: samples) than this (decode/transcribe.py),
-# whatever the front takes.
-TRANSCRIBE_MIN_FRAMES = 16
-TRANSCRIBE_MIN_SAMPLES = 1600
 # Default for the longest input: espnet's positional table holds 5000 positions, so the
 # PyTorch model was built for up to 4999 subsampled frames (it recomputes a longer table if
 # asked). The exported graphs compute the embedding for any length; attention memory grows with
@@ -142,7 +139,7 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         "features": "raw" if is_raw(enc) else "fbank",
         "frame_shift_ms": 1000 / SAMPLE_RATE if is_raw(enc) else 10,
         "subsampling_factor": subsampling_factor(enc),
-        "min_frames": max(TRANSCRIBE_MIN_SAMPLES if is_raw(enc) else TRANSCRIBE_MIN_FRAMES, enc.min_input_frames()),
+        "min_frames": transcribe_min_frames(enc),
         "max_frames": int(max_frames or max_input_frames(enc)),
         "fbank": None if is_raw(enc) else fbank_options(config["input_size"]),
         "vocab_size": config["vocab_size"],

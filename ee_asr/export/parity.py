@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import torch
 
-from ee_asr.deploy.runtime import pad
-from ee_asr.models.ctc_greedy import greedy_ids
+from ee_asr.deploy.onnx_backend import pad
+from ee_asr.exits.ctc_greedy import greedy_ids
 
 
 def parity_on_data(model, rt, utts, batch_size=16):
@@ -18,11 +18,12 @@ def parity_on_data(model, rt, utts, batch_size=16):
     for b in range(0, len(utts), batch_size):
         batch = pad([f for _, f, _ in utts[b:b + batch_size]])
         ref, olens = model.exit_log_probs(torch.from_numpy(batch["feats"]), torch.from_numpy(batch["feats_lens"]))
-        ref_ids = {layer: greedy_ids(logp, olens) for layer, logp in ref}
+        ref_ids = {layer: greedy_ids(logp.numpy(), olens.numpy()) for layer, logp in ref}
         carry = batch
         for i, (layer, logp) in enumerate(ref):
-            out, carry = rt.run_segment(i, carry)
-            ours = greedy_ids(torch.from_numpy(out), torch.from_numpy(carry["lengths"]))
+            carry = rt.advance(carry, i)
+            out, lengths = rt.log_probs(carry, i)
+            ours = greedy_ids(out, lengths)
             for row, n in enumerate(olens.tolist()):
                 worst[layer] = max(worst[layer], float(np.abs(out[row, :n] - logp[row, :n].numpy()).max()))
             same[layer] += sum(a == r for a, r in zip(ours, ref_ids[layer]))

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ee_asr.common.errors import UserError
-from ee_asr.deploy.runtime import EarlyExitOnnx
+from ee_asr.deploy.onnx_backend import OnnxBackend
 from ee_asr.export import int8_check
 from ee_asr.export.onnx_export import (
     check_parity,
@@ -45,7 +45,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     write_manifest(out, model, config, segments, bpemodel, *manifest_args)  # the runtime reads it
     utts = int8_check.read_dump(data_dir, max_utts) if data_dir else None
     if utts:
-        parity = parity_on_data(model, EarlyExitOnnx(out), utts)
+        parity = parity_on_data(model, OnnxBackend(out), utts)
     if int8:
         for seg in segments:
             seg["int8"] = seg["fp32"].replace(".onnx", ".int8.onnx")

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from ee_asr.common.yaml_file import read_yaml_mapping
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
 
 WORDS = "the quick brown fox jumps over a lazy dog while early exits save time on small devices".split()
@@ -20,7 +21,7 @@ def make_random_exp(train_config, exp_dir, vocab_size=5000, input_size=80, seed=
     text = exp_dir / "bpe_text.txt"
     text.write_text("\n".join(" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))) + "\n")
     train_sentencepiece(text, exp_dir / "bpe", vocab_size=40)
-    config = yaml.safe_load(Path(train_config).read_text())
+    config = read_yaml_mapping(train_config)
     tok = Tokenizer(exp_dir / "bpe.model")
     config.update(input_size=input_size, vocab_size=vocab_size, bpemodel=str(exp_dir / "bpe.model"),
                   token_list=tok.token_list + [f"<dummy{i}>" for i in range(vocab_size - tok.vocab_size)])

@@ -154,17 +154,9 @@ class ConformerEEEncoder(ExitEncoder):
         if self._input_layer is not None and subsampled_length(shortest, self._input_layer) < 1:
             raise UserError(f"an input of {shortest} frames is too short for subsampling")
 
-    def min_input_frames(self) -> int:
-        """The fewest input frames `check_lengths` accepts."""
-        n = 1
-        while check_short_utt(self.embed, n)[0] or (
-                self._input_layer is not None and subsampled_length(n, self._input_layer) < 1):
-            n += 1
-        return n
-
-    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
-        self.check_lengths(xs.size(1), int(ilens.min()))
-        return self.front(xs, ilens)
+    def accepts(self, num_frames: int) -> bool:
+        return not check_short_utt(self.embed, num_frames)[0] and (
+            self._input_layer is None or subsampled_length(num_frames, self._input_layer) >= 1)
 
     def front(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
         """The subsampling front and the masks, without length checks (see `check_lengths`)."""

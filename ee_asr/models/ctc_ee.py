@@ -56,13 +56,13 @@ class EarlyExitCTC(torch.nn.Module):
         return torch.stack([self.head(i)(h, olens, tokens, token_lens) for i, (_, h) in enumerate(outs)])
 
     @torch.no_grad()
-    def exit_hidden(self, feats, feat_lens, max_layer=None):
+    def exit_hidden(self, feats, feat_lens, max_layers=None):
         """One encoder pass; [(layer, normalised hidden (B, T, D)), ...] and output lengths."""
         feats, feat_lens = self.prepare(feats, feat_lens)
-        return self.encoder(feats, feat_lens, max_layer=max_layer)
+        return self.encoder(feats, feat_lens, max_layers=max_layers)
 
     @torch.no_grad()
-    def exit_log_probs(self, feats, feat_lens, max_layer=None):
+    def exit_log_probs(self, feats, feat_lens, max_layers=None):
         """One encoder pass; [(layer, CTC log_probs (B, T, V)), ...] and output lengths."""
-        outs, olens = self.exit_hidden(feats, feat_lens, max_layer)
+        outs, olens = self.exit_hidden(feats, feat_lens, max_layers)
         return [(layer, self.head(i).log_softmax(h)) for i, (layer, h) in enumerate(outs)], olens

@@ -3,7 +3,8 @@
 An encoder defines `start(xs, ilens) -> EncoderState` (front end, before layer 1) and
 `advance(state, to_layer) -> EncoderState` (run layers up to `to_layer`), and holds
 `exit_layers` and one `exit_norms` entry per exit. Callers that must stop computing after an
-exit (decode/dynamic.py) drive those two themselves; `forward` runs every exit up to a layer.
+exit (the exit engine: exits/engine.py, decode/torch_backend.py) drive those two themselves;
+`forward` runs every exit up to a layer.
 """
 
 from dataclasses import dataclass
@@ -41,6 +42,18 @@ class EncoderState:
         return EncoderState(x, self.masks[index], self.layers_done)
 
 
+# Shorter inputs are refused by transcription in both backends (0.16 s of fbank frames, 0.1 s of
+# raw samples), whatever the front could take: a fragment that short is not speech to transcribe.
+TRANSCRIBE_MIN_FRAMES = 16
+TRANSCRIBE_MIN_SAMPLES = 1600
+
+
+def transcribe_min_frames(encoder):
+    """The fewest input frames (samples for a raw-audio encoder) transcription accepts."""
+    floor = TRANSCRIBE_MIN_SAMPLES if getattr(encoder, "reads_raw_audio", False) else TRANSCRIBE_MIN_FRAMES
+    return max(floor, encoder.min_input_frames())
+
+
 class ExitEncoder(torch.nn.Module):
     @staticmethod
     def checked_exit_layers(exit_layers, num_layers):
@@ -50,17 +63,33 @@ class ExitEncoder(torch.nn.Module):
             raise UserError(f"exit_layers {layers} must be distinct layers in 1..{num_layers}")
         return layers
 
+    def accepts(self, num_frames: int) -> bool:
+        """Whether an utterance of `num_frames` input frames (samples for raw audio) can be encoded."""
+        raise NotImplementedError
+
+    def min_input_frames(self) -> int:
+        """The fewest input frames `check_lengths` accepts."""
+        n = 1
+        while not self.accepts(n):
+            n += 1
+        return n
+
+    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
+        """The front end with its length checks (`check_lengths`, `front`: each encoder's own)."""
+        self.check_lengths(xs.size(1), int(ilens.min()))
+        return self.front(xs, ilens)
+
     def exit_output(self, state: EncoderState) -> torch.Tensor:
         """The normalised hidden state of the exit at layer `state.layers_done`."""
         return self.exit_norms[self.exit_layers.index(state.layers_done)](state.hidden)
 
-    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layer: Optional[int] = None):
-        """Return ([(layer, hidden), ...] for every exit up to `max_layer`, output lengths)."""
-        max_layer = self.exit_layers[-1] if max_layer is None else max_layer
+    def forward(self, xs: torch.Tensor, ilens: torch.Tensor, max_layers: Optional[int] = None):
+        """Return ([(layer, hidden), ...] for every exit up to `max_layers`, output lengths)."""
+        max_layers = self.exit_layers[-1] if max_layers is None else max_layers
         state = self.start(xs, ilens)
         outs = []
         for layer in self.exit_layers:
-            if layer > max_layer:
+            if layer > max_layers:
                 break
             state = self.advance(state, layer)
             outs.append((layer, self.exit_output(state)))

@@ -4,11 +4,9 @@ and copy an earlier model's weights into a new one (fine-tuning's `init_param`).
 import logging
 from pathlib import Path
 
-import torch
-
-from ee_asr.common.digest import check_sidecar
 from ee_asr.common.errors import UserError
 from ee_asr.common.exp_config import check_asset_digests, exp_config_path, read_exp_config
+from ee_asr.common.torch_file import load_torch_file
 from ee_asr.models.registry import build_model
 
 __all__ = ["read_exp_config", "load_trained", "init_from_model"]
@@ -34,12 +32,7 @@ def load_trained(exp_dir, model_file="model.pth", device="cpu"):
 
 def load_weights(path):
     """A state dict checked against its recorded digest; never a raw torch error for a bad file."""
-    check_sidecar(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds (RuntimeError, EOFError, UnpicklingError...)
-        raise UserError(f"{path} cannot be read as model weights ({type(e).__name__}): it is truncated or "
-                        f"not a model file; rerun stage 4 to rewrite it") from None
+    return load_torch_file(path, "model weights", "it is truncated or not a model file; rerun stage 4 to rewrite it")
 
 
 def init_from_model(model, path):
@@ -47,10 +40,8 @@ def init_from_model(model, path):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"init_param: {path} does not exist")
-    try:
-        source = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a file that is not a state dict
-        raise UserError(f"init_param: {path} is not a model state dict: {e}") from None
+    source = load_torch_file(path, "a model state dict (init_param)", "give an ee-asr model.pth",
+                             check_digest=False)
     own = model.state_dict()
     taken = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not taken:

@@ -132,6 +132,8 @@ def additive_mask(valid, dtype):
 
 
 class Wav2Vec2EEEncoder(ExitEncoder):
+    reads_raw_audio = True  # its input frames are waveform samples
+
     def __init__(self, input_size: int = 1, exit_layers: Sequence[int] = (2, 4, 6, 8, 10, 12),
                  hf_config: Optional[dict] = None, freeze_feature_encoder: bool = True,
                  branch_init_scale: float = 1.0):
@@ -189,16 +191,8 @@ class Wav2Vec2EEEncoder(ExitEncoder):
         if int(self.model._get_feat_extract_output_lengths(torch.tensor(shortest))) < 1:
             raise UserError(f"an input of {shortest} samples is too short for the feature encoder")
 
-    def min_input_frames(self) -> int:
-        """The fewest input samples `check_lengths` accepts."""
-        n = 1
-        while int(self.model._get_feat_extract_output_lengths(torch.tensor(n))) < 1:
-            n += 1
-        return n
-
-    def start(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
-        self.check_lengths(xs.size(1), int(ilens.min()))
-        return self.front(xs, ilens)
+    def accepts(self, num_frames: int) -> bool:
+        return int(self.model._get_feat_extract_output_lengths(torch.tensor(num_frames))) >= 1
 
     def front(self, xs: torch.Tensor, ilens: torch.Tensor) -> EncoderState:
         """Feature encoder, projection and positional convolution, without length checks."""

@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ee_asr.common.errors import UserError
+from ee_asr.common.yaml_file import read_yaml_mapping
 from ee_asr.score.significance import bootstrap_count_chunks
 
 KEY = re.compile(r"^decode_(?P<set>.+)/wer_exit(?P<layer>\d+)$")
@@ -50,7 +50,7 @@ def read_experiment(exp_dir):
         m = KEY.match(key)
         if m:
             wers.setdefault(m["set"], {})[int(m["layer"])] = float(value)
-    conf = yaml.safe_load(config.read_text())
+    conf = read_yaml_mapping(config, "experiment config")
     layers = [int(x) for x in conf.get("encoder_conf", {}).get("exit_layers", [])] or \
         sorted({layer for per_set in wers.values() for layer in per_set})
     weights = (conf.get("model_conf") or {}).get("exit_weighting", "equal")

@@ -10,7 +10,7 @@ All files have one line per utterance in the same order; which lines form which 
 in the files, so the caller names the line ranges.
 
 As records (exits/sweep.py), greedy ones carry `entropy` on this project's scale (mean frame
-entropy / log V, exits/confidence.py), so thresholds read like ours; the beam's carry `entropy`
+entropy / log V, exits/scores.py), so thresholds read like ours; the beam's carry `entropy`
 too, and `nbest_posterior`, so that both selectors choose exits for the same decoder's output, as
 an equal-compute comparison of selectors needs. Each line's own `wer` is checked against its
 counts, which catches a misread or misaligned file.

@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from ee_asr.common.atomic import atomic_path, atomic_write_text
-from ee_asr.common.digest import check_sidecar, file_sha256, sidecar, write_sidecar
+from ee_asr.common.digest import file_sha256, sidecar, write_sidecar
 from ee_asr.common.errors import UserError
+from ee_asr.common.torch_file import load_torch_file
 
 
 def _disk_full(path, e):
@@ -41,11 +42,7 @@ def save(obj, path):
 
 def load(path):
     """Read a checkpoint checked against its digest; a bad file is a UserError naming it."""
-    check_sidecar(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many kinds (RuntimeError, EOFError, UnpicklingError...)
-        raise UserError(f"{path} cannot be read as a checkpoint ({type(e).__name__}): truncated or corrupt") from None
+    return load_torch_file(path, "a checkpoint", "truncated or corrupt", weights_only=False)
 
 
 class CheckpointManager:

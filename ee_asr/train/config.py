@@ -5,6 +5,7 @@ from pathlib import Path
 import yaml
 
 from ee_asr.common.errors import UserError
+from ee_asr.common.yaml_file import read_yaml_mapping
 from ee_asr.train.schema import check_config_values
 
 DEFAULTS = {
@@ -40,14 +41,7 @@ DERIVED = ("input_size", "vocab_size", "bpemodel", "token_list")
 
 def load_config(path, overrides=None):
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config {path} does not exist")
-    try:
-        user = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(user, dict):
-        raise UserError(f"{path}: the top level must be a mapping")
+    user = read_yaml_mapping(path)
     for key in list(user) + list(overrides or {}):
         if key not in DEFAULTS:
             raise UserError(f"{path}: unknown key '{key}' (known: {', '.join(DEFAULTS)})")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
 from ee_asr.common.errors import UserError
+from ee_asr.common.yaml_file import read_yaml_mapping
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.models.masks import valid_mask
@@ -41,13 +41,8 @@ def arch_from_training_config(path):
     """(hf_config, branch_init_scale) of a wav2vec2_ee training YAML: pre-training builds the same
     architecture that the scratch and fine-tuning recipes train, so comparisons between them are fair."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"architecture config {path} does not exist")
-    try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(config, dict) or config.get("encoder") != "wav2vec2_ee":
+    config = read_yaml_mapping(path, "architecture config")
+    if config.get("encoder") != "wav2vec2_ee":
         raise UserError(f"{path}: not a wav2vec2_ee training config (encoder: wav2vec2_ee)")
     enc = config.get("encoder_conf") or {}
     if not isinstance(enc.get("hf_config"), dict):

@@ -5,7 +5,7 @@ on the published measure."""
 import torch
 
 from ee_asr.common.edit_ops import char_counts, error_rate, errors_of
-from ee_asr.models.ctc_greedy import greedy_ids
+from ee_asr.exits.ctc_greedy import greedy_ids
 
 
 @torch.no_grad()
@@ -22,7 +22,7 @@ def validate(model, dataset, batches, tokenizer, device):
         exits, olens = model.exit_log_probs(x, xl)
         refs = [dataset.text[u] for u in utts]
         for layer, logp in exits:
-            for ref, ids in zip(refs, greedy_ids(logp, olens)):
+            for ref, ids in zip(refs, greedy_ids(logp.float().cpu().numpy(), olens.cpu().numpy())):
                 hyp = tokenizer.decode(ids)
                 char_err[layer] = char_err.get(layer, 0) + errors_of(char_counts(ref, hyp))
                 char_ref[layer] = char_ref.get(layer, 0) + len(" ".join(ref.split()))

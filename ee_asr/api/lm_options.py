@@ -3,7 +3,7 @@
 import logging
 
 from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.decode.lm_beam import DEFAULT_BEAM_SIZE, LMBeamSearch, LMExitSearch
+from ee_asr.decode.lm_beam import DEFAULT_BEAM_SIZE, LMBeamSearch
 
 # tokens tried per frame (--token-beam 0): all 1,000 word pieces were over 100 times slower for the same WER
 LM_TOKEN_BEAM = 20
@@ -25,15 +25,11 @@ def lm_output_suffix(args):
     return "_lm" if args.lm else ""
 
 
-def make_lm_search(args, model, config, nbest_size, classifier=None):
-    """The LM beam search as an ExitSearch, or None without --lm; `classifier`: the experiment's
-    exit classifier, for the learned policy (it reads the CTC scores, not the beam's)."""
+def lm_search_from_args(args, config):
+    """The LM beam search (a search of the exit engine), or None without --lm."""
     if not args.lm:
         return None
-    from ee_asr.decode.exit_search import ExitSearch  # torch: transcribe --backend onnx reads these options without it
-
     beam = args.beam_size or DEFAULT_BEAM_SIZE
-    logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, nbest_size)
-    lm = LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
-                      args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, nbest_size)
-    return LMExitSearch(ExitSearch(model, 0, classifier=classifier), lm)
+    logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, args.nbest_size)
+    return LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
+                        args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, args.nbest_size)

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from ee_asr.common.atomic import atomic_write_text
-from ee_asr.deploy.runtime import EarlyExitOnnx, pad
-from ee_asr.deploy.scores import greedy_ids
-from ee_asr.exits.policies import parse_grid
+from ee_asr.decode.torch_backend import TorchBackend
+from ee_asr.deploy.onnx_backend import OnnxBackend, onnx_engine
+from ee_asr.exits.ctc_greedy import greedy_ids
+from ee_asr.exits.policies import Policy, parse_grid
 from ee_asr.export.int8_check import read_dump
-from ee_asr.models.ctc_greedy import greedy_ids as torch_greedy_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 TEN_SECONDS = 1000  # feature frames
@@ -34,27 +34,22 @@ def synthetic_feats(num, frames=TEN_SECONDS, dim=80, seed=0):
     return [rng.standard_normal((frames, dim)).astype(np.float32) for _ in range(num)]
 
 
-@torch.no_grad()
-def torch_upto(model, feats, layer):
-    x, xl = torch.tensor(feats)[None], torch.tensor([len(feats)])
-    enc = model.encoder
-    state = enc.advance(enc.start(*model.prepare(x, xl)), layer)
-    logp = model.head(enc.exit_layers.index(layer)).log_softmax(enc.exit_output(state))
-    return torch_greedy_ids(logp, state.lengths)[0]
-
-
-def ort_upto(rt, feats, layer):
-    carry = pad([feats])
-    for i in range(rt.exit_layers.index(layer) + 1):
-        logp, carry = rt.run_segment(i, carry)
-    return greedy_ids(logp[0], carry["lengths"][0])
+def greedy_upto(backend, inputs, layer):
+    """The greedy ids at exit `layer` of one utterance, through any backend of the exit engine."""
+    state = backend.start(inputs)
+    index = backend.exit_layers.index(layer)
+    for i in range(index + 1):
+        state = backend.advance(state, i)
+    return greedy_ids(*backend.log_probs(state, index))[0]
 
 
 def time_exits(model, rt32, rt8, utts, repeats):
     """{exit: {torch, ort_fp32, ort_int8 (seconds, all utterances one by one), ratios}}."""
-    runners = {"torch": lambda f, e: torch_upto(model, f, e), "ort_fp32": lambda f, e: ort_upto(rt32, f, e)}
+    torch_backend = TorchBackend(model)
+    runners = {"torch": lambda f, e: greedy_upto(torch_backend, (torch.tensor(f)[None], torch.tensor([len(f)])), e),
+               "ort_fp32": lambda f, e: greedy_upto(rt32, [f], e)}
     if rt8 is not None:
-        runners["ort_int8"] = lambda f, e: ort_upto(rt8, f, e)
+        runners["ort_int8"] = lambda f, e: greedy_upto(rt8, [f], e)
     best = {e: {k: float("inf") for k in runners} for e in rt32.exit_layers}
     for _ in range(repeats):
         for e in rt32.exit_layers:
@@ -94,22 +89,24 @@ def HWM():
 RSS_ONNX = PEAK + """
 import sys
 import numpy as np
-from ee_asr.deploy.runtime import EarlyExitOnnx
+from ee_asr.deploy.onnx_backend import onnx_engine
+from ee_asr.exits.policies import Policy
 d, layer, int8, dim = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
-rt = EarlyExitOnnx(d, max_layer=layer, int8=int8)
+engine = onnx_engine(d, max_layers=layer, int8=int8)
 x = np.random.default_rng(0).standard_normal((1000, dim)).astype(np.float32)
-rt.decode([x], "fixed", layer)
+engine.decode([x], Policy("fixed", layer))
 print(HWM(), "torch" in sys.modules)
 """
 RSS_TORCH = PEAK + """
 import sys
 import torch
 torch.set_num_threads(1)
-from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.decode.torch_backend import torch_engine
+from ee_asr.exits.policies import Policy
 from ee_asr.models.load import load_trained
 model, config = load_trained(sys.argv[1], sys.argv[2])
 x = torch.randn(1, 1000, config["input_size"])
-decode_dynamic(model, x, torch.tensor([1000]), "fixed", model.encoder.exit_layers[-1])
+torch_engine(model).decode((x, torch.tensor([1000])), Policy("fixed", model.encoder.exit_layers[-1]))
 print(HWM(), True)
 """
 
@@ -138,16 +135,17 @@ def peak_rss(onnx_dir, manifest, exp_dir, model_file, has_int8):
 DEFAULT_GRID = ["entropy:0.02,0.05,0.1", "maxprob:0.9,0.95,0.98", "nbest:0.5,0.8,0.95"]  # asr.sh's policy_grid
 
 
-def time_policies(rt, utts, grid, repeats):
+def time_policies(onnx_dir, int8, utts, grid, repeats):
     """Each (policy, threshold) of `grid` ([(policy, [thresholds])]), utterances one by one:
     seconds, ratio to the last exit, mean exit."""
-    last = rt.exit_layers[-1]
+    engines = {p: onnx_engine(onnx_dir, int8=int8, policy=p) for p, _ in grid + [("fixed", None)]}
+    last = engines["fixed"].exit_layers[-1]
     points = [("fixed", last)] + [(p, t) for p, ts in grid for t in ts if (p, t) != ("fixed", last)]
     best, exits = {p: float("inf") for p in points}, {}
     for _ in range(repeats):
         for p in points:
             start = time.perf_counter()
-            res = [rt.decode([f], p[0], p[1])[0] for f in utts]
+            res = [engines[p[0]].decode([f], Policy(*p))[0] for f in utts]
             best[p] = min(best[p], time.perf_counter() - start)
             exits[p] = float(np.mean([r["exit"] for r in res]))
     full = best[points[0]]
@@ -182,9 +180,9 @@ def run_benchmark(exp_dir, onnx_dir, output, data_dir=None, max_utts=20, repeats
 
     torch.set_num_threads(1)
     model, _ = load_trained(exp_dir, model_file)
-    rt32 = EarlyExitOnnx(onnx_dir)
+    rt32 = OnnxBackend(onnx_dir)
     has_int8 = all("int8" in s for s in rt32.manifest["segments"])
-    rt8 = EarlyExitOnnx(onnx_dir, int8=True) if has_int8 else None
+    rt8 = OnnxBackend(onnx_dir, int8=True) if has_int8 else None
     if data_dir:
         utts = [f for _, f, _ in read_dump(data_dir, max_utts)]
         inputs = f"{len(utts)} utterances of {data_dir} ({sum(map(len, utts)) / 100:.1f} s), one at a time"
@@ -196,7 +194,7 @@ def run_benchmark(exp_dir, onnx_dir, output, data_dir=None, max_utts=20, repeats
     if rss:
         report["peak_rss"] = peak_rss(onnx_dir, rt32.manifest, exp_dir, model_file, has_int8)
     if data_dir:
-        report["policies"] = time_policies(rt8 or rt32, utts, parse_grid(grid or DEFAULT_GRID), repeats)
+        report["policies"] = time_policies(onnx_dir, has_int8, utts, parse_grid(grid or DEFAULT_GRID), repeats)
         report["policies_backend"] = "ort_int8" if rt8 else "ort_fp32"
     output = Path(output)
     atomic_write_text(output, json.dumps(report, indent=1) + "\n")

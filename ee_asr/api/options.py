@@ -1,8 +1,9 @@
-"""Options and loading shared by the tools that decode with a trained experiment."""
+"""Options and loading shared by the tools that decode with a trained experiment: one name and
+one default per idea (the N-best size K, the layer cap, the searches), and the exit engine they ask for."""
 
 from ee_asr.common.cli import add_renamed_options, setup_logging
 
-NBEST_TOKEN_BEAM = 5  # the N-best posterior's: r = 0.999 with 8 on the demo, in 70% of the time
+DEFAULT_NBEST_SIZE = 10
 
 
 def add_model_args(parser):
@@ -27,23 +28,52 @@ def add_model_args(parser):
                              "or the LM beam's; 0: each search's default (5 and 20)")
     add_renamed_options(parser, {"--exp": "--exp-dir", "--data": "--data-dir", "--output-dir": "--output",
                                  "--nbest-beam": "--nbest-size", "--beam": "--nbest-size",
-                                 "--token-beam-size": "--token-beam"})
+                                 "--token-beam-size": "--token-beam", "--thresholds": "--threshold"})
 
 
 def add_inference_args(parser):
-    """add_model_args plus the dump dir to decode and its batching."""
+    """add_model_args and add_exit_args plus the dump dir to decode and its batching."""
     add_model_args(parser)
+    add_exit_args(parser)
     parser.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
     parser.add_argument("--batch-bins", type=int, default=40000, help="padded frames per batch")
 
 
-def make_search(args, model, nbest_size, classifier=None):
-    """Greedy CTC (N-best from a CTC beam search keeping `nbest_size` hypotheses) or joint beam
-    search; `classifier`: the experiment's exit classifier, for the learned policy."""
-    from ee_asr.decode.exit_search import ExitSearch  # torch and espnet: not needed for --help
+def add_exit_args(parser, policy_required=False):
+    """The N-best size K and the layer cap, as every decoding tool names them."""
+    parser.add_argument("--nbest-size", type=positive_int, default=DEFAULT_NBEST_SIZE,
+                        help="K, the hypotheses behind the N-best posterior (the nbest policy's score; the paper "
+                             "used 300; cost grows with K, seqpost is its K -> infinity limit at no beam cost)")
+    parser.add_argument("--max-layers", type=positive_int, default=None,
+                        help="layer cap: no utterance goes past the deepest exit within it (any policy)")
 
-    return ExitSearch(model, nbest_size, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio,
-                      args.token_beam or NBEST_TOKEN_BEAM, classifier, args.pre_beam_ratio)
+
+def positive_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def engine_from_args(args, model, config, classifier=None):
+    """The PyTorch exit engine the options ask for: greedy CTC, joint CTC/attention beam search
+    (--beam-size > 0, models with decoders) or the word LM beam (--lm); `classifier`: the
+    experiment's exit classifier, for the learned policy."""
+    from ee_asr.api.lm_options import lm_search_from_args
+    from ee_asr.decode.torch_backend import NBEST_TOKEN_BEAM, torch_engine  # torch: not needed for --help
+
+    search = lm_search_from_args(args, config)
+    if search is None and args.beam_size > 0:
+        from ee_asr.decode.joint_beam import JointBeamSearch
+
+        search = JointBeamSearch(model, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio,
+                                 pre_beam_ratio=args.pre_beam_ratio)
+    return torch_engine(model, args.nbest_size, args.token_beam or NBEST_TOKEN_BEAM, classifier, search=search)
 
 
 def load_for_inference(args):

@@ -1,6 +1,6 @@
 """What early exit saves in decoding, measured: decoding time per exit against the bare
 encoder's ideal, and policy operating points against full decoding (the training step's cost
-is timed in train/step_timing.py). Every ratio is measured within one run, measurements
+is timed in benchmark/step_timing.py). Every ratio is measured within one run, measurements
 interleaved and repeated (the minimum is kept), because a shared machine is noisy; with one
 torch thread on a CPU the clock is the thread's CPU time (common/timing.work_clock)."""
 
@@ -8,7 +8,8 @@ import torch
 
 from ee_asr.common.timing import timed, work_clock
 from ee_asr.data.batching import make_batches
-from ee_asr.decode.dynamic import decode_dynamic
+from ee_asr.decode.torch_backend import torch_engine
+from ee_asr.exits.policies import Policy
 
 
 def load_batches(dataset, batch_bins, max_utts, device="cpu"):
@@ -28,11 +29,12 @@ def _clock(model):
     return work_clock(next(model.parameters()).device.type)
 
 
-def time_exits(model, batches, repeats, lm_search=None):
+def time_exits(model, batches, repeats, lm_engine=None):
     """Per exit: seconds to decode everything with a fixed exit, and the bare encoder's seconds;
-    with `lm_search` (an LMExitSearch) also the LM beam's seconds at that exit (`lm_seconds`),
-    its ratio (`lm_ratio`) against greedy decoding at the last exit as every ratio here."""
+    with `lm_engine` (an exit engine with the LM beam) also the LM beam's seconds at that exit
+    (`lm_seconds`), its ratio (`lm_ratio`) against greedy decoding at the last exit as every ratio here."""
     exits, clock = model.encoder.exit_layers, _clock(model)
+    greedy = torch_engine(model)
 
     def seconds(run):
         return sum(timed(lambda: run(x, xl), clock) for _, x, xl, _, _ in batches)
@@ -40,56 +42,56 @@ def time_exits(model, batches, repeats, lm_search=None):
     best = {e: [float("inf")] * 3 for e in exits}
     for _ in range(repeats):
         for e in exits:
-            times = (seconds(lambda x, xl: decode_dynamic(model, x, xl, "fixed", e)),
+            times = (seconds(lambda x, xl: greedy.decode((x, xl), Policy("fixed", e))),
                      seconds(lambda x, xl: bare_encoder(model, x, xl, e)),
-                     float("inf") if lm_search is None else
-                     seconds(lambda x, xl: decode_dynamic(model, x, xl, "fixed", e, search=lm_search)))
+                     float("inf") if lm_engine is None else
+                     seconds(lambda x, xl: lm_engine.decode((x, xl), Policy("fixed", e))))
             best[e] = [min(b, t) for b, t in zip(best[e], times)]
     full_dec, full_enc, _ = best[exits[-1]]
     rows = [{"exit": e, "seconds": best[e][0], "ratio": best[e][0] / full_dec,
              "ideal_ratio": best[e][1] / full_enc} for e in exits]
-    if lm_search is not None:
+    if lm_engine is not None:
         for row in rows:
             row["lm_seconds"] = best[row["exit"]][2]
             row["lm_ratio"] = row["lm_seconds"] / full_dec
     return rows
 
 
-def time_policies(model, batches, operating_points, repeats, wer_of, search=None, max_layers=None, reference=None,
-                  exact_nbest_search=None):
-    """operating_points: [(policy, threshold)]; wer_of(results) -> WER; `search`: the ExitSearch
-    (N-best size, exit classifier, LM beam), `max_layers`: a layer budget for every point.
-    The time ratios are against the last exit decoded with `reference` (an ExitSearch), timed
-    beside the points, or by default with `search`: the first row, the full model's.
-    `exact_nbest_search`: an ExitSearch without N-best bounds; each nbest point is then also
+def time_policies(engine, batches, operating_points, repeats, wer_of, max_layers=None, reference=None,
+                  exact_nbest_engine=None):
+    """operating_points: [(policy, threshold)]; wer_of(results) -> WER; `engine`: the torch exit
+    engine (N-best size, exit classifier, LM beam), `max_layers`: a layer budget for every point.
+    The time ratios are against the last exit decoded with `reference` (an engine), timed
+    beside the points, or by default with `engine`: the first row, the full model's.
+    `exact_nbest_engine`: an engine without N-best bounds; each nbest point is then also
     timed with it (rows with `nbest_bounds` False and `same_exits`: utterances whose exit equals
     the bounded decoding's)."""
-    last, clock = model.encoder.exit_layers[-1], _clock(model)
+    model = engine.backend.model
+    last, clock = engine.exit_layers[-1], _clock(model)
     points = [("fixed", last)] + [p for p in operating_points if p != ("fixed", last)]
-    runs = [(p, search) for p in points]
-    if exact_nbest_search is not None:
-        runs += [(p, exact_nbest_search) for p in points if p[0] == "nbest"]
+    runs = [(p, engine) for p in points]
+    if exact_nbest_engine is not None:
+        runs += [(p, exact_nbest_engine) for p in points if p[0] == "nbest"]
     if reference is not None:
         runs.append((("fixed", last), reference))
     best, outs = [float("inf")] * len(runs), [None] * len(runs)
     for _ in range(repeats):
-        for k, ((policy, thr), run_search) in enumerate(runs):
+        for k, ((policy, thr), run_engine) in enumerate(runs):
             res = []
             cap = None if (policy, thr) == ("fixed", last) else max_layers  # the reference is the full model
-            t = sum(timed(lambda: res.extend(decode_dynamic(model, x, xl, policy, thr, search=run_search,
-                                                            max_layers=cap)), clock)
-                    for _, x, xl, _, _ in batches)
+            point = Policy(policy, thr, cap)
+            t = sum(timed(lambda: res.extend(run_engine.decode((x, xl), point)), clock) for _, x, xl, _, _ in batches)
             best[k] = min(best[k], t)
             outs[k] = res
     full = best[0] if reference is None else best[-1]
     rows = []
-    for k, ((policy, thr), run_search) in enumerate(runs[:len(runs) - (reference is not None)]):
+    for k, ((policy, thr), run_engine) in enumerate(runs[:len(runs) - (reference is not None)]):
         res = outs[k]
         mean_exit = sum(r["exit"] for r in res) / len(res)
         row = {"policy": policy, "threshold": thr, "wer": wer_of(res), "mean_exit": mean_exit,
                "compute_ratio": mean_exit / last, "time_ratio": best[k] / full, "seconds": best[k]}
-        if policy == "nbest" and exact_nbest_search is not None:
-            row["nbest_bounds"] = run_search is not exact_nbest_search
+        if policy == "nbest" and exact_nbest_engine is not None:
+            row["nbest_bounds"] = run_engine is not exact_nbest_engine
             if not row["nbest_bounds"]:
                 bounded = outs[points.index((policy, thr))]
                 row["same_exits"] = sum(a["exit"] == b["exit"] for a, b in zip(res, bounded))
