@@ -65,6 +65,21 @@ def speaker_sex(voice):
     return "F" if name.startswith("f") or name == "slt" else "M"
 
 
+def long_utterance(keys, bank):
+    """Clips of `keys` in turn, skipping any that would pass LONGEST, until LONG is reached (the
+    pauses between them, 0.15-0.4 s, counted at their least for LONG and their most for LONGEST)."""
+    chosen, clip_seconds, misses, j = [], 0.0, 0, 0
+    while clip_seconds + 0.15 * len(chosen) + 0.2 < LONG and misses < len(keys):
+        key, j = keys[j % len(keys)], j + 1
+        seconds = len(bank[key]) / SAMPLE_RATE
+        if clip_seconds + seconds + 0.4 * (len(chosen) + 1) + 0.2 > LONGEST:
+            misses += 1
+            continue
+        chosen.append(key)
+        clip_seconds, misses = clip_seconds + seconds, 0
+    return chosen
+
+
 def write_tree(root, chapters, bank, rng):
     """Write LibriSpeech/ under `root`; return {speaker: seconds} and {chapter: seconds}."""
     spk_secs, chap_secs, long_done = {}, {}, set()
@@ -74,20 +89,10 @@ def write_tree(root, chapters, bank, rng):
         lines = []
         for i, sentences in enumerate(utts):
             clips = [bank[bank.want(voice, s)] for s in sentences]
-            if subset not in long_done:  # the subset's long utterance: the chapter's clips in turn
+            if subset not in long_done:  # the subset's long utterance: the chapter's sentences in turn
                 long_done.add(subset)
-                pieces = [bank.want(voice, s) for u in utts for s in u]
-                total, j = 0.0, 0
-                sentences, clips = [], []
-                while total < LONG:
-                    key = pieces[j % len(pieces)]
-                    clip = bank[key]
-                    if total + len(clip) / SAMPLE_RATE + 0.3 > LONGEST:
-                        break
-                    sentences.append(key[1])
-                    clips.append(clip)
-                    total += len(clip) / SAMPLE_RATE + 0.3
-                    j += 1
+                keys = long_utterance([bank.want(voice, s) for u in utts for s in u], bank)
+                sentences, clips = [k[1] for k in keys], [bank[k] for k in keys]
             gaps = [silence(rng.uniform(0.15, 0.4), rng) for _ in clips]
             wave = np.concatenate([x for pair in zip(gaps, clips) for x in pair] + [silence(0.2, rng)])
             if subset.endswith("other"):  # the harder half: noise at 5-12 dB SNR

@@ -67,7 +67,7 @@ class ClipBank:
         """Return the key of `speaker` saying `text`; its audio is `self[key]` after `make()`."""
         key = (speaker, text)
         if key not in self.wanted:
-            utt = Utterance(f"{speaker.id}", speaker, text, zlib.crc32(f"{speaker.id}|{text}".encode()))
+            utt = Utterance(speaker.id, speaker, text, zlib.crc32(f"{speaker.id}|{text}".encode()))
             self.wanted[key] = (utt, self.cache_dir / wav_name(utt))
         return key
 
