@@ -1,7 +1,8 @@
 """LibriSpeech (openslr 12): FLAC audio and `<spk>-<chapter>.trans.txt` transcripts into data dirs.
 
 data/train is train-clean-100 (`--train 100`) or all 960 hours; data/dev is dev-clean and
-dev-other together (checkpoint selection); data/test_clean and data/test_other are scored.
+dev-other together (checkpoint selection); data/test_clean and data/test_other are scored, and
+data/dev_clean and data/dev_other are there to score too (`--test-sets`), as ESPnet reports them.
 """
 
 import logging
@@ -29,6 +30,7 @@ def splits(train="960"):
     if train not in TRAIN:
         raise UserError(f"--train must be one of {', '.join(TRAIN)} (hours), not {train!r}")
     return {"train": TRAIN[train], "dev": ["dev-clean", "dev-other"],
+            "dev_clean": ["dev-clean"], "dev_other": ["dev-other"],
             "test_clean": ["test-clean"], "test_other": ["test-other"]}
 
 
@@ -52,7 +54,7 @@ def read_subset(subset_dir):
 
 
 def prepare(datadir, out_data, train="960", download=True, mirror=None):
-    """Download what `train` needs into `datadir`, then write `out_data/{train,dev,test_clean,test_other}`."""
+    """Download what `train` needs into `datadir`, then write the data dirs of `splits(train)`."""
     datadir = Path(datadir)
     for name, subsets in splits(train).items():
         rows = []
