@@ -9,7 +9,7 @@ For each policy and ε, picks on the calibration set the threshold of least comp
 increase over the last exit is <= ε with probability >= the confidence, by Learn-then-Test with
 betting p-values (ee_asr/score/calibration.py states the risk, the method and its assumptions:
 calibration and test utterances exchangeable). Writes calibration.json (default: the
-experiment dir, two levels above the scores file, where decoding tools look for it) and
+experiment dir: the nearest one above the scores file holding config.yaml, else two levels up) and
 prints a table. A policy that no threshold certifies answers at the last exit.
 """
 
@@ -39,6 +39,12 @@ def read_inputs(args, path):
     return read_tables(path, sets, args.decoder, classifier=args.classifier)
 
 
+def experiment_dir(scores):
+    """exp/<tag>/decode_<set>/exits.jsonl -> exp/<tag> (the dir with config.yaml), else two levels up."""
+    parents = Path(scores).resolve().parents
+    return next((d for d in parents if (d / "config.yaml").is_file()), parents[1])
+
+
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scores", help="exits.jsonl of the calibration set, or a wav2vec2-ee results dir")
@@ -49,7 +55,7 @@ def get_parser():
     p.add_argument("--thresholds", type=float, nargs="+", default=None,
                    help="candidate thresholds (default: a fixed fine grid per policy; fixed: the exits)")
     p.add_argument("--seed", type=int, default=0, help="the order in which the betting test reads the utterances")
-    p.add_argument("--output", default=None, help="default: <scores dir>/../calibration.json")
+    p.add_argument("--output", default=None, help="default: <experiment dir>/calibration.json")
     add_input_options(p)
     return p
 
@@ -66,7 +72,7 @@ def main(argv=None):
     (table,) = tables.values()
     entries = [calibrate(table, policy, eps, args.confidence, args.thresholds, args.seed)
                for policy in args.policy for eps in args.max_wer_increase]
-    out = Path(args.output) if args.output else path.resolve().parent.parent / "calibration.json"
+    out = Path(args.output) if args.output else experiment_dir(path) / "calibration.json"
     atomic_write_text(out, json.dumps(calibration_document(entries, path), indent=1) + "\n")
     print(f"|policy|ε|threshold|{table.name}: WER increase|mean exit|compute|\n|---|---|---|---|---|---|")
     for e in entries:

@@ -40,11 +40,12 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if bool(args.calibration) == bool(args.splits):
         raise UserError("give either --calibration FILE (promised against achieved) or --splits N (resampling)")
+    document = read_calibration(args.calibration) if args.calibration else None  # a bad file fails first
     tables = {}
     for path in args.scores:
         tables.update(read_inputs(args, Path(path)))
-    if args.calibration:
-        rows = promised_vs_achieved(read_calibration(args.calibration), tables)
+    if document:
+        rows = promised_vs_achieved(document, tables)
         table = promised_table(rows)
     else:
         if not args.policy or not args.max_wer_increase:

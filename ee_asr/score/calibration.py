@@ -117,7 +117,8 @@ class PolicyCurve:
 
     def __init__(self, table, policy, thresholds=None):
         self.table, self.policy = table, policy
-        self.thresholds = order_thresholds(policy, thresholds) if thresholds else default_thresholds(policy, table.exits)
+        self.thresholds = (order_thresholds(policy, thresholds) if thresholds
+                           else default_thresholds(policy, table.exits))
         index = exit_index(table, policy, self.thresholds)
         self.errors = np.take_along_axis(table.errors, index, axis=1)
         self.layers = np.array(table.exits, dtype=np.float64)[index]
@@ -174,7 +175,8 @@ def calibrate(table, policy, max_wer_increase, confidence=0.9, thresholds=None, 
     k, p, bound = curve.certify(rows, max_wer_increase, 1 - confidence, np.random.default_rng(seed))
     entry = {"policy": policy, "threshold": curve.thresholds[k - 1] if k else None,
              "max_wer_increase": max_wer_increase, "confidence": confidence,
-             "calibration_set": table.name, "last_exit": table.exits[-1], "utterances": len(table), "words": int(table.words.sum()),
+             "calibration_set": table.name, "last_exit": table.exits[-1], "utterances": len(table),
+             "words": int(table.words.sum()),
              **curve.point(rows, k - 1), "certified": k, "candidates": len(curve.thresholds),
              "p_value": float(p[k - 1]) if k else None, "loss_bound": bound, "seed": seed}
     if policy == "learned":

@@ -117,13 +117,15 @@ def calibration_section(exp, decode_dirs):
         return ""
     document = read_calibration(path)
     source_lm = document["source"].rstrip("/").endswith("_lm/exits.jsonl")
+    classifier = Path(exp) / "exit_classifier.json"
     tables = {}
     for d in decode_dirs:
         if Path(d).name.endswith("_lm") == source_lm:  # thresholds apply to the decoder they were calibrated on
-            tables.update(read_tables(Path(d) / "exits.jsonl"))
+            tables.update(read_tables(Path(d) / "exits.jsonl",
+                                      classifier=classifier if classifier.is_file() else None))
     if not tables:
         return ""
-    return (f"## Calibrated thresholds: promised against achieved\n\nFrom `{path}` "
+    return (f"\n## Calibrated thresholds: promised against achieved\n\nFrom `{path}` "
             f"(calibrated on {document['source']}). {document['assumptions']}\n\n"
             + promised_table(promised_vs_achieved(document, tables)))
 
