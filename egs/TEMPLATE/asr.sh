@@ -300,7 +300,7 @@ if want 5; then
       fi
       policies=$(for g in $policy_grid; do echo "${g%%:*}"; done | sort -u | tr '\n' ' ')
       # shellcheck disable=SC2086
-      python -m ee_asr.bin.calibrate_exits "$cdir/exits.jsonl" --policy $policies --max-wer-increase $max_wer_increase \
+      python -m ee_asr.bin.calibrate_exits "$cdir/exits.jsonl" --policy ${policies:-fixed} --max-wer-increase $max_wer_increase \
         --confidence "$calibration_confidence" --output "$exp/calibration.json" \
         $([ -f "$exp/exit_classifier.json" ] && echo --classifier "$exp/exit_classifier.json")
     fi
