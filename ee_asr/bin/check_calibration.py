@@ -3,6 +3,9 @@
 Resampling, on each set: calibrate on a random half, measure on the other, --splits times:
   python -m ee_asr.bin.check_calibration <wav2vec2-ee results dir> --splits 200 \\
       --policy entropy fixed --max-wer-increase 0.5 1 2 --confidence 0.9
+The same across a shift: calibrate on random halves of one set, check on random halves of others:
+  python -m ee_asr.bin.check_calibration exp/<tag>/decode_test/exits.jsonl --splits 200 \\
+      --calibration-set exp/<tag>/calibration_data/dev_unseen/exits.jsonl --policy entropy fixed --max-wer-increase 1
 Promised against achieved, on other sets, with the thresholds of a calibration.json:
   python -m ee_asr.bin.check_calibration exp/<tag>/decode_test/exits.jsonl --calibration exp/<tag>/calibration.json
 
@@ -27,6 +30,8 @@ def get_parser():
     p.add_argument("scores", nargs="+", help="exits.jsonl files, or a wav2vec2-ee results dir")
     p.add_argument("--calibration", default=None, help="calibration.json to check on the scores' sets")
     p.add_argument("--splits", type=int, default=0, help="random halves to calibrate on and check on the other")
+    p.add_argument("--calibration-set", default=None,
+                   help="with --splits: calibrate on halves of this set (exits.jsonl), check on halves of the scores'")
     p.add_argument("--policy", nargs="+", choices=ONLINE_POLICIES, default=None)
     p.add_argument("--max-wer-increase", type=float, nargs="+", default=None, metavar="EPS")
     p.add_argument("--confidence", type=float, default=0.9)
@@ -40,6 +45,8 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if bool(args.calibration) == bool(args.splits):
         raise UserError("give either --calibration FILE (promised against achieved) or --splits N (resampling)")
+    if args.calibration_set and not args.splits:
+        raise UserError("--calibration-set goes with --splits")
     document = read_calibration(args.calibration) if args.calibration else None  # a bad file fails first
     tables = {}
     for path in args.scores:
@@ -52,8 +59,15 @@ def main(argv=None):
             raise UserError("--splits needs --policy and --max-wer-increase")
         if not 0 < args.confidence < 1:
             raise UserError(f"--confidence must be between 0 and 1 (exclusive), not {args.confidence}")
+        calib = None
+        if args.calibration_set:
+            calib_tables = read_inputs(args, Path(args.calibration_set))
+            if len(calib_tables) != 1:
+                raise UserError(f"--calibration-set {args.calibration_set}: one set, not {', '.join(calib_tables)}")
+            (calib,) = calib_tables.values()
         rows = [r for t in tables.values() for policy in args.policy
-                for r in resampling_check(t, policy, args.max_wer_increase, args.confidence, args.splits, args.seed)]
+                for r in resampling_check(calib or t, policy, args.max_wer_increase, args.confidence, args.splits,
+                                          args.seed, test_table=t if calib else None)]
         table = resampling_table(rows)
     if args.output:
         atomic_write_text(Path(f"{args.output}.json"), json.dumps(rows, indent=1) + "\n")

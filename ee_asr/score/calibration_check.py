@@ -2,7 +2,8 @@
 
 - Resampling, on one set: split it in random halves, calibrate on one half, measure the WER
   increase over the last exit on the other; the share of splits where it exceeds ε should be
-  at most δ. Beside it: the calibrated policy's mean compute, and the least compute any
+  at most δ. Or across sets (dev -> test): calibrate on a random half of one, measure on a
+  random half of the other. Beside it: the calibrated policy's mean compute, and the least compute any
   threshold of the policy reaches within ε on the whole set chosen in hindsight (the bound
   that calibration pays a margin against).
 - Promised against achieved, on other sets: the thresholds of a calibration.json applied to
@@ -38,27 +39,37 @@ def read_tables(path, sets=PAPER_SETS, decoder="greedy", vocab_size=32, classifi
     return {set_name(path): ExitTable.from_records(records, set_name(path), str(path))}
 
 
-def resampling_check(table, policy, max_wer_increases, confidence=0.9, splits=200, seed=0, thresholds=None):
-    """One row per ε: calibrate on a random half, check on the other, `splits` times."""
+def resampling_check(table, policy, max_wer_increases, confidence=0.9, splits=200, seed=0, thresholds=None,
+                     test_table=None):
+    """One row per ε: calibrate on a random half, check on the other, `splits` times. With
+    `test_table` (another set: a shift), check on a random half of it instead; the hindsight
+    threshold is then the test set's."""
     curve = PolicyCurve(table, policy, thresholds)
+    test_curve = curve
+    if test_table is not None:
+        if test_table.exits != table.exits:
+            raise UserError(f"{test_table.name} has exits {test_table.exits}, {table.name} {table.exits}: "
+                            "a calibration applies only to the same exits")
+        test_curve = PolicyCurve(test_table, policy, curve.thresholds)
     rng = np.random.default_rng(seed)
-    n, delta = len(table), 1 - confidence
-    halves = [rng.permutation(n) for _ in range(splits)]
+    n, m, delta = len(table), len(test_curve.table), 1 - confidence
+    halves = [(rng.permutation(n), rng.permutation(m)) for _ in range(splits)]
     rows = []
     for eps in max_wer_increases:
         achieved, compute, fallback = [], [], 0
-        for perm in halves:
-            calib, test = perm[: n // 2], perm[n // 2:]
+        for perm, test_perm in halves:
+            calib, test = perm[: n // 2], (perm[n // 2:] if test_table is None else test_perm[: m // 2])
             k, _, _ = curve.certify(calib, eps, delta, rng)
             fallback += k == 0
-            p = curve.point(test, k - 1)
+            p = test_curve.point(test, k - 1)
             achieved.append(p["wer_increase"])
             compute.append(p["compute_ratio"])
         achieved = np.array(achieved)
-        inc, ratio = curve.increases()
+        inc, ratio = test_curve.increases()
         keep = inc <= eps + 1e-12
         best = int(np.argmin(np.where(keep, ratio, np.inf))) if keep.any() else None
-        rows.append({"set": table.name, "policy": policy, "max_wer_increase": eps, "confidence": confidence,
+        name = table.name if test_table is None else f"{table.name} -> {test_table.name}"
+        rows.append({"set": name, "policy": policy, "max_wer_increase": eps, "confidence": confidence,
                      "splits": splits, "violation_share": float((achieved > eps + 1e-12).mean()),
                      "achieved_mean": float(achieved.mean()), "achieved_max": float(achieved.max()),
                      "compute_mean": float(np.mean(compute)), "fallback_share": fallback / splits,
@@ -70,7 +81,7 @@ def resampling_check(table, policy, max_wer_increases, confidence=0.9, splits=20
 
 def resampling_table(rows):
     lines = ["|set|policy|ε|splits over ε (δ)|achieved increase mean / max|calibrated compute (mean)|"
-             "hindsight on the whole set: threshold, compute (increase)|",
+             "hindsight on the whole (test) set: threshold, compute (increase)|",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         t = "-" if r["hindsight_threshold"] is None else f"{r['hindsight_threshold']:.4g}"
