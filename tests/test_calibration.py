@@ -159,3 +159,18 @@ def test_on_the_paper_authors_test_clean_calibrated_entropy_beats_the_fixed_exit
     assert entropy["compute_ratio"] <= 0.75 and entropy["wer_increase"] <= 1.0
     rows = resampling_check(clean, "entropy", [1.0], splits=20)
     assert rows[0]["violation_share"] <= 0.1 and rows[0]["hindsight_compute"] == pytest.approx(0.69, abs=0.01)
+
+
+def test_a_shifted_test_set_breaks_the_promise_and_the_check_says_so():
+    rng = np.random.default_rng(4)
+    s_dev, s_test = rng.uniform(0, 1, 400), rng.uniform(0, 1, 400)
+    dev = table_of(two_exit_records(s_dev, (rng.uniform(0, 1, 400) < s_dev).astype(int)), "dev")
+    # the test set loses three times as many errors at exit 6 at every score: a fixed exit cannot know
+    test = table_of(two_exit_records(s_test, 3 * (rng.uniform(0, 1, 400) < s_test).astype(int)), "test")
+    same = resampling_check(dev, "fixed", [8.0], splits=20)[0]
+    shifted = resampling_check(dev, "fixed", [8.0], splits=20, test_table=test)[0]
+    assert same["violation_share"] <= 0.1 and shifted["violation_share"] > 0.5
+    assert shifted["set"] == "dev -> test"
+    other_exits = table_of([{"utt": "a", "exit": e, "ref_words": 3, "errors": 0, "entropy": 0.1} for e in (3, 6)])
+    with pytest.raises(UserError, match="same exits"):
+        resampling_check(dev, "entropy", [1.0], splits=2, test_table=other_exits)
