@@ -95,6 +95,11 @@ done
 case "$token_type" in unigram|bpe|char) ;; *) bad_option "--token-type must be unigram, bpe or char, not '$token_type'" ;; esac
 case "$feats_type" in fbank|raw) ;; *) bad_option "--feats-type must be fbank or raw, not '$feats_type'" ;; esac
 case "$device" in cpu|cuda) ;; *) bad_option "--device must be cpu or cuda, not '$device'" ;; esac
+for v in $max_wer_increase; do
+  [[ "$v" =~ ^[0-9]*[.]?[0-9]+$ ]] || bad_option "--max-wer-increase takes WER points (numbers >= 0), not '$v'"
+done
+[[ "$calibration_confidence" =~ ^0?[.][0-9]*[1-9][0-9]*$ ]] \
+  || bad_option "--calibration-confidence must be between 0 and 1, not '$calibration_confidence'"
 
 [ -f "$train_config" ] || { log "train config $train_config does not exist"; exit 1; }
 if [ -z "$tag" ]; then
