@@ -17,6 +17,7 @@ import numpy as np
 
 from ee_asr.common.errors import UserError
 from ee_asr.exits.exit_classifier import ExitClassifier, add_predictions
+from ee_asr.exits.policies import RULES
 from ee_asr.exits.sweep_input import read_sweep_records
 from ee_asr.score.calibration import ExitTable, PolicyCurve, read_calibration, set_name
 from ee_asr.score.wav2vec2_ee_files import read_records
@@ -96,8 +97,9 @@ def promised_vs_achieved(document, tables):
     rows = []
     for e in document["entries"]:
         for table in tables.values():
-            if e["policy"] in ("learned",) and "p_as_good" not in table.scores:
-                continue
+            field = RULES[e["policy"]].score if e["policy"] in RULES else None
+            if field is not None and field not in table.scores:
+                continue  # a score this decode did not record (p_as_good without the classifier): not checkable
             curve = PolicyCurve(table, e["policy"], [e["threshold"]] if e["threshold"] is not None else [0.0])
             p = curve.point(np.arange(len(table)), 0 if e["threshold"] is not None else -1)
             rows.append({"set": table.name, "policy": e["policy"], "threshold": e["threshold"],
