@@ -174,3 +174,20 @@ def test_a_shifted_test_set_breaks_the_promise_and_the_check_says_so():
     other_exits = table_of([{"utt": "a", "exit": e, "ref_words": 3, "errors": 0, "entropy": 0.1} for e in (3, 6)])
     with pytest.raises(UserError, match="same exits"):
         resampling_check(dev, "entropy", [1.0], splits=2, test_table=other_exits)
+
+
+@pytest.mark.parametrize("policy, thresholds", [("entropy", [0.2, 0.5]), ("maxprob", [0.3, 0.8]),
+                                                 ("agree", [0.0, 0.4]), ("fixed", [4, 5]), ("budget", [4, 7])])
+def test_the_vectorised_exit_choice_is_the_sweeps_rule(policy, thresholds):
+    from ee_asr.exits.sweep import sweep
+
+    rng = np.random.default_rng(5)
+    records = [{"utt": f"u{i}", "exit": e, "ref_words": 5, "errors": int(rng.integers(0, 4)),
+                "entropy": float(rng.uniform()), "maxprob": float(rng.uniform()),
+                "disagreement": float(rng.choice([0.0, 0.4, 1.0]))} for i in range(60) for e in (2, 4, 6, 8)]
+    curve = PolicyCurve(table_of(records), policy, thresholds)
+    rows = np.arange(60)
+    for point in sweep(records, policy, thresholds):
+        k = curve.thresholds.index(point["threshold"])
+        mine = curve.point(rows, k)
+        assert mine["wer"] == pytest.approx(point["wer"]) and mine["mean_exit"] == pytest.approx(point["mean_exit"])

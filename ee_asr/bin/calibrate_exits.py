@@ -79,7 +79,7 @@ def main(argv=None):
         t = "last exit" if e["threshold"] is None else f"{e['threshold']:.4g}"
         print(f"|{e['policy']}|{e['max_wer_increase']:g}|{t}|{e['wer_increase']:+.2f}|{e['mean_exit']:.2f}|"
               f"{e['compute_ratio']:.3f}|")
-    print(f"wrote {out}")
+    print(f"wrote {out}; the promise assumes calibration and test utterances exchangeable (its 'assumptions')")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ Prints a markdown table; --output PREFIX also writes PREFIX.json and PREFIX.md.
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from ee_asr.bin.calibrate_exits import add_input_options, read_inputs
 from ee_asr.common.atomic import atomic_write_text
-from ee_asr.common.cli import run_main
+from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.errors import UserError
 from ee_asr.exits.policies import ONLINE_POLICIES
 from ee_asr.score.calibration import read_calibration
@@ -43,6 +44,7 @@ def get_parser():
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    setup_logging()
     if bool(args.calibration) == bool(args.splits):
         raise UserError("give either --calibration FILE (promised against achieved) or --splits N (resampling)")
     if args.calibration_set and not args.splits:
@@ -65,9 +67,12 @@ def main(argv=None):
             if len(calib_tables) != 1:
                 raise UserError(f"--calibration-set {args.calibration_set}: one set, not {', '.join(calib_tables)}")
             (calib,) = calib_tables.values()
-        rows = [r for t in tables.values() for policy in args.policy
-                for r in resampling_check(calib or t, policy, args.max_wer_increase, args.confidence, args.splits,
-                                          args.seed, test_table=t if calib else None)]
+        rows = []
+        for t in tables.values():
+            for policy in args.policy:
+                rows += resampling_check(calib or t, policy, args.max_wer_increase, args.confidence, args.splits,
+                                         args.seed, test_table=t if calib else None)
+                logging.info("%s: %s, %d splits checked", rows[-1]["set"], policy, args.splits)
         table = resampling_table(rows)
     if args.output:
         atomic_write_text(Path(f"{args.output}.json"), json.dumps(rows, indent=1) + "\n")
