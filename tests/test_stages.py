@@ -97,6 +97,8 @@ def recipe(tmp_path):
     (["--num-nodes", "2", "--master-addr", "h"], "run only training on every node"),
     (["--token-type", "wordpiece"], "--token-type must be unigram, bpe or char"),
     (["--device", "gpu"], "--device must be cpu or cuda"),
+    (["--max-wer-increase", "1 +0.5"], "--max-wer-increase takes WER points (numbers >= 0), not '+0.5'"),
+    (["--calibration-confidence", "90"], "--calibration-confidence must be between 0 and 1, not '90'"),
 ])
 def test_bad_option_values_fail_before_any_work(recipe, args, message):
     proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=60)

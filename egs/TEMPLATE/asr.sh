@@ -56,6 +56,9 @@ exit_classifier_set=""   # data dir the exit classifier learns from (default: $v
                          # conditions the model never trained on, like the test set's (mini_tts: dev_unseen)
 exit_classifier_args=""  # options of ee_asr.bin.fit_exit_classifier, e.g. "--group-regex RE" to hold out voice groups
 max_layers=""         # a layer budget for every online policy point (empty: none)
+max_wer_increase=""   # e.g. "0.5 1 2": per policy, the least compute within +ε WER of the last exit (stage 6 checks it)
+                      # stage 5 calibrates each --policy-grid policy on $exit_classifier_set: exp/<tag>/calibration.json
+calibration_confidence=0.9  # 1 - δ: the probability with which each calibrated promise holds
 # ONNX export (stage 7, after scoring; run it with --stop-stage 7): exp/<tag>/onnx, for ee_asr/deploy/
 export_int8=true          # also write int8 graphs (MatMul-only), their CER checked on the first test set
 export_max_cer_increase=1.0  # CER points int8 may lose at any exit; more fails the stage (int8 removed)
@@ -92,6 +95,11 @@ done
 case "$token_type" in unigram|bpe|char) ;; *) bad_option "--token-type must be unigram, bpe or char, not '$token_type'" ;; esac
 case "$feats_type" in fbank|raw) ;; *) bad_option "--feats-type must be fbank or raw, not '$feats_type'" ;; esac
 case "$device" in cpu|cuda) ;; *) bad_option "--device must be cpu or cuda, not '$device'" ;; esac
+for v in $max_wer_increase; do
+  [[ "$v" =~ ^[0-9]*[.]?[0-9]+$ ]] || bad_option "--max-wer-increase takes WER points (numbers >= 0), not '$v'"
+done
+[[ "$calibration_confidence" =~ ^0?[.][0-9]*[1-9][0-9]*$ ]] \
+  || bad_option "--calibration-confidence must be between 0 and 1, not '$calibration_confidence'"
 
 [ -f "$train_config" ] || { log "train config $train_config does not exist"; exit 1; }
 if [ -z "$tag" ]; then
@@ -234,7 +242,7 @@ if want 4; then
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_set:$exit_classifier_args max=$max_layers"
+  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_set:$exit_classifier_args max=$max_layers calib=$max_wer_increase:$calibration_confidence"
   if [ "$use_lm" = true ]; then opts="$opts lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"; fi
   if stage_skip 5 "$exp" "$opts"; then
     log "Stage 5: decoding already done with the same options"
@@ -286,6 +294,21 @@ if want 5; then
       fi
       rm -rf "$split"
     done
+    rm -f "$exp/calibration.json"
+    if [ -n "$max_wer_increase" ]; then  # Learn-then-Test on the calibration set's per-exit records
+      cset=$exit_classifier_set; cdir="$exp/decode_$cset"
+      if [ ! -f "$cdir/exits.jsonl" ]; then
+        cdir="$exp/calibration_data/$cset"
+        # shellcheck disable=SC2086
+        python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$cset" --model-file "$inference_model" \
+          --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" --output "$cdir" $decode_args
+      fi
+      policies=$(for g in $policy_grid; do echo "${g%%:*}"; done | sort -u | tr '\n' ' ')
+      # shellcheck disable=SC2086
+      python -m ee_asr.bin.calibrate_exits "$cdir/exits.jsonl" --policy ${policies:-fixed} --max-wer-increase $max_wer_increase \
+        --confidence "$calibration_confidence" --output "$exp/calibration.json" \
+        $([ -f "$exp/exit_classifier.json" ] && echo --classifier "$exp/exit_classifier.json")
+    fi
     stage_end 5 "$exp" "$opts"
   fi
 fi
