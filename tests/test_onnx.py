@@ -386,7 +386,7 @@ def test_learned_needs_the_exported_classifier(tiny, tiny3, tmp_path, capsys):
         onnx_decode(tiny["onnx"], feats, "learned", 0.5)
     args = ["--exp-dir", str(tiny["exp"]), "--backend", "onnx", "--policy", "learned", "--threshold", "0.5"]
     code, _, err = run_cli(transcribe_main, args + [str(tiny["wavs"][0][1])], capsys)
-    assert code == 2 and "names none" in err and "export_onnx" in err
+    assert code == 2 and "names no exit classifier" in err and "export_onnx" in err
     m = json.loads((tiny3["onnx"] / "manifest.json").read_text())
     assert m["exit_classifier_sha256"] == file_sha256(tiny3["exp"] / "exit_classifier.json")
     changed = tmp_path / "onnx"
@@ -422,3 +422,30 @@ def test_the_recognizer_takes_paths_and_waveforms_alike_in_both_backends(tiny):
     for rec in (torch_rec, onnx_rec):
         with pytest.raises(UserError, match="too short"):
             rec.transcribe(wave[:800])
+
+
+def test_transcribe_takes_a_calibrated_threshold_in_both_backends(tiny, tmp_path, capsys):
+    import shutil
+
+    from ee_asr.common.digest import file_sha256
+
+    exp = tmp_path / "exp"
+    shutil.copytree(tiny["exp"], exp, ignore=shutil.ignore_patterns("onnx"))
+    entries = [{"policy": "fixed", "threshold": 2, "max_wer_increase": 1.0, "confidence": 0.9, "last_exit": 4},
+               {"policy": "entropy", "threshold": None, "max_wer_increase": 1.0, "confidence": 0.9, "last_exit": 4}]
+    (exp / "calibration.json").write_text(json.dumps({"entries": entries}))
+    shutil.copytree(tiny["onnx"], exp / "onnx")
+    manifest = json.loads((exp / "onnx" / "manifest.json").read_text())
+    assert manifest["calibration"] is None  # the tiny experiment was exported without one
+    shutil.copy(exp / "calibration.json", exp / "onnx" / "calibration.json")
+    manifest.update(calibration="calibration.json", calibration_sha256=file_sha256(exp / "calibration.json"))
+    (exp / "onnx" / "manifest.json").write_text(json.dumps(manifest))
+    wav = str(tiny["wavs"][0][1])
+    for backend in ("torch", "onnx"):
+        for policy, exit_ in (("fixed", 2), ("entropy", 4)):  # entropy certified nothing: the last exit
+            code, out, _ = run_cli(transcribe_main, ["--exp-dir", str(exp), "--backend", backend, "--policy", policy,
+                                                     "--max-wer-increase", "1", wav], capsys)
+            assert code == 0 and out.split("\t")[2] == f"exit={exit_}", (backend, policy, out)
+        code, _, err = run_cli(transcribe_main, ["--exp-dir", str(exp), "--backend", backend, "--policy", "fixed",
+                                                 "--max-wer-increase", "0.5", wav], capsys)
+        assert code == 2 and "calibration.json: no calibration for policy 'fixed'" in err

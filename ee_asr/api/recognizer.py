@@ -22,6 +22,7 @@ from ee_asr.data.audio import read_audio
 from ee_asr.data.fbank import SAMPLE_RATE, compute_fbank, make_fbank
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.exits.policies import Policy
+from ee_asr.score.calibration import CALIBRATION_FILE, calibrated_threshold
 
 
 @dataclass
@@ -33,8 +34,26 @@ class Transcript:
     scores: dict = field(repr=False)  # {layer: {score: value}} at the exits it passed
 
 
+def _threshold(threshold, max_wer_increase, calibration):
+    """The threshold given, or the calibrated one keeping WER within `max_wer_increase` of the last
+    exit's (bin.calibrate_exits; `calibration()` -> the calibration.json's path)."""
+    if max_wer_increase is None:
+        return threshold
+    if threshold is not None:
+        raise UserError("give a threshold or max_wer_increase, not both")
+    return lambda policy: calibrated_threshold(calibration(), policy, max_wer_increase)
+
+
+def calibrated_or_given(threshold, max_wer_increase, exp_dir, policy):
+    """The threshold for a PyTorch experiment: given, or calibrated (<exp_dir>/calibration.json)."""
+    chosen = _threshold(threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
+    return chosen(policy) if callable(chosen) else chosen
+
+
 def _policy(policy, threshold, max_layers, exit_layers):
     """A checked Policy; a fixed exit without threshold is the last exit (the full model)."""
+    if callable(threshold):
+        threshold = threshold(policy)
     if threshold is None:
         if policy != "fixed":
             raise UserError(f"the {policy} policy needs a threshold")
@@ -53,9 +72,11 @@ class Recognizer:
 
     @classmethod
     def from_experiment(cls, exp_dir, policy="fixed", threshold=None, max_layers=None, nbest_size=10,
-                        device="cpu", model_file="model.pth", search=None):
+                        device="cpu", model_file="model.pth", search=None, max_wer_increase=None):
         """A trained experiment in PyTorch; `search`: a hypothesis search of decode/ (greedy CTC
-        by default; a JointBeamSearch or an LMBeamSearch)."""
+        by default; a JointBeamSearch or an LMBeamSearch); `max_wer_increase`: instead of a
+        threshold, the one calibrated for it (<exp_dir>/calibration.json)."""
+        threshold = _threshold(threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
         from ee_asr.decode.torch_backend import torch_engine
         from ee_asr.exits.exit_classifier import load_for_experiment
         from ee_asr.models.load import load_trained
@@ -87,15 +108,17 @@ class Recognizer:
 
     @classmethod
     def from_onnx(cls, onnx_dir, policy="fixed", threshold=None, max_layers=None, nbest_size=10, int8=False,
-                  num_threads=1):
+                  num_threads=1, max_wer_increase=None):
         """An ONNX export (bin.export_onnx) in ONNX Runtime, without PyTorch; segments above the
-        deepest exit within `max_layers` are not loaded."""
+        deepest exit within `max_layers` are not loaded; `max_wer_increase`: instead of a
+        threshold, the one calibrated for it (the calibration.json exported with the model)."""
         from ee_asr.deploy.features import fbank_options
-        from ee_asr.deploy.manifest import check_token_model
+        from ee_asr.deploy.manifest import calibration_file, check_token_model
         from ee_asr.deploy.onnx_backend import onnx_engine
 
         engine = onnx_engine(onnx_dir, max_layers, int8, num_threads, nbest_size, policy)
         m = engine.backend.manifest
+        threshold = _threshold(threshold, max_wer_increase, lambda: calibration_file(onnx_dir, m))
         tokenizer = Tokenizer(check_token_model(onnx_dir, m))
         if m["features"] == "raw":
             features = lambda w: w[:, None].astype(np.float32)  # noqa: E731

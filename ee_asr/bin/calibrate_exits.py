@@ -17,26 +17,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ee_asr.api.calibration_options import add_input_options, read_inputs
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.exits.policies import ONLINE_POLICIES
-from ee_asr.score.calibration import calibrate, calibration_document
-from ee_asr.score.calibration_check import PAPER_SETS, read_tables
-from ee_asr.score.wav2vec2_ee_files import DECODERS, parse_sets
-
-
-def add_input_options(p):
-    """The scores a calibration reads: an exits.jsonl, or the paper authors' results dir."""
-    p.add_argument("--sets", nargs="+", default=None,
-                   help="for a wav2vec2-ee results dir: NAME=FIRST-LAST line ranges (default: test_clean, test_other)")
-    p.add_argument("--decoder", choices=DECODERS, default="greedy", help="for a wav2vec2-ee results dir")
-    p.add_argument("--classifier", default=None, help="exit_classifier.json, for the learned policy's p_as_good")
-
-
-def read_inputs(args, path):
-    sets = parse_sets(args.sets) if args.sets else PAPER_SETS
-    return read_tables(path, sets, args.decoder, classifier=args.classifier)
+from ee_asr.score.calibration import CALIBRATION_FILE, calibrate, calibration_document
 
 
 def experiment_dir(scores):
@@ -72,7 +58,7 @@ def main(argv=None):
     (table,) = tables.values()
     entries = [calibrate(table, policy, eps, args.confidence, args.thresholds, args.seed)
                for policy in args.policy for eps in args.max_wer_increase]
-    out = Path(args.output) if args.output else experiment_dir(path) / "calibration.json"
+    out = Path(args.output) if args.output else experiment_dir(path) / CALIBRATION_FILE
     atomic_write_text(out, json.dumps(calibration_document(entries, path), indent=1) + "\n")
     print(f"|policy|ε|threshold|{table.name}: WER increase|mean exit|compute|\n|---|---|---|---|---|---|")
     for e in entries:

@@ -17,7 +17,7 @@ import json
 import logging
 from pathlib import Path
 
-from ee_asr.bin.calibrate_exits import add_input_options, read_inputs
+from ee_asr.api.calibration_options import add_input_options, read_inputs
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.errors import UserError

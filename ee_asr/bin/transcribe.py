@@ -38,7 +38,11 @@ def get_parser():
     add_model_args(p)
     add_exit_args(p)
     p.add_argument("--policy", default="entropy", choices=ONLINE_POLICIES)
-    p.add_argument("--threshold", type=float, required=True, help="the policy's threshold (fixed: an exit layer)")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--threshold", type=float, help="the policy's threshold (fixed: an exit layer)")
+    how.add_argument("--max-wer-increase", type=float,
+                     help="instead of --threshold: the threshold calibrated to keep WER within this many points of "
+                          "the last exit's (bin.calibrate_exits; the export's copy with --backend onnx)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the ee_asr/deploy/ runtime")
     p.add_argument("--onnx-dir", help="exported model for --backend onnx (default: <exp dir>/onnx)")
     add_lm_args(p)
@@ -54,15 +58,17 @@ def recognizer_from_args(args):
             raise UserError("--lm needs --backend torch: the ONNX runtime has no LM beam")
         onnx_dir = Path(args.onnx_dir) if args.onnx_dir else Path(args.exp_dir) / "onnx"
         return Recognizer.from_onnx(onnx_dir, args.policy, args.threshold, args.max_layers, args.nbest_size,
-                                    num_threads=args.num_threads)
+                                    num_threads=args.num_threads, max_wer_increase=args.max_wer_increase)
     # torch: imported after the arguments are known good
     from ee_asr.api.options import engine_from_args
+    from ee_asr.api.recognizer import calibrated_or_given
     from ee_asr.exits.exit_classifier import load_for_experiment
 
+    threshold = calibrated_or_given(args.threshold, args.max_wer_increase, args.exp_dir, args.policy)
     model, config = load_for_inference(args)
     classifier = load_for_experiment(args.exp_dir) if args.policy == "learned" else None
     engine = engine_from_args(args, model, config, classifier)
-    return Recognizer.from_engine(engine, config, args.policy, args.threshold, args.max_layers, args.device)
+    return Recognizer.from_engine(engine, config, args.policy, threshold, args.max_layers, args.device)
 
 
 def main(argv=None):

@@ -30,6 +30,7 @@ from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, h
 from ee_asr.models.exit_encoder import transcribe_min_frames
 from ee_asr.models.subsampling import KERNEL_STRIDES, subsampled_length
 from ee_asr.models.wav2vec2_ee import Wav2Vec2EEEncoder
+from ee_asr.score.calibration import CALIBRATION_FILE
 
 OPSET = 17
 MANIFEST = "manifest.json"
@@ -126,7 +127,8 @@ def fbank_options(num_mel_bins):
             "sample_scale": 32768.0, "high_freq": 0.0, "low_freq": 20.0}
 
 
-def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None, classifier=None):
+def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None, classifier=None,
+                   calibration=None):
     enc = model.encoder
     manifest = {
         "format_version": 1,
@@ -149,6 +151,9 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         # null: no classifier was fitted before the export, so the runtime refuses `learned`
         "exit_classifier": classifier and Path(classifier).name,
         "exit_classifier_sha256": classifier and file_sha256(classifier),
+        # null: no calibration.json (bin.calibrate_exits) before the export: no --max-wer-increase
+        "calibration": calibration and Path(calibration).name,
+        "calibration_sha256": calibration and file_sha256(calibration),
         "thresholds": {**DEFAULT_THRESHOLDS, "fixed": enc.exit_layers[-1], **(thresholds or {})},
         "opset": OPSET,
     }
@@ -161,6 +166,17 @@ def copy_token_model(bpemodel, out_dir):
         raise UserError(f"token model {bpemodel} does not exist (run stage 3)")
     with atomic_path(Path(out_dir) / Path(bpemodel).name) as tmp:
         shutil.copyfile(bpemodel, tmp)
+
+
+def copy_calibration(exp_dir, out_dir):
+    """Copy <exp_dir>/calibration.json into the export; its path, or None (a stale copy is removed)."""
+    src, dst = Path(exp_dir) / CALIBRATION_FILE, Path(out_dir) / CALIBRATION_FILE
+    if not src.is_file():
+        dst.unlink(missing_ok=True)
+        return None
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
 
 
 def copy_exit_classifier(exp_dir, model, out_dir):

@@ -11,6 +11,7 @@ from ee_asr.deploy.onnx_backend import OnnxBackend
 from ee_asr.export import int8_check
 from ee_asr.export.onnx_export import (
     check_parity,
+    copy_calibration,
     copy_exit_classifier,
     copy_token_model,
     export_segments,
@@ -32,7 +33,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     (out / "manifest.json").unlink(missing_ok=True)
     (out / ".complete").unlink(missing_ok=True)  # written last: a dir without it is an unfinished export
     # first: a classifier fitted for other exits fails the export before the graphs are traced
-    manifest_args = (thresholds, max_frames, copy_exit_classifier(exp_dir, model, out))
+    manifest_args = (thresholds, max_frames, copy_exit_classifier(exp_dir, model, out), copy_calibration(exp_dir, out))
     segments = export_segments(model, config["input_size"], out)
     diffs = check_parity(model, out, segments, config["input_size"])
     logging.info("fp32 parity with PyTorch, max |log-prob difference| per exit: %s",

@@ -29,6 +29,8 @@ from ee_asr.exits.policies import LAYER_POLICIES, RULES, check_policy
 from ee_asr.exits.sweep import group_by_utterance
 from ee_asr.score.risk_control import certified_prefix
 
+CALIBRATION_FILE = "calibration.json"  # in the experiment dir, and copied into its ONNX export
+
 METHOD = ("Learn-then-Test (Angelopoulos et al. 2021): thresholds tested from most to least compute, "
           "each H0 'WER increase > ε' at level δ, stopping at the first not rejected (fixed-sequence, "
           "family-wise error <= δ); p-values from a betting test on the bounded per-utterance loss "

@@ -19,7 +19,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.exits.exit_classifier import ExitClassifier, add_predictions
 from ee_asr.exits.policies import RULES
 from ee_asr.exits.sweep_input import read_sweep_records
-from ee_asr.score.calibration import ExitTable, PolicyCurve, read_calibration, set_name
+from ee_asr.score.calibration import CALIBRATION_FILE, ExitTable, PolicyCurve, read_calibration, set_name
 from ee_asr.score.wav2vec2_ee_files import read_records
 
 PAPER_SETS = (("test_clean", 1, 2620), ("test_other", 2621, 5559))  # line ranges of their files
@@ -125,7 +125,7 @@ def promised_table(rows):
 
 def calibration_section(exp, decode_dirs):
     """Stage 6's "promised against achieved" section when `<exp>/calibration.json` exists."""
-    path = Path(exp) / "calibration.json"
+    path = Path(exp) / CALIBRATION_FILE
     if not path.is_file():
         return ""
     document = read_calibration(path)
