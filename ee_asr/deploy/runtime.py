@@ -20,6 +20,7 @@ import onnxruntime as ort
 from ee_asr.common.digest import file_sha256
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.scores import exit_scores, greedy_ids
+from ee_asr.deploy.sessions import load_session
 from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.exit_classifier import ExitClassifier
 from ee_asr.exits.policies import check_policy, last_exit, policy_scores, stops_at
@@ -96,7 +97,7 @@ class EarlyExitOnnx:
             path = self.dir / seg[key]
             if not path.is_file():
                 raise UserError(f"{path} named by the manifest does not exist")
-            self.sessions.append(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+            self.sessions.append(load_session(path, opts))
         self.exit_layers = exits
         self.min_frames, self.max_frames = m["min_frames"], m["max_frames"]
         self._classifier, self._nbest = None, {}
