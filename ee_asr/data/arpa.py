@@ -111,7 +111,9 @@ def load_kenlm(path, word_dict):
 
     try:
         return KenLM(str(path), word_dict)
-    except RuntimeError as e:
+    except (RuntimeError, UnicodeDecodeError) as e:
+        # a message quoting the file's undecodable bytes reaches Python as a UnicodeDecodeError
+        message = e.object.decode("utf-8", "replace") if isinstance(e, UnicodeDecodeError) else str(e)
         # "<kenlm source>:<line> in <signature> threw <X>Exception ....\n<reason>": keep the reason
-        reason = str(e).split("\n", 1)[-1].strip() or str(e)
+        reason = message.split("\n", 1)[-1].strip() or message
         raise DataError(path, f"KenLM cannot load it: {reason}") from None

@@ -84,13 +84,13 @@ def read_audio(spec, target_sr=SAMPLE_RATE, start=None, end=None):
         wave, sr = soundfile.read(source, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as e:
         raise AudioError(f"cannot decode '{spec}': {_reason(e)}") from None
+    if not np.isfinite(wave).all():
+        raise AudioError(f"'{spec}' holds samples that are not finite numbers (NaN or infinity)")
     wave = check_channels(wave, spec)
     if start is not None:
         wave = wave[int(start * sr): int(end * sr) if end is not None else None]
     if wave.size == 0:
         raise AudioError(f"'{spec}' holds no samples")
-    if not np.isfinite(wave).all():
-        raise AudioError(f"'{spec}' holds samples that are not finite numbers (NaN or infinity)")
     if sr != target_sr:
         logging.warning("'%s' is at %d Hz: converted to %d Hz", spec, sr, target_sr)
     return resample(wave, sr, target_sr)

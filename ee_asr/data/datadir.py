@@ -93,7 +93,7 @@ def validate_data_dir(data_dir, check_audio=True):
                 start, end = float(fields[1]), float(fields[2])
             except ValueError:
                 raise DataError(d / "segments", f"'{key}' has non-numeric times", line) from None
-            if not 0 <= start < end:
+            if not 0 <= start < end < float("inf"):  # nan and inf too
                 raise DataError(d / "segments", f"'{key}' has start {start} >= end {end}", line)
     else:
         _check_same_ids(d / "text", ids["text"], d / "wav.scp", ids["wav.scp"])

@@ -8,17 +8,19 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from ee_asr.common.atomic import atomic_path
+from ee_asr.common.atomic import atomic_path, make_output_dir
 from ee_asr.common.errors import UserError
 
 BLANK = "<blank>"
 SOS_EOS = "<sos/eos>"
 
 
-def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram", character_coverage=1.0):
-    """Train on `text_file` (one transcript per line, no ids); writes `<prefix>.model` atomically."""
+def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram", character_coverage=1.0,
+                        source=None):
+    """Train on `text_file` (one transcript per line, no ids); writes `<prefix>.model` atomically.
+    `source`: the file errors name, when `text_file` is a temporary copy of it."""
     model_prefix = Path(model_prefix)
-    model_prefix.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(model_prefix.parent)
     tmp_prefix = model_prefix.parent / f".tmp_{model_prefix.name}"
     try:
         spm.SentencePieceTrainer.train(
@@ -27,7 +29,7 @@ def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram
             unk_id=0, bos_id=-1, eos_id=-1, input_sentence_size=10_000_000,
             hard_vocab_limit=False, minloglevel=2)
     except RuntimeError as e:
-        raise UserError(f"sentencepiece could not train on {text_file}: {e}") from None
+        raise UserError(f"sentencepiece could not train on {source or text_file}: {e}") from None
     with atomic_path(model_prefix.with_suffix(".vocab")) as tmp:
         Path(f"{tmp_prefix}.vocab").replace(tmp)
     with atomic_path(model_prefix.with_suffix(".model")) as tmp:
