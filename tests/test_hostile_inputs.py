@@ -245,13 +245,14 @@ def test_an_undecodable_file_gives_the_library_reason_not_does_not_exist(tmp_pat
     st.tuples(st.sampled_from(["0", "0.01", "0.1", "-1", "nan", "inf", "x", "0.2"]),
               st.sampled_from(["0.05", "0.1", "0.25", "1e9", "nan", "0", "y", "0.3"]),
               st.sampled_from(["r1", "r1", "r2"])), min_size=1, max_size=3)),
-       feats_type=st.sampled_from(["fbank", "raw", "mfcc"]))
-def test_compute_features_names_the_file_or_writes_every_utterance(tmp_path, audio, segments, feats_type):
+       feats_type=st.sampled_from(["fbank", "raw", "mfcc"]), bins=st.sampled_from(["80", "23", "0", "-3", "999", "x"]))
+def test_compute_features_names_the_file_or_writes_every_utterance(tmp_path, audio, segments, feats_type, bins):
     b, sr, channels, frames, how, fmt, subtype = audio
     d = fresh_dir(tmp_path)
     (d / "r1.wav").write_bytes(b)
     (d / "wav.scp").write_text(f"r1 {d / 'r1.wav'}\n")
-    argv = ["--wav-scp", d / "wav.scp", "--out-prefix", d / "out" / "feats", "--feats-type", feats_type]
+    argv = ["--wav-scp", d / "wav.scp", "--out-prefix", d / "out" / "feats", "--feats-type", feats_type,
+            "--num-mel-bins", bins]
     utts = ["r1"]
     if segments is not None:
         utts = [f"u{i}" for i in range(len(segments))]
@@ -259,7 +260,7 @@ def test_compute_features_names_the_file_or_writes_every_utterance(tmp_path, aud
         argv += ["--segments", d / "segments"]
     code, err = run_cli(compute_features_main, argv)
     if code != 0:
-        assert_named_error(code, err, d / "wav.scp", d / "segments", d / "r1.wav")
+        assert_named_error(code, err, d / "wav.scp", d / "segments", d / "r1.wav", f"{bins} mel bins")
         return
     lengths = dict(line.split() for line in (d / "out" / "feats.num_frames").read_text().splitlines())
     assert sorted(lengths) == utts and all(int(n) > 0 for n in lengths.values())

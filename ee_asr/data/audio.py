@@ -10,6 +10,7 @@ which would otherwise become silence that trains.
 import io
 import logging
 import os
+import re
 import subprocess
 from math import gcd
 from pathlib import Path
@@ -47,6 +48,10 @@ def _open(spec):
         return _read_bytes_from_pipe(spec[:-1])
     path = Path(spec)
     if not path.exists():
+        if re.search(r"\.ark:\d+$", spec):
+            raise AudioError(f"'{spec}' is a Kaldi archive offset, which ee-asr does not read: give a file or a pipe")
+        if " " in spec or "\t" in spec:
+            raise AudioError(f"'{spec}' is neither a file nor a pipe (a command must end in '|')")
         raise AudioError(f"file '{path}' does not exist")
     if path.is_dir():
         raise AudioError(f"'{path}' is a directory, not an audio file")
