@@ -381,3 +381,67 @@ def test_train_bpe_names_the_file_or_writes_a_model(tmp_path, files, vocab, mode
         return
     assert (d / "bpe" / "m.model").is_file()
     assert not forbidden(files["text"].decode("utf-8"))
+
+
+# ---- the offline sweep over a scores file ------------------------------------------------------------
+
+FIELD_VALUES = st.one_of(st.integers(-3, 30), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                         st.none(), st.text(max_size=3), st.lists(st.integers(0, 2), max_size=2))
+
+
+@st.composite
+def scores_files(draw):
+    """Bytes of an exits.jsonl (every utterance at exits 2 and 4, with scores), maybe damaged."""
+    records = []
+    for u in range(draw(st.integers(1, 4))):
+        for layer in (2, 4):
+            records.append({"utt": f"u{u}", "exit": layer, "ref_words": 5, "errors": draw(st.integers(0, 6)),
+                            "entropy": draw(st.floats(0, 3)), "maxprob": draw(st.floats(0, 1)),
+                            "seq_posterior": draw(st.floats(0, 1)), "disagreement": draw(st.floats(0, 1)),
+                            "nbest_posterior": draw(st.floats(0, 1))})
+    import json
+
+    kind = draw(st.sampled_from(["none", "field", "field", "drop_field", "insert", "bytes", "truncate", "dup_line",
+                                 "drop_line"]))
+    if kind == "field":
+        r = draw(st.sampled_from(records))
+        r[draw(st.sampled_from(sorted(r)))] = draw(FIELD_VALUES)
+    elif kind == "drop_field":
+        r = draw(st.sampled_from(records))
+        del r[draw(st.sampled_from(sorted(r)))]
+    lines = [json.dumps(r).encode() for r in records]
+    if kind == "dup_line":
+        lines.append(lines[draw(st.integers(0, len(lines) - 1))])
+    elif kind == "drop_line":
+        del lines[draw(st.integers(0, len(lines) - 1))]
+    b = b"".join(line + b"\n" for line in lines)
+    at = draw(st.integers(0, len(b)))
+    if kind == "insert":
+        b = b[:at] + draw(CHUNKS).encode("utf-8", "surrogatepass") + b[at:]
+    elif kind == "bytes":
+        b = b[:at] + draw(st.binary(min_size=1, max_size=3)) + b[at:]
+    elif kind == "truncate":
+        b = b[:at]
+    return b
+
+
+@SETTINGS
+@given(scores=scores_files(), policy=st.sampled_from(["entropy", "maxprob", "seqpost", "agree", "nbest", "fixed",
+                                                       "oracle", "budget", "learned", "nonsense"]),
+       thresholds=st.lists(st.sampled_from(["0.1", "0.5", "2", "4", "-1", "nan", "inf", "x"]), max_size=3),
+       max_layers=st.sampled_from([None, "2", "4", "3", "0", "-1", "x"]))
+def test_sweep_names_the_file_or_writes_its_table(tmp_path, scores, policy, thresholds, max_layers):
+    from ee_asr.bin.sweep import main as sweep_main
+
+    d = fresh_dir(tmp_path)
+    (d / "exits.jsonl").write_bytes(scores)
+    argv = [d / "exits.jsonl", "--policy", policy, "--output", d / "out" / "sweep"]
+    argv += ["--thresholds", *thresholds] if thresholds else []
+    argv += ["--max-layers", max_layers] if max_layers else []
+    code, err = run_cli(sweep_main, argv)
+    if code != 0:
+        assert_named_error(code, err, d / "exits.jsonl", d / "out", "threshold", "max_layers", "max-layers",
+                           policy, "classifier")
+        return
+    assert (d / "out" / "sweep.json").is_file() and (d / "out" / "sweep.md").is_file()
+    assert not forbidden(scores.decode("utf-8"))
