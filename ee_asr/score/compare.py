@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from ee_asr.common.errors import UserError
+from ee_asr.common.lines import read_lines
 from ee_asr.score.significance import bootstrap_count_chunks
 
 KEY = re.compile(r"^decode_(?P<set>.+)/wer_exit(?P<layer>\d+)$")
@@ -28,7 +29,7 @@ def read_utterance_errors(decode_dir):
     if not path.is_file():
         return {}
     out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in read_lines(path):
         if not line.strip():
             continue
         try:
