@@ -445,3 +445,26 @@ def test_sweep_names_the_file_or_writes_its_table(tmp_path, scores, policy, thre
         return
     assert (d / "out" / "sweep.json").is_file() and (d / "out" / "sweep.md").is_file()
     assert not forbidden(scores.decode("utf-8"))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_a_damaged_token_model_is_named(tmp_path, data):
+    from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+
+    model = tmp_path / "bpe.model"
+    if not model.is_file():
+        (tmp_path / "t.txt").write_text("hello world\ngood morning\n")
+        train_sentencepiece(tmp_path / "t.txt", tmp_path / "bpe", vocab_size=20)
+    b = model.read_bytes()
+    at = data.draw(st.integers(0, len(b) - 1))
+    damaged = data.draw(st.sampled_from([b[:at], b[:at] + data.draw(st.binary(min_size=1, max_size=8)) + b[at + 8:],
+                                         data.draw(st.binary(max_size=64))]))
+    path = fresh_dir(tmp_path) / "bpe.model"
+    path.write_bytes(damaged)
+    try:
+        tok = Tokenizer(path)
+    except UserError as e:
+        assert str(path) in str(e)
+        return
+    assert tok.vocab_size > 2 and isinstance(tok.decode(tok.encode("hello")), str)

@@ -40,7 +40,11 @@ class Tokenizer:
     def __init__(self, model_path):
         if not Path(model_path).is_file():
             raise UserError(f"sentencepiece model {model_path} does not exist (run stage 3)")
-        self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        except (RuntimeError, OSError) as e:
+            raise UserError(f"sentencepiece model {model_path} cannot be loaded ({e}): the file is damaged or not "
+                            "a sentencepiece model; train it again (stage 3)") from None
         self.token_list = [BLANK] + [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())] + [SOS_EOS]
 
     @property
