@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import io
 import itertools
+import json
 import logging
 import re
 import unicodedata
@@ -399,8 +400,6 @@ def scores_files(draw):
                             "entropy": draw(st.floats(0, 3)), "maxprob": draw(st.floats(0, 1)),
                             "seq_posterior": draw(st.floats(0, 1)), "disagreement": draw(st.floats(0, 1)),
                             "nbest_posterior": draw(st.floats(0, 1))})
-    import json
-
     kind = draw(st.sampled_from(["none", "field", "field", "drop_field", "insert", "bytes", "truncate", "dup_line",
                                  "drop_line"]))
     if kind == "field":
