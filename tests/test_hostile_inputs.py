@@ -467,3 +467,22 @@ def test_a_damaged_token_model_is_named(tmp_path, data):
         assert str(path) in str(e)
         return
     assert tok.vocab_size > 2 and isinstance(tok.decode(tok.encode("hello")), str)
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.integers(-2, 10**6).map(str), st.sampled_from(["", "1.5", "²", "٣", "0x10", "1e3",
+                                                                                  " 7", "nan"]), st.text(max_size=3)),
+                       min_size=1, max_size=5))
+def test_utterance_lengths_are_positive_integers_or_named(tmp_path, values):
+    from ee_asr.data.datadir import read_lengths
+
+    path = fresh_dir(tmp_path) / "utt2num_frames"
+    path.write_bytes("".join(f"u{i} {v}\n" for i, v in enumerate(values)).encode("utf-8", "surrogatepass"))
+    try:
+        lengths = read_lengths(path)
+    except DataError as e:
+        assert str(path) in str(e)
+        return
+    assert list(lengths) == [f"u{i}" for i in range(len(values))]
+    assert list(lengths.values()) == [int(v) for v in values] and min(lengths.values()) >= 1
+    assert all(re.fullmatch(" *[0-9]+ *", v) for v in values)  # nothing else was read as a number

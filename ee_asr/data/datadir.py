@@ -43,6 +43,17 @@ def read_dict(path, **kw):
     return {k: v for k, v, _ in read_table(path, **kw)}
 
 
+def read_lengths(path):
+    """{id: n} of a `<id> <count>` file (utt2num_frames); DataError naming the line of a count
+    that is not a positive integer."""
+    lengths = {}
+    for key, value, n in read_table(path):
+        if not re.fullmatch("[0-9]+", value) or int(value) < 1:
+            raise DataError(path, f"'{key}' has length {value!r}, not a positive integer", n)
+        lengths[key] = int(value)
+    return lengths
+
+
 def write_table(path, items):
     """Write (id, value) pairs sorted in C order, atomically."""
     with atomic_open(path) as f:
