@@ -486,3 +486,54 @@ def test_utterance_lengths_are_positive_integers_or_named(tmp_path, values):
     assert list(lengths) == [f"u{i}" for i in range(len(values))]
     assert list(lengths.values()) == [int(v) for v in values] and min(lengths.values()) >= 1
     assert all(re.fullmatch(" *[0-9]+ *", v) for v in values)  # nothing else was read as a number
+
+
+# ---- compare: experiments' results.json, config.yaml and per-utterance errors -------------------------
+
+@st.composite
+def experiments(draw):
+    """{relative path: bytes} of two scored experiments (exp/a, exp/b), one file of one damaged."""
+    files = {}
+    for name, weights in (("a", "equal"), ("b", "[0.0, 1.0]")):
+        files[f"{name}/results.json"] = json.dumps({f"decode_test/wer_exit{L}": draw(st.floats(0, 100))
+                                                    for L in (2, 4)}).encode()
+        files[f"{name}/config.yaml"] = (f"encoder_conf:\n  exit_layers: [2, 4]\nmodel_conf:\n  exit_weighting: "
+                                        f"{weights}\n").encode()
+        files[f"{name}/decode_test/exits.jsonl"] = b"".join(
+            json.dumps({"utt": f"u{u}", "exit": L, "errors": draw(st.integers(0, 5)), "ref_words": 5}).encode()
+            + b"\n" for u in range(3) for L in (2, 4))
+    target = draw(st.sampled_from(sorted(files)))
+    b = files[target]
+    at = draw(st.integers(0, len(b)))
+    kind = draw(st.sampled_from(["none", "insert", "bytes", "truncate", "value", "value", "remove"]))
+    if kind == "insert":
+        files[target] = b[:at] + draw(CHUNKS).encode("utf-8", "surrogatepass") + b[at:]
+    elif kind == "bytes":
+        files[target] = b[:at] + draw(st.binary(min_size=1, max_size=3)) + b[at:]
+    elif kind == "truncate":
+        files[target] = b[:at]
+    elif kind == "value":
+        value = json.dumps(draw(FIELD_VALUES)).encode()
+        files[target] = re.sub(rb"(: |exit_layers: |exit_weighting: )[^,}\n]+", lambda m: m.group(1) + value, b,
+                               count=draw(st.integers(1, 3)))
+    elif kind == "remove":
+        del files[target]
+    return files
+
+
+@SETTINGS
+@given(files=experiments(), reference=st.sampled_from([None, "a", "b", "missing"]))
+def test_compare_names_the_file_or_prints_its_table(tmp_path, files, reference):
+    from ee_asr.bin.compare import main as compare_main
+
+    d = fresh_dir(tmp_path) / "exp"
+    for name, b in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_bytes(b)
+    argv = [d / "a", d / "b", "--output", d / "table.md"] + (["--reference", d / reference] if reference else [])
+    code, err = run_cli(compare_main, argv)
+    if code != 0:
+        assert_named_error(code, err, *(d / name for name in files), d / "a", d / "b", d / str(reference))
+        return
+    table = (d / "table.md").read_text()
+    assert "## test" in table and "exit 2" in table
