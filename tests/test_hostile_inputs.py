@@ -537,3 +537,16 @@ def test_compare_names_the_file_or_prints_its_table(tmp_path, files, reference):
         return
     table = (d / "table.md").read_text()
     assert "## test" in table and "exit 2" in table
+
+
+def test_an_output_path_blocked_by_a_file_is_named(tmp_path):
+    from ee_asr.common.atomic import atomic_write_text, make_output_dir
+
+    (tmp_path / "f").write_text("")
+    blocked = re.escape(str(tmp_path / "f" / "d"))
+    with pytest.raises(UserError, match=rf"^cannot write to directory {blocked}: Not a directory$"):
+        atomic_write_text(tmp_path / "f" / "d" / "x.txt", "x")
+    with pytest.raises(UserError, match="a file of that name is in the way"):
+        make_output_dir(tmp_path / "f")
+    made = make_output_dir(tmp_path / "new" / "dir", probe=True)
+    assert made.is_dir() and not list(made.iterdir())  # the probe file is gone
