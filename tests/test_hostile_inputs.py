@@ -213,8 +213,10 @@ def test_read_audio_names_the_file_or_returns_16khz_mono(tmp_path, caplog, audio
         assert str(path) in str(e)
         assert how != "clean" or frames == 0, e  # a clean file with samples reads
         return
-    # read though cancelling: one channel, or 8-bit quantisation leaves more than -40 dB of the signal
-    assert how in ("clean", "silent", "damaged") or (how == "cancel" and (channels == 1 or subtype == "PCM_U8")), how
+    # read though cancelling: one channel, under 10 ms (not judged), or 8-bit quantisation leaves more
+    # than -40 dB of the signal
+    assert how in ("clean", "silent", "damaged") or (
+        how == "cancel" and (channels == 1 or frames < sr // 100 or subtype == "PCM_U8")), how
     assert wave.dtype == np.float32 and wave.ndim == 1 and wave.size > 0 and np.isfinite(wave).all()
     if how in ("clean", "silent"):
         assert abs(len(wave) - frames * 16000 / sr) <= 2

@@ -69,11 +69,14 @@ def resample(wave, sr, target_sr):
     return resample_poly(wave, target_sr // g, sr // g).astype(np.float32)
 
 
-def check_channels(wave, spec):
-    """Mono from (N, C) samples; AudioError when the channels are not silent but their mean is."""
+def check_channels(wave, spec, min_frames=1):
+    """Mono from (N, C) samples; AudioError when the channels are not silent but their mean is
+    (judged from `min_frames` on: a few samples of independent channels can cancel by chance)."""
     if wave.shape[1] == 1:
         return wave[:, 0]
     mono = wave.mean(axis=1)
+    if len(wave) < min_frames:
+        return mono
     loudest = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64), axis=0)).max()) if wave.size else 0.0
     if loudest > CANCEL_MIN_RMS and float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) < CANCEL_RATIO * loudest:
         raise AudioError(f"the {wave.shape[1]} channels of '{spec}' cancel when mixed to mono (one is the other "
@@ -91,7 +94,7 @@ def read_audio(spec, target_sr=SAMPLE_RATE, start=None, end=None):
         raise AudioError(f"cannot decode '{spec}': {_reason(e)}") from None
     if not np.isfinite(wave).all():
         raise AudioError(f"'{spec}' holds samples that are not finite numbers (NaN or infinity)")
-    wave = check_channels(wave, spec)
+    wave = check_channels(wave, spec, min_frames=sr // 100)  # 10 ms
     if start is not None:
         wave = wave[int(start * sr): int(end * sr) if end is not None else None]
     if wave.size == 0:
