@@ -1,5 +1,6 @@
 import pytest
 
+from conftest import write_wav
 from ee_asr.common.errors import DataError
 from ee_asr.data.datadir import fix_data_dir, validate_data_dir
 
@@ -52,6 +53,25 @@ def test_missing_and_unreadable_audio(data_dir, tmp_path):
     lines[2] = f"spk2-a {bad}"
     (data_dir / "wav.scp").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"wav.scp:3: audio of 'spk2-a': cannot read"):
+        validate_data_dir(data_dir)
+
+
+def test_another_sample_rate_is_refused_unless_a_pipe_resamples(data_dir, tmp_path):
+    write_wav(tmp_path / "8k.wav", sr=8000)
+    lines = (data_dir / "wav.scp").read_text().splitlines()
+    lines[2] = f"spk2-a {tmp_path}/8k.wav"
+    (data_dir / "wav.scp").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"wav.scp:3: audio of 'spk2-a': '.*8k.wav' is at 8000 Hz, the corpus at "
+                                        r"16000 Hz: .*'sox .*8k.wav -r 16000 -t wav - \|'"):
+        validate_data_dir(data_dir)
+    lines[2] = f"spk2-a sox {tmp_path}/8k.wav -r 16000 -t wav - |"
+    (data_dir / "wav.scp").write_text("\n".join(lines) + "\n")
+    assert validate_data_dir(data_dir) == 4
+
+
+def test_a_windows_line_end_is_named_with_its_column(data_dir):
+    (data_dir / "text").write_bytes(b"spk1-a hello\nspk1-b good\r\nspk2-a x\nspk2-b y\n")
+    with pytest.raises(DataError, match=r"text:2: column 12: U\+000D CARRIAGE RETURN \(a Windows line end"):
         validate_data_dir(data_dir)
 
 

@@ -1,10 +1,14 @@
 """ONNX export, the torch-free runtime, int8 and sherpa-onnx, on a tiny random-weight experiment
 (a Conformer-CTC with 2 exits, global CMVN and a sentencepiece model trained on a few sentences)."""
 
+import errno
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -247,6 +251,42 @@ def test_int8_refusal_exits_2_and_removes_int8_graphs(tiny, tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert all("int8" not in s for s in manifest["segments"])
     assert all(r["same_greedy_share"] == 1.0 for r in json.loads((out / "results.json").read_text())["fp32_parity"])
+
+
+def test_a_truncated_or_garbled_segment_is_named(tiny, tmp_path):
+    from ee_asr.deploy.onnx_backend import OnnxBackend
+
+    onnx = tmp_path / "onnx"
+    shutil.copytree(tiny["onnx"], onnx)
+    seg = onnx / json.loads((onnx / "manifest.json").read_text())["segments"][1]["fp32"]
+    (onnx / "bad").mkdir()
+    (onnx / "bad" / "manifest.json").write_text('{"format_version": 1,')
+    with pytest.raises(UserError, match="manifest.json: not valid JSON"):
+        OnnxBackend(onnx / "bad")
+    for damage in (seg.read_bytes()[: seg.stat().st_size // 2], b"not a graph"):
+        seg.write_bytes(damage)
+        with pytest.raises(UserError, match=rf"ONNX graph {re.escape(str(seg))} cannot be loaded \(.+\)"):
+            OnnxBackend(onnx)
+    assert OnnxBackend(onnx, max_layers=2).exit_layers == [2]  # a segment above the cap is never opened
+
+
+def test_export_into_an_unwritable_directory_is_named_before_any_work(tiny, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code, _, err = run_cli(export_main, ["--exp-dir", str(tiny["exp"]), "--output", str(blocker / "onnx")], capsys)
+    assert code == 2 and err.splitlines()[-1] == f"ERROR: cannot write to directory {blocker / 'onnx'}: Not a directory"
+    # read-only: root ignores permission bits, so the filesystem's refusal is simulated where it comes
+    read_only, mkstemp = tmp_path / "read_only", tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kw):
+        if dir is not None and str(dir).startswith(str(read_only)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return mkstemp(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, _, err = run_cli(export_main, ["--exp-dir", str(tiny["exp"]), "--output", str(read_only)], capsys)
+    assert code == 2 and err.splitlines()[-1] == f"ERROR: cannot write to directory {read_only}: Read-only file system"
+    assert list(read_only.iterdir()) == []
 
 
 def test_sherpa_onnx_decodes_exit_like_ee_asr(tiny):

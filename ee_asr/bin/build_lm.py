@@ -12,20 +12,19 @@ import time
 
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.errors import DataError
+from ee_asr.common.lines import read_lines
 from ee_asr.data.datadir import read_table
 from ee_asr.data.ngram_lm import build_arpa
 
 
 def read_sentences(path, text_format):
     if text_format == "kaldi":
-        return [transcript.split() for _, transcript, _ in read_table(path, allow_empty_value=True)]
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [line.split() for line in f if line.strip()]
-    except FileNotFoundError:
-        raise DataError(path, "file is missing") from None
-    except UnicodeDecodeError as e:
-        raise DataError(path, f"is not valid UTF-8 ({e.reason})") from None
+        sentences = [transcript.split() for _, transcript, _ in read_table(path, allow_empty_value=True)]
+    else:
+        sentences = [line.split() for _, line in read_lines(path) if line.strip()]
+    if not any(sentences):
+        raise DataError(path, "holds no words to build a language model from")
+    return sentences
 
 
 def get_parser():

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.errors import UserError
 from ee_asr.models.load import load_trained
@@ -27,7 +28,7 @@ def main(argv=None):
     if not hasattr(model.encoder, "save_pretrained"):
         raise UserError(f"{args.exp_dir}: encoder {type(model.encoder).__name__} has no Hugging Face form "
                         f"(wav2vec2_ee has)")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out.parent)
     # written beside the target and renamed, so a half-written export never looks complete
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -12,6 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.errors import UserError
 
@@ -54,7 +55,7 @@ def main(argv=None):
         raise UserError(f"--mask-prob must be in (0, 1], not {args.mask_prob}")
     if args.codevector_dim % args.codevector_groups:
         raise UserError(f"--codevector-dim {args.codevector_dim} must be divisible by --codevector-groups")
-    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    make_output_dir(args.out_dir, probe=True)
     setup_logging("INFO", str(Path(args.out_dir) / "pretrain.log"))
     # imported after the checks: transformers takes seconds to load
     from ee_asr.train.pretrain import pretrain

@@ -17,7 +17,7 @@ import json
 import logging
 from pathlib import Path
 
-from ee_asr.common.atomic import atomic_write_text
+from ee_asr.common.atomic import atomic_write_text, make_output_dir
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.score.report import write_results
 from ee_asr.score.wav2vec2_ee_files import DECODERS, parse_sets, read_records
@@ -40,7 +40,7 @@ def main(argv=None):
     for decoder in DECODERS:
         for name, records in read_records(args.scores_dir, decoder, sets, args.vocab_size).items():
             d = exp / f"decode_{name}{SUFFIX[decoder]}"
-            d.mkdir(parents=True, exist_ok=True)
+            make_output_dir(d)
             atomic_write_text(d / "exits.jsonl", "".join(json.dumps(r) + "\n" for r in records))
             logging.info("%s: %d records", d, len(records))
     preface = (f"Per-utterance results of {Path(args.scores_dir).resolve()}: `decode_<set>` greedy, "

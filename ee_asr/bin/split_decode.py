@@ -12,7 +12,7 @@ from pathlib import Path
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
-from ee_asr.data.datadir import read_dict
+from ee_asr.data.datadir import read_lengths
 from ee_asr.decode.split import split_batches
 
 
@@ -29,7 +29,7 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if args.nj < 1 or args.batch_bins < 1:
         raise UserError(f"--nj and --batch-bins must be positive, not {args.nj} and {args.batch_bins}")
-    lengths = {u: int(n) for u, n in read_dict(Path(args.data_dir) / "utt2num_frames").items()}
+    lengths = read_lengths(Path(args.data_dir) / "utt2num_frames")
     if not lengths:
         raise UserError(f"{args.data_dir}/utt2num_frames: no utterances")
     jobs = split_batches(lengths, args.batch_bins, args.nj)

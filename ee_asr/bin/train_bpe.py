@@ -4,6 +4,7 @@ import argparse
 import tempfile
 
 from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.common.errors import DataError
 from ee_asr.data.datadir import read_table
 from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
 
@@ -17,10 +18,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     setup_logging()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as f:
-        for _, transcript, _ in read_table(args.text):
+        rows = read_table(args.text)
+        if not rows:
+            raise DataError(args.text, "holds no transcripts")
+        for _, transcript, _ in rows:
             f.write(transcript + "\n")
         f.flush()
-        train_sentencepiece(f.name, args.model_prefix, args.vocab_size, args.model_type)
+        train_sentencepiece(f.name, args.model_prefix, args.vocab_size, args.model_type, source=args.text)
     tok = Tokenizer(f"{args.model_prefix}.model")
     print(f"{args.model_prefix}.model: {tok.vocab_size} model tokens (with <blank> and <sos/eos>)")
 

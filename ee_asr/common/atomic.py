@@ -14,12 +14,33 @@ from pathlib import Path
 from ee_asr.common.errors import UserError
 
 
+def make_output_dir(path, probe=False):
+    """Create directory `path` (and its parents); UserError naming it when that fails (a read-only
+    filesystem, a file in the way, no permission). `probe`: also check that a file can be written
+    in it, before a long job (an export, a training) finds out at its end."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if probe:
+            fd, tmp = tempfile.mkstemp(prefix=".write_probe.", dir=path)
+            os.close(fd)
+            os.unlink(tmp)
+    except FileExistsError:
+        raise UserError(f"cannot create directory {path}: a file of that name is in the way") from None
+    except OSError as e:
+        raise UserError(f"cannot write to directory {path}: {e.strerror}") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it to `path` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_output_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
     os.close(fd)
     # mkstemp makes the file private (0600); give it the permissions a plain open() would
     umask = os.umask(0)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.common.errors import UserError
 
 LOCK_NAME = ".lock"
@@ -56,7 +57,7 @@ class DirLock:
             return {}  # not ours to judge: written by something else
 
     def acquire(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(self.dir)
         fd, tmp = tempfile.mkstemp(prefix=".lock.", dir=self.dir)
         try:
             with os.fdopen(fd, "w") as f:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from ee_asr.common.errors import DataError, UserError
+from ee_asr.common.lines import read_lines
 from ee_asr.corpora.download import Archive, fetch
 from ee_asr.data.datadir import fix_data_dir, write_table
 
@@ -24,7 +25,7 @@ def read_transcription(an4_root, part):
     trans = etc / f"an4_{part}.transcription"
     if not trans.is_file():
         raise UserError(f"{trans} is missing: not an AN4 tree")
-    for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in read_lines(trans):
         if not line.strip():
             continue
         m = LINE.match(line.strip())

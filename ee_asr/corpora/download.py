@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ee_asr.common.atomic import atomic_write_text
+from ee_asr.common.atomic import atomic_write_text, make_output_dir
 from ee_asr.common.errors import UserError
 
 CHUNK = 1 << 20
@@ -75,7 +75,7 @@ def _progress(name, done, total, start, last_log):
 def download(archive: Archive, dest_dir, retries=3, timeout=60):
     """Return the path of the verified archive in `dest_dir`, downloading or resuming as needed."""
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(dest_dir)
     final, part = dest_dir / archive.name, dest_dir / f"{archive.name}.part"
     if final.is_file():
         return final

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from ee_asr.common.errors import DataError, UserError
+from ee_asr.common.lines import read_lines
 from ee_asr.corpora.download import Archive, fetch
 from ee_asr.data.datadir import fix_data_dir, write_table
 
@@ -41,7 +42,7 @@ def read_subset(subset_dir):
     if not trans_files:
         raise UserError(f"{subset_dir} holds no */*/*.trans.txt: not a LibriSpeech subset")
     for trans in trans_files:
-        for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in read_lines(trans):
             utt, _, text = line.strip().partition(" ")
             if not utt:
                 continue

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.corpora.sentences import fragments, narrow_domain, overlaps, read_pool, read_raw, top_words
 from ee_asr.corpora.voices import Speaker, train_and_test_speakers, unseen_dev_speakers
 from ee_asr.data.datadir import fix_data_dir, write_table
@@ -135,7 +136,7 @@ def _job(args):
 
 def write_split(data_dir, utts, wav_dir):
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(data_dir)
     write_table(data_dir / "wav.scp", [(u.utt_id, str((wav_dir / wav_name(u)).resolve())) for u in utts])
     write_table(data_dir / "text", [(u.utt_id, u.text) for u in utts])
     write_table(data_dir / "utt2spk", [(u.utt_id, u.speaker.id) for u in utts])
@@ -160,7 +161,7 @@ def make_corpus(out_data, wav_root, n_train, n_dev, n_test, vocab_size=1000, n_h
     jobs = []
     for name, utts in plan.items():
         wav_dir = Path(wav_root) / name
-        wav_dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(wav_dir)
         jobs += [(u, wav_dir / wav_name(u)) for u in utts]
     start, errors = time.time(), []
     with ProcessPoolExecutor(nj) as pool:

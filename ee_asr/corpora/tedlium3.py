@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ee_asr.common.errors import DataError, UserError
+from ee_asr.common.lines import read_lines
 from ee_asr.corpora.download import Archive, fetch
 from ee_asr.data.datadir import fix_data_dir, write_table
 
@@ -27,7 +28,7 @@ def normalise(text):
 
 def read_stm(stm):
     """Yield (talk, speaker, start, end, text, line) for every scored segment of one STM file."""
-    for n, line in enumerate(Path(stm).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in read_lines(stm):
         if not line.strip() or line.startswith(";;"):
             continue
         fields = line.split(maxsplit=6)

@@ -5,33 +5,35 @@ A data dir holds `wav.scp text utt2spk spk2utt` and optionally `segments`. Every
 point, which for UTF-8 text is the same order as bytes, so `sorted()` matches `LC_ALL=C sort`.
 """
 
+import re
 from pathlib import Path
 
 from ee_asr.common.atomic import atomic_open
 from ee_asr.common.errors import DataError
+from ee_asr.common.lines import read_lines
 from ee_asr.data.audio import check_audio_readable
 
 REQUIRED = ("wav.scp", "text", "utt2spk", "spk2utt")
+_SEP = re.compile(r"[ \t]+")
+
+
+def split_line(line):
+    """Kaldi's split of a line into id and value: at the first run of spaces or tabs (not at
+    other Unicode spaces, which belong to the id or the transcript)."""
+    parts = _SEP.split(line.strip(" \t"), maxsplit=1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
 
 
 def read_table(path, allow_empty_value=False):
-    """Read `<id> <value>` lines; return a list of (id, value, line_number)."""
+    """Read `<id> <value>` lines; return a list of (id, value, line_number). Lines as Kaldi
+    reads them (common/lines.py); DataError naming file and line for anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file is missing")
-    try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise DataError(path, f"is not valid UTF-8 ({e.reason})", line) from None
     rows = []
-    for n, line in enumerate(lines, start=1):
-        parts = line.strip().split(maxsplit=1)
-        if not parts:
+    for n, line in read_lines(path):
+        key, value = split_line(line)
+        if not key:
             raise DataError(path, "empty line", n)
-        key = parts[0]
-        value = parts[1] if len(parts) > 1 else ""
-        if not value.strip() and not allow_empty_value:
+        if not value and not allow_empty_value:
             raise DataError(path, f"'{key}' has an empty value", n)
         rows.append((key, value, n))
     return rows
@@ -39,6 +41,17 @@ def read_table(path, allow_empty_value=False):
 
 def read_dict(path, **kw):
     return {k: v for k, v, _ in read_table(path, **kw)}
+
+
+def read_lengths(path):
+    """{id: n} of a `<id> <count>` file (utt2num_frames); DataError naming the line of a count
+    that is not a positive integer."""
+    lengths = {}
+    for key, value, n in read_table(path):
+        if not re.fullmatch("[0-9]+", value) or int(value) < 1:
+            raise DataError(path, f"'{key}' has length {value!r}, not a positive integer", n)
+        lengths[key] = int(value)
+    return lengths
 
 
 def write_table(path, items):
@@ -91,7 +104,7 @@ def validate_data_dir(data_dir, check_audio=True):
                 start, end = float(fields[1]), float(fields[2])
             except ValueError:
                 raise DataError(d / "segments", f"'{key}' has non-numeric times", line) from None
-            if not 0 <= start < end:
+            if not 0 <= start < end < float("inf"):  # nan and inf too
                 raise DataError(d / "segments", f"'{key}' has start {start} >= end {end}", line)
     else:
         _check_same_ids(d / "text", ids["text"], d / "wav.scp", ids["wav.scp"])

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ee_asr.common.errors import DataError
-from ee_asr.data.datadir import read_dict
+from ee_asr.data.datadir import read_dict, read_lengths
 
 
 class FeatureDataset:
@@ -17,7 +17,7 @@ class FeatureDataset:
             if not (d / name).is_file():
                 raise DataError(d / name, "is missing: run feature extraction (stage 2) first")
         self.feats = kaldiio.load_scp(str(d / "feats.scp"))
-        self.lengths = {k: int(v) for k, v in read_dict(d / "utt2num_frames").items()}
+        self.lengths = read_lengths(d / "utt2num_frames")
         self.text = read_dict(d / "text")
         self.tokenizer = tokenizer
         missing = sorted(set(self.lengths) - set(self.text))

@@ -4,6 +4,8 @@ and anything that must compute the features a model was trained on."""
 import kaldi_native_fbank as knf
 import numpy as np
 
+from ee_asr.common.errors import UserError
+
 SAMPLE_RATE = 16000
 
 
@@ -14,6 +16,10 @@ def make_fbank(num_mel_bins=80, dither=0.0):
     opts.frame_opts.dither = dither
     opts.frame_opts.snip_edges = False
     opts.mel_opts.num_bins = num_mel_bins
+    try:
+        knf.OnlineFbank(opts)  # checks the options: a bad bin count is otherwise a ValueError per utterance
+    except ValueError as e:
+        raise UserError(f"{num_mel_bins} mel bins cannot be computed: {e}") from None
     return opts
 
 

@@ -2,31 +2,62 @@
 raw waveform as an (N, 1) matrix for models with their own front end (wav2vec2)."""
 
 import logging
+import math
 import time
 from pathlib import Path
 
 import kaldiio
 
 from ee_asr.common.atomic import atomic_path
-from ee_asr.common.errors import UserError
-from ee_asr.data.audio import read_audio
+from ee_asr.common.errors import DataError, UserError
+from ee_asr.data.audio import AudioError, read_audio
 from ee_asr.data.datadir import read_table
 from ee_asr.data.fbank import SAMPLE_RATE, compute_fbank, make_fbank
 
 
+def _read(wav_scp, rows, key):
+    """read_audio of wav.scp entry `key`; an AudioError names the wav.scp line it came from."""
+    if key not in rows:
+        return None
+    spec, line = rows[key]
+    try:
+        return read_audio(spec)
+    except AudioError as e:
+        raise DataError(wav_scp, f"recording '{key}': {e}", line) from None
+
+
+def _segment(segments, key, value, line, recordings):
+    fields = value.split()
+    if len(fields) != 3:
+        raise DataError(segments, f"'{key}' needs '<reco> <start> <end>'", line)
+    try:
+        start, end = float(fields[1]), float(fields[2])
+    except ValueError:
+        raise DataError(segments, f"'{key}' has non-numeric times", line) from None
+    if not 0 <= start < end < math.inf:  # also refuses nan and inf
+        raise DataError(segments, f"'{key}' has start {start} >= end {end}", line)
+    if fields[0] not in recordings:
+        raise DataError(segments, f"recording '{fields[0]}' is not in the wav.scp", line)
+    return fields[0], start, end
+
+
 def iter_utterances(wav_scp, segments=None):
     """Yield (utt_id, wave) for every utterance of a wav.scp (and optional segments)."""
-    recordings = {k: v for k, v, _ in read_table(wav_scp)}
+    recordings = {k: (v, n) for k, v, n in read_table(wav_scp)}
     if segments is None:
-        for key, spec in recordings.items():
-            yield key, read_audio(spec)
+        for key in recordings:
+            yield key, _read(wav_scp, recordings, key)
         return
     cached_reco, cached_wave = None, None
-    for key, value, _ in read_table(segments):
-        reco, start, end = value.split()
+    for key, value, line in read_table(segments):
+        reco, start, end = _segment(segments, key, value, line, recordings)
         if reco != cached_reco:  # segments are grouped by recording in sorted data dirs
-            cached_reco, cached_wave = reco, read_audio(recordings[reco])
-        yield key, cached_wave[int(float(start) * SAMPLE_RATE): int(float(end) * SAMPLE_RATE)]
+            cached_reco, cached_wave = reco, _read(wav_scp, recordings, reco)
+        wave = cached_wave[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+        if wave.size == 0:
+            raise DataError(segments, f"'{key}' holds no samples: {start}..{end} s is past the end of '{reco}'",
+                            line)
+        yield key, wave
 
 
 FEATS_TYPES = ("fbank", "raw")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from ee_asr.common.atomic import atomic_path
+from ee_asr.common.atomic import atomic_path, make_output_dir
 from ee_asr.common.errors import UserError
 
 BLANK = "<blank>"
@@ -16,10 +16,12 @@ BLANK_ID = 0  # the one definition of the CTC blank's id, for every search and s
 SOS_EOS = "<sos/eos>"
 
 
-def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram", character_coverage=1.0):
-    """Train on `text_file` (one transcript per line, no ids); writes `<prefix>.model` atomically."""
+def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram", character_coverage=1.0,
+                        source=None):
+    """Train on `text_file` (one transcript per line, no ids); writes `<prefix>.model` atomically.
+    `source`: the file errors name, when `text_file` is a temporary copy of it."""
     model_prefix = Path(model_prefix)
-    model_prefix.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(model_prefix.parent)
     tmp_prefix = model_prefix.parent / f".tmp_{model_prefix.name}"
     try:
         spm.SentencePieceTrainer.train(
@@ -28,7 +30,7 @@ def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram
             unk_id=0, bos_id=-1, eos_id=-1, input_sentence_size=10_000_000,
             hard_vocab_limit=False, minloglevel=2)
     except RuntimeError as e:
-        raise UserError(f"sentencepiece could not train on {text_file}: {e}") from None
+        raise UserError(f"sentencepiece could not train on {source or text_file}: {e}") from None
     with atomic_path(model_prefix.with_suffix(".vocab")) as tmp:
         Path(f"{tmp_prefix}.vocab").replace(tmp)
     with atomic_path(model_prefix.with_suffix(".model")) as tmp:
@@ -39,7 +41,11 @@ class Tokenizer:
     def __init__(self, model_path):
         if not Path(model_path).is_file():
             raise UserError(f"sentencepiece model {model_path} does not exist (run stage 3)")
-        self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
+        except (RuntimeError, OSError) as e:
+            raise UserError(f"sentencepiece model {model_path} cannot be loaded ({e}): the file is damaged or not "
+                            "a sentencepiece model; train it again (stage 3)") from None
         self.token_list = [BLANK] + [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())] + [SOS_EOS]
 
     @property

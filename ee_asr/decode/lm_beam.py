@@ -12,11 +12,11 @@ It reads numpy log-probs and loads no torch.
 """
 
 import logging
-import re
 
 import numpy as np
 
 from ee_asr.common.errors import DataError, UserError
+from ee_asr.data.arpa import load_kenlm, read_arpa
 from ee_asr.data.ngram_lm import BOS, EOS, UNK
 from ee_asr.data.tokenizer import BLANK_ID
 from ee_asr.exits.nbest_posterior import nbest_posterior
@@ -25,26 +25,11 @@ DEFAULT_BEAM_SIZE = 50
 
 
 def arpa_words(path):
-    """The unigrams of an ARPA file (without <s>, </s>, <unk>)."""
-    words, in_unigrams = [], False
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("\\"):
-                    if in_unigrams:
-                        break
-                    in_unigrams = line == "\\1-grams:"
-                elif in_unigrams and line:
-                    fields = re.split(r"\s+", line)
-                    if len(fields) < 2:
-                        raise DataError(path, f"bad unigram line {line!r}")
-                    words.append(fields[1])
-    except FileNotFoundError:
-        raise DataError(path, "file is missing (build it with ee_asr.bin.build_lm)") from None
-    words = [w for w in words if w not in (BOS, EOS, UNK)]
+    """The unigrams of an ARPA file (without <s>, </s>, <unk>); DataError when it is no ARPA LM
+    KenLM can load (data/arpa.py)."""
+    words = [w for w in read_arpa(path)[1] if w not in (BOS, EOS, UNK)]
     if not words:
-        raise DataError(path, "has no \\1-grams: section with words: not an ARPA LM")
+        raise DataError(path, "has no words in its \\1-grams: section: not an ARPA LM")
     return words
 
 
@@ -61,7 +46,6 @@ class LMBeamSearch:
                 SmearingMode,
                 Trie,
             )
-            from flashlight.lib.text.decoder.kenlm import KenLM
             from flashlight.lib.text.dictionary import create_word_dict
 
         except ImportError:
@@ -73,7 +57,7 @@ class LMBeamSearch:
         lexicon = {w: tokenizer.encode(w) for w in words}
         lexicon = {w: ids for w, ids in lexicon.items() if ids and all(0 < i < tokenizer.sos_eos for i in ids)}
         self.word_dict = create_word_dict({**{w: [[]] for w in lexicon}, UNK: [[]]})
-        self.lm = KenLM(str(lm_path), self.word_dict)
+        self.lm = load_kenlm(lm_path, self.word_dict)
         n_tokens = tokenizer.vocab_size
         trie = Trie(n_tokens, BLANK_ID)
         start = self.lm.start(False)

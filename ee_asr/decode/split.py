@@ -17,6 +17,7 @@ from pathlib import Path
 from ee_asr.common.atomic import atomic_open, atomic_write_text
 from ee_asr.common.edit_ops import error_rate
 from ee_asr.common.errors import UserError
+from ee_asr.common.lines import read_lines
 from ee_asr.common.skipped import SKIPPED_FILE, read_skipped
 from ee_asr.data.batching import make_batches
 from ee_asr.data.datadir import read_dict
@@ -31,7 +32,7 @@ def read_utt_list(path, data_dir):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: utterance list does not exist")
-    utts = [line.split(maxsplit=1)[0] for line in path.read_text().splitlines() if line.strip()]
+    utts = [line.split(maxsplit=1)[0] for _, line in read_lines(path) if line.strip()]
     for i, u in enumerate(utts, 1):
         if u not in known:
             raise UserError(f"{path}:{i}: utterance '{u}' is not in the data dir")

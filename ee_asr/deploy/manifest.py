@@ -15,7 +15,11 @@ def read_manifest(onnx_dir):
     path = Path(onnx_dir) / MANIFEST
     if not path.is_file():
         raise UserError(f"{path} does not exist: export the model first (python -m ee_asr.bin.export_onnx)")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e}); export the model again (python -m ee_asr.bin.export_onnx)") \
+            from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}")
     return manifest

@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.manifest import load_exit_classifier, read_manifest
+from ee_asr.deploy.sessions import load_session
 from ee_asr.exits.engine import ExitEngine
 from ee_asr.exits.scores import ExitScorer
 
@@ -48,7 +49,7 @@ class OnnxBackend:
             path = self.dir / seg[key]
             if not path.is_file():
                 raise UserError(f"{path} named by the manifest does not exist")
-            self.sessions.append(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+            self.sessions.append(load_session(path, opts))
         self.exit_layers = exits
         self.min_frames, self.max_frames = m["min_frames"], m["max_frames"]
         self._classifier = None

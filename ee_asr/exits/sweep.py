@@ -9,6 +9,7 @@ layer, and the encoder compute relative to the last exit, counted in layers: mea
 last exit layer.
 """
 
+import math
 from collections import defaultdict
 
 from ee_asr.common.edit_ops import error_rate
@@ -64,16 +65,23 @@ def operating_point(by_utt, exits, policy, threshold, max_layers=None, with_choi
     return point
 
 
+def _is_score(value):
+    # NaN would compare false with every threshold: the utterance would silently never exit
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def sweep(records, policy, thresholds=None, max_layers=None, with_choices=False, source="the sweep input"):
     """Operating points of `policy` at each threshold; `with_choices` adds each utterance's exit."""
     check_policy(policy, online=False)
     by_utt, exits = group_by_utterance(records, source)
     if policy in RULES:
         field = RULES[policy].score
-        missing = next((r for per_exit in by_utt.values() for r in per_exit.values() if field not in r), None)
-        if missing is not None:
-            line = f" (line {missing['_line']})" if "_line" in missing else ""
-            raise UserError(f"policy '{policy}' needs a '{field}' score in every record; {source} lacks it{line}")
+        bad = next((r for per_exit in by_utt.values() for r in per_exit.values() if not _is_score(r.get(field))),
+                   None)
+        if bad is not None:
+            line = f" (line {bad['_line']})" if "_line" in bad else ""
+            what = "lacks it" if field not in bad else f"has {bad[field]!r} for it, not a finite number"
+            raise UserError(f"policy '{policy}' needs a '{field}' score in every record; {source} {what}{line}")
         if not thresholds:
             raise UserError(f"policy '{policy}' needs thresholds")
     elif policy in LAYER_POLICIES:

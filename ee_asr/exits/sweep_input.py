@@ -10,6 +10,7 @@ import json
 import math
 
 from ee_asr.common.errors import DataError
+from ee_asr.common.lines import read_lines
 
 REQUIRED = ("utt", "exit", "ref_words", "errors")
 COUNTS = ("exit", "ref_words", "errors")
@@ -42,21 +43,20 @@ def check_record(record, path, line):
 def read_sweep_records(path):
     """Records of a sweep input file, checked; `_line` holds each record's line number."""
     records, seen = [], {}
-    with open(path, encoding="utf-8") as f:
-        for n, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(path, f"not valid JSON: {e.msg}", n) from None
-            record = check_record(record, path, n)
-            key = (record["utt"], record["exit"])
-            if key in seen:
-                raise DataError(path, f"utterance '{key[0]}' at exit {key[1]} again (first on line {seen[key]})", n)
-            seen[key] = n
-            record["_line"] = n
-            records.append(record)
+    for n, text in read_lines(path):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(path, f"not valid JSON: {e.msg}", n) from None
+        record = check_record(record, path, n)
+        key = (record["utt"], record["exit"])
+        if key in seen:
+            raise DataError(path, f"utterance '{key[0]}' at exit {key[1]} again (first on line {seen[key]})", n)
+        seen[key] = n
+        record["_line"] = n
+        records.append(record)
     if not records:
         raise DataError(path, "no records: the file is empty")
     return records

@@ -219,6 +219,8 @@ def check_parity(model, out_dir, segments, input_size, tolerance=1e-4):
     than `tolerance` in log-probability. Returns the largest difference per exit."""
     import onnxruntime as ort
 
+    from ee_asr.deploy.sessions import load_session
+
     # longer than the traced example, and padded: the time axis must really be dynamic
     feats, lens = example_batch(model.encoder, input_size, 1, (1.6, 1.4, 0.5))
     ref, olens = model.exit_log_probs(feats, lens)
@@ -226,7 +228,7 @@ def check_parity(model, out_dir, segments, input_size, tolerance=1e-4):
     opts.intra_op_num_threads = 1
     carry, diffs = {"feats": feats.numpy(), "feats_lens": lens.numpy()}, {}
     for seg, (layer, logp) in zip(segments, ref):
-        sess = ort.InferenceSession(str(Path(out_dir) / seg["fp32"]), opts, providers=["CPUExecutionProvider"])
+        sess = load_session(Path(out_dir) / seg["fp32"], opts)
         out = dict(zip(seg["outputs"], sess.run(None, {n: carry[n] for n in seg["inputs"]})))
         carry.update(out, hidden=out["hidden_out"])
         worst = 0.0

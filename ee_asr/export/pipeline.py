@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.onnx_backend import OnnxBackend
 from ee_asr.export import int8_check
@@ -28,8 +29,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
                       sherpa_int16=False):
     """Return the manifest; UserError (nothing half-written) on a bad model, parity or int8 loss."""
     model, config = load_trained(exp_dir, model_file)
-    out = Path(output) if output else Path(exp_dir) / "onnx"
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(Path(output) if output else Path(exp_dir) / "onnx", probe=True)
     (out / "manifest.json").unlink(missing_ok=True)
     (out / ".complete").unlink(missing_ok=True)  # written last: a dir without it is an unfinished export
     # first: a classifier fitted for other exits fails the export before the graphs are traced

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ee_asr.common.errors import UserError
+from ee_asr.common.lines import read_lines
 from ee_asr.common.yaml_file import read_yaml_mapping
 from ee_asr.score.significance import bootstrap_count_chunks
 
@@ -28,7 +29,7 @@ def read_utterance_errors(decode_dir):
     if not path.is_file():
         return {}
     out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in read_lines(path):
         if not line.strip():
             continue
         try:
@@ -39,6 +40,18 @@ def read_utterance_errors(decode_dir):
     return out
 
 
+def _read_json_mapping(path):
+    """The JSON mapping in `path`; UserError naming the file when it is not one."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: cannot be parsed ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
+            from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: holds {type(data).__name__}, not a mapping")
+    return data
+
+
 def read_experiment(exp_dir):
     """{name, wers {set: {layer: wer}}, utts {set: {layer: {utt: (errors, words)}}}, layers, single}."""
     exp = Path(exp_dir)
@@ -46,15 +59,21 @@ def read_experiment(exp_dir):
     if not results.is_file() or not config.is_file():
         raise UserError(f"{exp}: no results.json/config.yaml (train, decode and score it: stages 4-6)")
     wers = {}
-    for key, value in json.loads(results.read_text()).items():
+    for key, value in _read_json_mapping(results).items():
         m = KEY.match(key)
         if m:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{results}: '{key}' is {value!r}, not a WER")
             wers.setdefault(m["set"], {})[int(m["layer"])] = float(value)
     conf = read_yaml_mapping(config, "experiment config")
-    layers = [int(x) for x in conf.get("encoder_conf", {}).get("exit_layers", [])] or \
-        sorted({layer for per_set in wers.values() for layer in per_set})
-    weights = (conf.get("model_conf") or {}).get("exit_weighting", "equal")
-    single = len(layers) == 1 or (isinstance(weights, list) and all(float(w) == 0 for w in weights[:-1]))
+    try:
+        layers = [int(x) for x in (conf.get("encoder_conf") or {}).get("exit_layers", [])] or \
+            sorted({layer for per_set in wers.values() for layer in per_set})
+        weights = (conf.get("model_conf") or {}).get("exit_weighting", "equal")
+        single = len(layers) == 1 or (isinstance(weights, list) and all(float(w) == 0 for w in weights[:-1]))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise UserError(f"{config}: encoder_conf.exit_layers or model_conf.exit_weighting not understood ({e})") \
+            from None
     # recipe/tag reads better than the full path, and is unique across a corpus's recipes
     name = f"{exp.parent.parent.name}/{exp.name}" if exp.parent.name == "exp" else str(exp)
     utts = {s: read_utterance_errors(exp / f"decode_{s}") for s in wers}

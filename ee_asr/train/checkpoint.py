@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ee_asr.common.atomic import atomic_path, atomic_write_text
+from ee_asr.common.atomic import atomic_path, atomic_write_text, make_output_dir
 from ee_asr.common.digest import file_sha256, sidecar, write_sidecar
 from ee_asr.common.errors import UserError
 from ee_asr.common.torch_file import load_torch_file
@@ -51,7 +51,7 @@ class CheckpointManager:
 
     def __init__(self, exp_dir, keep_nbest, criterion="loss"):
         self.dir = Path(exp_dir) / "checkpoints"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(self.dir)
         self.keep_nbest = keep_nbest
         self.criterion = criterion  # a validation stat to minimise: loss, or cer_exit{L}
 

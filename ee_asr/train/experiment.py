@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.common.errors import UserError
 from ee_asr.common.exp_config import (
     ASSET_KEY,
@@ -91,7 +92,7 @@ def train(config, exp_dir, train_dir, valid_dir, bpemodel, cmvn=None, device="cp
     exp_dir = Path(exp_dir)
     check_config_values(config)
     check_training_config(config)
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(exp_dir, probe=True)
     # One training per exp dir: a second one refuses, naming the first. Only rank 0 holds the lock
     # (ranks of one run share the dir by design).
     main_rank = int(os.environ.get("RANK", "0")) == 0

@@ -23,6 +23,7 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
+from ee_asr.common.atomic import make_output_dir
 from ee_asr.common.errors import UserError
 from ee_asr.common.yaml_file import read_yaml_mapping
 from ee_asr.data.batching import epoch_batches, make_batches
@@ -212,7 +213,7 @@ def pretrain(arch_config, train_dir, out_dir, opts):
     baseline that shows what pre-training adds. Returns the Hugging Face directory."""
     hf_config, branch_init_scale = arch_from_training_config(arch_config)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir, probe=True)
     torch.set_num_threads(opts["num_threads"])
     trainer = Pretrainer(hf_config, train_dir, out_dir, opts, branch_init_scale)
     n = sum(p.numel() for p in trainer.model.wav2vec2.parameters())
