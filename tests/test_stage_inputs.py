@@ -10,11 +10,11 @@ import subprocess
 import time
 
 import pytest
+from test_stages import RECIPE, STAGE_ENV, bash, put
 
 from conftest import ROOT, copy_recipe, write_wav
 from ee_asr.common import stage_inputs
 from ee_asr.common.artefacts import current, publish
-from test_stages import RECIPE, STAGE_ENV, bash, put
 
 
 def data_dir(root, name="test"):
@@ -81,7 +81,8 @@ def test_feature_archives_are_checked_by_size_and_time_not_read(tmp_path, monkey
     ark.write_text("other features")  # stage 2 rerun: the archive rewritten
     after = stage_inputs.manifest([str(dump)], before)
     assert read == ["feats.scp"]  # feats.scp unchanged (cached), the ark never read
-    assert stage_inputs.changes(before, after) == [f"files listed in {dump}/feats.scp changed (size or modification time)"]
+    assert stage_inputs.changes(before, after) == [
+        f"files listed in {dump}/feats.scp changed (size or modification time)"]
 
 
 def test_a_marker_from_before_input_digests_is_kept_when_its_options_match(tmp_path):
@@ -167,8 +168,9 @@ def test_a_lock_is_released_when_the_script_ends(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_stage_says_so_and_releases_its_lock(tmp_path, sig):
-    proc = subprocess.Popen(["bash", "-c", f". {ROOT}/utils/stage.sh; stage_traps; stage_lock exp 'stage 4 (training)'; "
-                             "echo locked; sleep 30 > /dev/null 2>&1 & echo $! > sleeper; wait"], cwd=tmp_path, env=STAGE_ENV, stdout=subprocess.PIPE,
+    script = (f". {ROOT}/utils/stage.sh; stage_traps; stage_lock exp 'stage 4 (training)'; echo locked; "
+              "sleep 30 > /dev/null 2>&1 & echo $! > sleeper; wait")
+    proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, env=STAGE_ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout.readline().strip() == "locked"
     time.sleep(0.2)
