@@ -130,3 +130,25 @@ def alive(pid):
         return open(f"/proc/{pid}/stat").read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_ctrl_c_cancels_the_slurm_array(tmp_path):
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    # a submitted array that runs until cancelled; scancel records what it was asked to cancel
+    (bindir / "sbatch").write_text("#!/usr/bin/env bash\necho '77;cluster'\nexec sleep 60\n")
+    (bindir / "scancel").write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/cancelled\n')
+    for f in ("sbatch", "scancel"):
+        (bindir / f).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(ROOT / "utils" / "run_slurm.sh"), "JOB=1:2", "log/s.JOB.log", "sleep", "60"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    jobid = tmp_path / "log" / "q" / "s.JOB.log.jobid"
+    deadline = time.monotonic() + 30
+    while not (jobid.is_file() and jobid.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, "sbatch was not called"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted by SIGINT: cancelling Slurm job 77" in err, err
+    assert (tmp_path / "cancelled").read_text() == "77\n"
