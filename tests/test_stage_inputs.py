@@ -72,7 +72,8 @@ def test_feature_archives_are_checked_by_size_and_time_not_read(tmp_path, monkey
     dump = tmp_path / "dump"
     dump.mkdir()
     ark = put(tmp_path / "dump" / "split" / "feats.1.ark", "features")
-    (dump / "feats.scp").write_text(f"u0 {ark}:10\nu1 {ark}:99\n")
+    scp = put(dump / "feats.scp", f"u0 {ark}:10\nu1 {ark}:99\n")
+    os.utime(scp, ns=(scp.stat().st_atime_ns, scp.stat().st_mtime_ns - 10**10))  # not just written
     read = []
     real = stage_inputs.file_sha256
     monkeypatch.setattr(stage_inputs, "file_sha256", lambda p: read.append(os.path.basename(p)) or real(p))
@@ -83,6 +84,15 @@ def test_feature_archives_are_checked_by_size_and_time_not_read(tmp_path, monkey
     assert read == ["feats.scp"]  # feats.scp unchanged (cached), the ark never read
     assert stage_inputs.changes(before, after) == [
         f"files listed in {dump}/feats.scp changed (size or modification time)"]
+
+
+def test_a_file_rewritten_within_the_clock_granularity_is_read_again(tmp_path):
+    f = put(tmp_path / "text", "one")
+    before = stage_inputs.manifest([str(f)])
+    st = f.stat()
+    f.write_text("two")  # the same size; the same time, as a coarse clock would give
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert stage_inputs.changes(before, stage_inputs.manifest([str(f)], before)) == [f"{f} changed"]
 
 
 def test_a_marker_from_before_input_digests_is_kept_when_its_options_match(tmp_path):

@@ -14,12 +14,14 @@ import hashlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.digest import file_sha256
 
 MARKER_VERSION = 1
+RACY_NS = 2 * 10**9
 SKIP_DIRS = {"log", "split"}
 LISTS = ("wav.scp", "feats.scp")  # tables whose second field names a file the set is made of
 _OFFSET = re.compile(r"^(.*):\d+$")  # an ark path with a byte offset
@@ -34,7 +36,10 @@ def _file_entry(path, cached):
     key = _stat_key(st)
     if cached and cached.get("stat") == key and cached.get("sha256"):
         return {"stat": key, "sha256": cached["sha256"]}
-    return {"stat": key, "sha256": file_sha256(path)}
+    # a file written in the last seconds may be rewritten within the clock's granularity with
+    # the same size and time: its digest is not cached by stat (read again next time)
+    recent = time.time_ns() - st.st_mtime_ns < RACY_NS
+    return {"stat": None if recent else key, "sha256": file_sha256(path)}
 
 
 def _members(root):
