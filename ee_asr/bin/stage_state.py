@@ -36,12 +36,12 @@ def check(args):
                                                          legacy=args.legacy)
     if not option_reasons and not input_reasons:
         return 0
+    if existed and args.refuse_changes and input_reasons:
+        print(f"Stage {args.stage} ({Path(args.marker).parent}) ran on other inputs: "
+              + "; ".join(f"{r} since stage {args.stage} ran" for r in input_reasons), file=sys.stderr)
+        return REFUSED
     atomic_write_text(pending_path(args.marker), json.dumps(current) + "\n")
     if existed:
-        if args.refuse_changes and input_reasons:
-            print(f"Stage {args.stage} ({Path(args.marker).parent}) ran on other inputs: "
-                  + "; ".join(f"{r} since stage {args.stage} ran" for r in input_reasons), file=sys.stderr)
-            return REFUSED
         for r in option_reasons + input_reasons:
             print(f"Stage {args.stage}: {r} since stage {args.stage} ran", file=sys.stderr)
     return 1

@@ -138,6 +138,7 @@ if want 1; then
     log "  this run asks for: $opts"
     log "  every recipe of the corpus reads it: pass the same --local-data-opts, or remove $(readlink -f data)"
     log "  and $(readlink -f "$dumpdir") to prepare the corpus anew"
+    rm -f data/.stage1.inputs  # what stage_skip saw, for a run that is not going to happen
     exit 1
   else
     [ -z "$missing" ] || [ ! -f data/.stage1.done ] || log "Stage 1: data/ lacks$missing: local/data.sh again (it keeps what exists)"
