@@ -5,7 +5,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -84,3 +86,40 @@ def test_an_edited_input_reruns_exactly_the_stages_that_read_it(tiny_trained_rec
     proc = run(recipe, "--stage", "5", "--policy-grid", "entropy:0.2")
     assert proc.returncode == 0 and ran(proc.stderr) == {"5", "6"}, proc.stderr[-3000:]
     assert (exp / "decode_test" / "policy_entropy" / "thr_0.2").is_dir()
+
+
+def training_processes(tag):
+    """Processes whose arguments name exp/<tag> (the training a stage 4 started)."""
+    found = []
+    for proc in os.listdir("/proc"):
+        try:
+            args = open(f"/proc/{proc}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if f"exp/{tag}".encode() in args:
+            found.append(int(proc))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_stops_it_and_a_rerun_trains(tiny_trained_recipe, tmp_path):
+    recipe = clone_recipe(tiny_trained_recipe, tmp_path / "recipe")
+    args = ["./run.sh", "--local-data-opts", "--size tiny", "--nbpe", "100", "--train-args", TINY_TRAIN_ARGS,
+            "--stage", "4", "--stop-stage", "4", "--tag", "again"]
+    proc = subprocess.Popen(args, cwd=recipe, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = recipe / "exp" / "again" / "train.log"
+    deadline = time.monotonic() + 300
+    while not (log.is_file() and [x for x in log.read_text().splitlines() if x and not x.startswith("#")]):
+        assert time.monotonic() < deadline and proc.poll() is None, "training did not start"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted by SIGINT during stage 4 (training)" in err, err[-3000:]
+    assert "# interrupted at" in log.read_text()
+    deadline = time.monotonic() + 20
+    while training_processes("again") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not training_processes("again"), "the training outlived Ctrl-C"
+    assert not (recipe / "exp" / "again" / ".stage.lock").exists()
+    rerun = subprocess.run(args, cwd=recipe, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0 and (recipe / "exp" / "again" / ".stage4.done").is_file(), rerun.stderr[-3000:]
