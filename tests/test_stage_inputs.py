@@ -43,7 +43,7 @@ def test_an_edited_transcript_reruns_the_stage_and_says_which(tmp_path):
     assert proc.returncode == 1 and "data/test/text changed since stage 2 ran" in proc.stderr, proc.stderr
     # other options: said too
     proc = skip(tmp_path, opts="n_mels=40")
-    assert proc.returncode == 1 and "its options changed (were: n_mels=80)" in proc.stderr
+    assert proc.returncode == 1 and "Stage 2: its options changed since it ran (were: n_mels=80)" in proc.stderr
 
 
 def test_a_touched_input_of_the_same_content_reruns_nothing(tmp_path):

@@ -42,7 +42,9 @@ def check(args):
         return REFUSED
     atomic_write_text(pending_path(args.marker), json.dumps(current) + "\n")
     if existed:
-        for r in option_reasons + input_reasons:
+        for r in option_reasons:
+            print(f"Stage {args.stage}: {r}", file=sys.stderr)
+        for r in input_reasons:
             print(f"Stage {args.stage}: {r} since stage {args.stage} ran", file=sys.stderr)
     return 1
 

@@ -181,7 +181,7 @@ def compare(marker, options, paths):
         return ["its marker predates input digests (it recorded options only)"], [], current
     reasons = []
     if marker.get("options") != options:
-        reasons.append(f"its options changed (were: {marker.get('options')})")
+        reasons.append(f"its options changed since it ran (were: {marker.get('options')})")
     return reasons, changes(recorded, current), current
 
 
