@@ -7,7 +7,9 @@ plus the files its `wav.scp` or `feats.scp` lists, by size and modification time
 Listed audio and feature archives are never read: on a LibriSpeech-sized corpus that would be
 hundreds of GB, while a stat of each file sees any rewrite. Content digests are cached in the
 marker itself by (size, mtime_ns): a file whose stat has not moved is not read again, and one
-merely touched is read but counts as unchanged.
+merely touched is read but counts as unchanged. Cost on a synthetic LibriSpeech-sized data dir
+(281,241 utterances, 88 MB of tables, as many audio files; warm page cache, one core): 1.9 s the
+first time, 1.3 s unchanged (the stats), 1.5 s with one table touched; its dump dir 0.3 s.
 """
 
 import hashlib
