@@ -254,7 +254,8 @@ if want 4; then
   done4=0; stage_refuse_changes=1 stage_legacy="$legacy" stage_skip 4 "$exp" "$opts" "${inputs[@]}" || done4=$?
   if [ "$done4" -eq 3 ]; then
     log "Stage 4: $exp was trained on other inputs (above): training it again would replace it and its"
-    log "  decodes. Train beside it with --tag <new name>, or remove $exp to train it anew."
+    log "  decodes. Train beside it with --tag <new name>, or remove $exp to train it anew; to decode"
+    log "  it as it is, start at --stage 5."
     exit 1
   elif [ "$done4" -eq 0 ]; then
     log "Stage 4: $exp already trained with the same options and inputs"
