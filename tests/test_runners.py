@@ -3,7 +3,9 @@ the log path, failed tasks named. run_slurm.sh runs here against a stand-in `sba
 the array's tasks one after another as Slurm would (tests/test_slurm.py uses a real cluster)."""
 
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -91,3 +93,62 @@ def test_a_throttled_run_still_runs_and_checks_every_job(runner):
     proc = runner("--max-jobs-run", "1", "JOB=1:4", "log/t.JOB.log", "bash", "-c", '[ "$0" != 3 ]', "JOB")
     assert proc.returncode != 0 and "1 of 4 jobs failed: JOB=3" in proc.stderr
     assert all("# ended" in (runner.work / "log" / f"t.{j}.log").read_text() for j in (1, 2, 3, 4))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_every_local_job_and_their_logs_say_so(tmp_path, sig):
+    # Ctrl-C signals the terminal's foreground process group: the runner's, here a session of its own
+    proc = subprocess.Popen([str(ROOT / "utils" / "run_local.sh"), "JOB=1:2", "log/s.JOB.log", "bash", "-c",
+                             'echo $$ > pid.$0; sleep 60 & echo $! > child.$0; wait', "JOB"],
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pidfiles = [tmp_path / f"{kind}.{j}" for kind in ("pid", "child") for j in (1, 2)]
+    deadline = time.monotonic() + 30
+    while not all(p.is_file() and p.read_text().strip() for p in pidfiles):
+        assert time.monotonic() < deadline and proc.poll() is None, "the jobs did not start"
+        time.sleep(0.1)
+    pids = [int(p.read_text()) for p in pidfiles]
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)  # a SIGTERM to the runner alone
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig and f"interrupted by {sig.name}" in err, err
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if alive(p)], "a job (or a job's child) outlived the runner"
+    for j in (1, 2):
+        assert "# interrupted at" in (tmp_path / "log" / f"s.{j}.log").read_text()
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie has ended
+        return open(f"/proc/{pid}/stat").read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_cancels_the_slurm_array(tmp_path):
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    # a submitted array that runs until cancelled; scancel records what it was asked to cancel
+    (bindir / "sbatch").write_text("#!/usr/bin/env bash\necho '77;cluster'\nexec sleep 60\n")
+    (bindir / "scancel").write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/cancelled\n')
+    for f in ("sbatch", "scancel"):
+        (bindir / f).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(ROOT / "utils" / "run_slurm.sh"), "JOB=1:2", "log/s.JOB.log", "sleep", "60"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    jobid = tmp_path / "log" / "q" / "s.JOB.log.jobid"
+    deadline = time.monotonic() + 30
+    while not (jobid.is_file() and jobid.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, "sbatch was not called"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted by SIGINT: cancelling Slurm job 77" in err, err
+    assert (tmp_path / "cancelled").read_text() == "77\n"

@@ -2,21 +2,25 @@
 other options removes only its own partial outputs; bad option values fail before any work."""
 
 import hashlib
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from conftest import ROOT, copy_recipe
 
 RECIPE = ROOT / "egs" / "mini_tts" / "conformer_ctc_ee"
+# utils/stage.sh calls `python -m ee_asr.bin.stage_state`, as a recipe's path.sh sets it up
+STAGE_ENV = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
                                reason="espeak-ng and sox are not installed (make system-deps)")
 
 
 def bash(cwd, script):
     return subprocess.run(["bash", "-c", f"set -e; . {ROOT}/utils/stage.sh; {script}"], cwd=cwd,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=STAGE_ENV)
 
 
 def digest(path):

@@ -6,7 +6,8 @@
 # number; nothing else in the arguments is touched: they reach the command as given (no shell
 # evaluates them, so `a"b` and `c$HOME` stay literal; use `bash -c '...'` for a pipeline).
 # Each job's output goes to its log, which starts with the command and ends with its exit
-# status. Exits non-zero naming the failed jobs and their logs if any job fails.
+# status. Exits non-zero naming the failed jobs and their logs if any job fails. SIGINT and
+# SIGTERM stop every job (see interrupted below).
 set -u
 max_jobs=0
 while [ $# -gt 0 ]; do
@@ -30,11 +31,25 @@ if [ -n "$var" ] && [ "$first" -lt "$last" ] && [[ "$logtmpl" != *"$var"* ]]; th
 fi
 logged="$(dirname "$0")/run_logged.sh"
 pids=(); logs=(); tasks=()
+# Each job runs in a session of its own (setsid: its pid is its process group), so that a signal
+# reaches all of it, its children too: jobs started with & by a script ignore SIGINT, so Ctrl-C
+# (or a SIGTERM to this runner) is passed on to every job's group as SIGTERM, each job's log ends
+# with "# interrupted", and this runner exits 130 (143) once they have stopped.
+interrupted() {
+  trap '' INT TERM
+  echo "$0: interrupted by SIG$1: stopping ${#pids[@]} job(s); their logs end with '# interrupted'" >&2
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
+  wait
+  exit "$2"
+}
+trap 'interrupted INT 130' INT
+trap 'interrupted TERM 143' TERM
 for ((j = first; j <= last; j++)); do
   log=$logtmpl; args=("$@")
   if [ -n "$var" ]; then log=${log//$var/$j}; args=("${args[@]//$var/$j}"); fi
   mkdir -p "$(dirname "$log")" || { echo "$0: cannot make the log dir of $log" >&2; exit 1; }
-  "$logged" "$log" "${args[@]}" &
+  setsid "$logged" "$log" "${args[@]}" &
   pids+=($!); logs+=("$log"); tasks+=("$j")
   if [ "$max_jobs" -gt 0 ] && [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; then wait -n || true; fi
 done

@@ -8,7 +8,13 @@ log=$1; shift
   echo "# $(printf '%q ' "$@")"
   echo "# started at $(date)${RUN_WHERE:+ $RUN_WHERE}"
   start=$(date +%s)
-  "$@"
+  # in the background and waited for, so that a SIGTERM is handled at once: passed on to the
+  # command (in case it came to this shell alone) and logged
+  "$@" &
+  child=$!
+  trap 'trap "" TERM INT; kill -TERM "$child" 2>/dev/null; wait "$child"
+        echo "# interrupted at $(date), elapsed $(( $(date +%s) - start ))s: stopped by a signal"; exit 143' TERM INT
+  wait "$child"
   rc=$?
   echo "# ended (exit $rc) at $(date), elapsed $(( $(date +%s) - start ))s"
 } > "$log" 2>&1  # a brace group, not a subshell: rc is still set below

@@ -62,10 +62,26 @@ exit "$rc"
 SCRIPT
 } > "$script"
 array="$first-$last${max_jobs:+%$max_jobs}"
+# Waited for in the background, so that Ctrl-C (or SIGTERM) here cancels the array at once: its
+# tasks get SIGTERM from Slurm and their logs end with "# interrupted"; this runner exits 130 (143).
+interrupted() {
+  trap '' INT TERM
+  local id; id=$(head -n 1 "$qdir/$name.jobid" 2>/dev/null | cut -d';' -f1)
+  echo "$0: interrupted by SIG$1: cancelling Slurm job ${id:-(not submitted yet)}" >&2
+  [ -z "$id" ] || scancel "$id" || echo "$0: scancel $id failed: cancel it by hand" >&2
+  kill "$sbatch_pid" 2>/dev/null; wait
+  exit "$2"
+}
+rm -f "$qdir/$name.jobid"
 # shellcheck disable=SC2086
 sbatch --wait --parsable --array="$array" --job-name="$name" --output="$qdir/$name.%A_%a.out" \
-  ${SLURM_EXTRA_OPTS:-} "${sbatch_opts[@]}" "$script" > "$qdir/$name.jobid"
+  ${SLURM_EXTRA_OPTS:-} "${sbatch_opts[@]}" "$script" > "$qdir/$name.jobid" &
+sbatch_pid=$!
+trap 'interrupted INT 130' INT
+trap 'interrupted TERM 143' TERM
+wait "$sbatch_pid"
 sbatch_rc=$?
+trap - INT TERM
 failed=(); failed_logs=()
 for ((j = first; j <= last; j++)); do
   rc=$(cat "$qdir/$name.$j.rc" 2>/dev/null)

@@ -1,17 +1,59 @@
 #!/usr/bin/env bash
-# Stage bookkeeping: a stage is done when <dir>/.stage<N>.done holds the options it ran with.
-# stage_skip N DIR OPTS             -> success (skip) when the stage is done with the same options.
+# Stage bookkeeping: a stage is done when <dir>/.stage<N>.done records the options it ran with and
+# the digests of the inputs it read (ee_asr/common/stage_inputs.py: files by content, a data or
+# dump dir by its files, the audio or archives its wav.scp/feats.scp lists by size and mtime).
+# stage_skip N DIR OPTS [INPUT...]  -> 0: done with the same options on inputs of the same content
+#                                      (skip); 1: run it, saying what changed since it ran; 3 (only
+#                                      with stage_refuse_changes=1): it ran on other inputs and must
+#                                      not be redone in place. stage_legacy="OPTS" accepts a marker
+#                                      written before inputs were recorded that holds those options.
 # stage_begin N DIR OPTS [PATH...]  -> record OPTS as in progress and PATHs (files or dirs,
 #                                      relative to the recipe) as the outputs this run writes.
 #                                      When an interrupted run of the stage had other options,
 #                                      the outputs *that run* declared are removed first, and
 #                                      nothing else: a stage's directory is shared (data/ holds
-#                                      stage 3's token_list, dump/<train> the cmvn.npz a trained
+#                                      stage 3's token_list, dump/<train> the cmvn a trained
 #                                      model reads), so emptying it would lose other stages' work.
 # stage_output N DIR PATH...        -> declare more outputs while the stage runs (before writing them).
-# stage_end N DIR OPTS              -> write the done marker atomically.
+# stage_end N DIR OPTS              -> write the done marker (options and the inputs stage_skip saw).
+# stage_lock DIR WHAT / stage_unlock DIR -> hold DIR/.stage.lock for this script (pid $$): another
+#                                      run refuses, naming this one, before it removes anything.
+#                                      Take it before stage_skip and stage_begin. stage_traps
+#                                      releases held locks at exit and logs an interrupted stage.
 stage_skip() {
-  [ -f "$2/.stage$1.done" ] && [ "$(cat "$2/.stage$1.done")" = "$3" ]
+  local n=$1 dir=$2 opts=$3; shift 3
+  local rc=0
+  python -m ee_asr.bin.stage_state check --marker "$dir/.stage$n.done" --stage "$n" --options "$opts" \
+    ${stage_legacy+--legacy "$stage_legacy"} ${stage_refuse_changes:+--refuse-changes} -- "$@" || rc=$?
+  [ "$rc" -ne 2 ] || exit 2  # it could not read an input: the error is on stderr
+  return "$rc"
+}
+__stage_locks=()
+__stage_current=""
+stage_lock() {
+  python -m ee_asr.bin.stage_state lock "$1" --what "$2 ($0)" --pid $$ || return 1
+  __stage_locks+=("$1"); __stage_current=$2
+}
+stage_unlock() {
+  local d kept=()
+  python -m ee_asr.bin.stage_state unlock "$1" --pid $$
+  for d in "${__stage_locks[@]}"; do [ "$d" = "$1" ] || kept+=("$d"); done
+  __stage_locks=("${kept[@]}"); __stage_current=""
+}
+__stage_release_all() {
+  local d
+  for d in "${__stage_locks[@]}"; do python -m ee_asr.bin.stage_state unlock "$d" --pid $$ || true; done
+  __stage_locks=()
+}
+__stage_interrupted() {
+  echo "$(date '+%Y-%m-%dT%H:%M:%S') ($0) interrupted by SIG$1${__stage_current:+ during $__stage_current}:" \
+       "its jobs were stopped; rerun the same command to continue" >&2
+  exit "$2"
+}
+stage_traps() {
+  trap __stage_release_all EXIT
+  trap '__stage_interrupted INT 130' INT
+  trap '__stage_interrupted TERM 143' TERM
 }
 # A declared output must be a path strictly below the recipe directory: never absolute, never
 # '..', never the directory itself, so that a bad declaration cannot remove anything outside.
@@ -52,6 +94,6 @@ stage_begin() {
   [ $# -eq 0 ] || stage_output "$n" "$dir" "$@"
 }
 stage_end() {
-  printf '%s\n' "$3" > "$2/.stage$1.done.tmp" && mv "$2/.stage$1.done.tmp" "$2/.stage$1.done"
+  python -m ee_asr.bin.stage_state record --marker "$2/.stage$1.done" --options "$3" || return 1
   rm -f "$2/.stage$1.running" "$2/.stage$1.outputs"
 }

@@ -42,10 +42,12 @@ def _describe(holder):
 class DirLock:
     """`with DirLock(dir, "training"):` holds `<dir>/.lock` for the block."""
 
-    def __init__(self, directory, what):
+    def __init__(self, directory, what, name=LOCK_NAME, pid=None):
+        """`pid`: the process that holds the lock, when not this one (a shell script taking a
+        lock through a helper); it is released when that process ends, or taken over once dead."""
         self.dir, self.what = Path(directory), what
-        self.path = self.dir / LOCK_NAME
-        self.me = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time(), "what": what}
+        self.path = self.dir / name
+        self.me = {"pid": pid or os.getpid(), "host": socket.gethostname(), "start": time.time(), "what": what}
         self.held = False
 
     def _read(self):
@@ -71,6 +73,9 @@ class DirLock:
                     holder = self._read()
                     if holder is None:
                         continue  # released meanwhile: try again
+                    if holder.get("host") == self.me["host"] and holder.get("pid") == self.me["pid"]:
+                        self.held = True  # already ours (a script that locks once per stage)
+                        return self
                     if holder.get("host") == self.me["host"] and isinstance(holder.get("pid"), int) \
                             and not _alive(holder["pid"]):
                         logging.warning("%s: taking over a stale lock of %s, which is no longer running",

@@ -2,7 +2,10 @@
 # The numbered stages of an ee-asr recipe. A recipe's run.sh passes its corpus options and "$@".
 #   1 data prep (local/data.sh)   2 features + CMVN   3 sentencepiece   4 training
 #   5 decoding at every exit      6 scoring and RESULTS.md      7 ONNX export (not run by default)
-# Each stage is skipped when its .done marker holds the same options, and reruns when they change.
+# Each stage is skipped when its .done marker holds the same options and the same digests of the
+# inputs it read (data, dump, token model, config, weights), and reruns, saying why, when they
+# change. Every stage locks the directory it writes (another run refuses, naming it, before
+# removing anything); shared artefacts (token model, CMVN, LM) get a new <sha12>/ dir per version.
 set -euo pipefail
 
 # General
@@ -72,6 +75,7 @@ help_message="Usage: $0 [options]   (stages: 1 data, 2 features, 3 tokens, 4 tra
 orig_args=$(printf '%q ' "$@")
 . utils/parse_options.sh
 [ $# -eq 0 ] || { log "unexpected arguments: $*"; exit 1; }
+stage_traps  # locks released at exit; Ctrl-C logs the stage it stopped
 
 [ -n "$train_config" ] || { log "give --train-config conf/train_<model>.yaml"; exit 1; }
 # Option values, checked before any work: a typo must fail here, not skip every stage silently.
@@ -113,8 +117,13 @@ featdir="$dumpdir/$feats_type"
 lmdir="data/lm_${lm_order}gram"
 rerun() { log "to rerun this stage: $0 ${orig_args}--stage $1 --stop-stage $1"; }
 want() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+# file_sig/files_sig: the options lines of markers written before input digests (stage_legacy)
 file_sig() { [ -f "$1" ] && md5sum < "$1" | cut -c1-12 || echo none; }
 files_sig() { local f; for f in "$@"; do file_sig "$f"; done | md5sum | cut -c1-12; }
+# artefact STORE FILE [OLD]: where to read a shared artefact: its current version, or the file of
+# the layout before versions (which experiments trained then name)
+artefact() { if [ -e "$1/current" ]; then echo "$1/current/$2"; else echo "${3:-$1/$2}"; fi; }
+publish() { python -m ee_asr.bin.stage_state publish --store "$1" --main "$2" "$1/.new" > /dev/null; }
 # A recipe's data, dump and downloads may be links to its corpus's, shared by every recipe of the
 # corpus (setup.sh makes them): the first use creates what they point to.
 for d in data "$dumpdir" downloads; do
@@ -127,14 +136,17 @@ eval_sets=$(printf '%s\n' $valid_set $exit_classifier_set $test_sets | awk '!see
 
 if want 1; then
   opts="local_data_opts=$local_data_opts"
+  stage_lock data "stage 1 (data prep)"
   missing=$(for d in $train_set $eval_sets; do [ -d "data/$d" ] || printf ' %s' "$d"; done)
-  if stage_skip 1 data "$opts" && [ -z "$missing" ]; then
+  done1=0; stage_legacy="$opts" stage_skip 1 data "$opts" || done1=$?
+  if [ "$done1" -eq 0 ] && [ -z "$missing" ]; then
     log "Stage 1: data prep already done with the same options"
-  elif [ -f data/.stage1.done ] && ! stage_skip 1 data "$opts"; then
-    log "Stage 1: data/ ($(readlink -f data)) was prepared with other options: $(cat data/.stage1.done)"
+  elif [ -f data/.stage1.done ] && [ "$done1" -ne 0 ]; then
+    log "Stage 1: data/ ($(readlink -f data)) was prepared with other options (above)"
     log "  this run asks for: $opts"
     log "  every recipe of the corpus reads it: pass the same --local-data-opts, or remove $(readlink -f data)"
     log "  and $(readlink -f "$dumpdir") to prepare the corpus anew"
+    rm -f data/.stage1.inputs  # what stage_skip saw, for a run that is not going to happen
     exit 1
   else
     [ -z "$missing" ] || [ ! -f data/.stage1.done ] || log "Stage 1: data/ lacks$missing: local/data.sh again (it keeps what exists)"
@@ -147,6 +159,7 @@ if want 1; then
     done
     stage_end 1 data "$opts"
   fi
+  stage_unlock data
 fi
 
 if [ -z "$decode_batch_bins" ]; then  # the same 400 s of audio either way
@@ -159,63 +172,101 @@ orig_train_set=$train_set
 if want 2; then
   # Per data set, so that a recipe needing other features (raw audio) or another set adds them
   # beside what other recipes of the corpus made, and what exists is never computed again.
-  if [ -n "$speed_perturb_factors" ] && ! stage_skip 2 "data/$train_set" "factors=$speed_perturb_factors"; then
-    log "Stage 2: speed perturbation $speed_perturb_factors of data/$orig_train_set"
-    stage_begin 2 "data/$train_set" "factors=$speed_perturb_factors" "data/$train_set"
-    # shellcheck disable=SC2086
-    python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
-    stage_end 2 "data/$train_set" "factors=$speed_perturb_factors"
+  if [ -n "$speed_perturb_factors" ]; then
+    stage_lock "data/$train_set" "stage 2 (speed perturbation)"
+    if ! stage_legacy="factors=$speed_perturb_factors" stage_skip 2 "data/$train_set" "factors=$speed_perturb_factors" \
+         "data/$orig_train_set"; then
+      log "Stage 2: speed perturbation $speed_perturb_factors of data/$orig_train_set"
+      stage_begin 2 "data/$train_set" "factors=$speed_perturb_factors" "data/$train_set"
+      # shellcheck disable=SC2086
+      python -m ee_asr.bin.perturb_speed --data-dir "data/$orig_train_set" --output "data/$train_set" --factors $speed_perturb_factors
+      stage_end 2 "data/$train_set" "factors=$speed_perturb_factors"
+    fi
+    stage_unlock "data/$train_set"
   fi
   for d in $train_set $eval_sets; do
-    opts="feats_type=$feats_type n_mels=$n_mels data=$(files_sig data/$d/wav.scp data/$d/segments data/$d/text)"
-    if stage_skip 2 "$featdir/$d" "$opts"; then
-      log "Stage 2: $feats_type features of $d already done with the same options"
+    opts="feats_type=$feats_type n_mels=$n_mels"
+    stage_lock "$featdir/$d" "stage 2 ($feats_type features of $d)"
+    if stage_legacy="$opts data=$(files_sig data/$d/wav.scp data/$d/segments data/$d/text)" \
+         stage_skip 2 "$featdir/$d" "$opts" "data/$d"; then
+      log "Stage 2: $feats_type features of $d already done with the same options and data"
+      stage_unlock "$featdir/$d"
       continue
     fi
     log "Stage 2: $feats_type features of data/$d into $featdir/$d with $nj jobs"; rerun 2
-    # cmvn.npz, which trained models read, is declared only once it is about to be rewritten, so an
-    # interrupted run's cleanup removes it only if this stage got that far
+    # the CMVN statistics, which trained models read, go to a new version cmvn/<sha12>/cmvn.npz
+    # (cmvn.npz links to cmvn/current/cmvn.npz): never rewritten in place
     stage_begin 2 "$featdir/$d" "$opts" "$featdir/$d"/{split,log,text,utt2spk,spk2utt,wav.scp,feats.scp,utt2num_frames}
     utils/compute_features.sh --nj "$nj" --cmd "$train_cmd" --feats-type "$feats_type" --n-mels "$n_mels" \
       "data/$d" "$featdir/$d"
     if [ "$d" = "$train_set" ]; then
-      stage_output 2 "$featdir/$d" "$featdir/$d/cmvn.npz"
-      python -m ee_asr.bin.compute_cmvn "$featdir/$d/feats.scp" "$featdir/$d/cmvn.npz"
+      stage_output 2 "$featdir/$d" "$featdir/$d/cmvn/.new"
+      rm -rf "$featdir/$d/cmvn/.new"
+      python -m ee_asr.bin.compute_cmvn "$featdir/$d/feats.scp" "$featdir/$d/cmvn/.new/cmvn.npz"
+      publish "$featdir/$d/cmvn" cmvn.npz
+      # the path of the layout before versions, for readers of it; a file there is an older experiment's
+      [ -f "$featdir/$d/cmvn.npz" ] && [ ! -L "$featdir/$d/cmvn.npz" ] || ln -sfn cmvn/current/cmvn.npz "$featdir/$d/cmvn.npz"
     fi
     log "  $d: $(wc -l < "$featdir/$d/feats.scp") utterances"
     stage_end 2 "$featdir/$d" "$opts"
+    stage_unlock "$featdir/$d"
   done
 fi
 
 if want 3; then
-  opts="token_type=$token_type nbpe=$nbpe text=$(file_sig data/$train_set/text)"
-  if stage_skip 3 "$bpedir" "$opts"; then
-    log "Stage 3: sentencepiece already trained with the same options"
+  # a new token model goes to $bpedir/<sha12>/ and becomes $bpedir/current: experiments trained
+  # on an older one keep reading theirs
+  opts="token_type=$token_type nbpe=$nbpe"
+  stage_lock "$bpedir" "stage 3 (token model)"
+  if stage_legacy="$opts text=$(file_sig data/$train_set/text)" stage_skip 3 "$bpedir" "$opts" "data/$train_set/text"; then
+    log "Stage 3: sentencepiece already trained with the same options and text"
   else
     log "Stage 3: sentencepiece $token_type with $nbpe pieces on data/$train_set/text"; rerun 3
-    stage_begin 3 "$bpedir" "$opts" "$bpedir/bpe.model" "$bpedir/bpe.vocab"
-    python -m ee_asr.bin.train_bpe --text "data/$train_set/text" --model-prefix "$bpedir/bpe" \
+    stage_begin 3 "$bpedir" "$opts" "$bpedir/.new"
+    rm -rf "$bpedir/.new"; mkdir -p "$bpedir/.new"
+    python -m ee_asr.bin.train_bpe --text "data/$train_set/text" --model-prefix "$bpedir/.new/bpe" \
       --vocab-size "$nbpe" --model-type "$token_type"
+    publish "$bpedir" bpe.model
+    log "  token model: $(readlink -f "$bpedir/current/bpe.model")"
     stage_end 3 "$bpedir" "$opts"
   fi
+  stage_unlock "$bpedir"
   if [ "$use_lm" = true ]; then
     if [ -n "$lm_text" ]; then lm_src=(--text "$lm_text" --text-format plain); else lm_src=(--text "data/$orig_train_set/text"); fi
-    lm_opts="order=$lm_order text=${lm_text:-data/$orig_train_set/text}:$(file_sig "${lm_src[1]}")"
-    if stage_skip 3 "$lmdir" "$lm_opts"; then
-      log "Stage 3: word LM already built with the same options"
+    lm_opts="order=$lm_order text=${lm_text:-data/$orig_train_set/text}"
+    stage_lock "$lmdir" "stage 3 (word LM)"
+    if stage_legacy="$lm_opts:$(file_sig "${lm_src[1]}")" stage_skip 3 "$lmdir" "$lm_opts" "${lm_src[1]}"; then
+      log "Stage 3: word LM already built with the same options and text"
     else
       log "Stage 3: word ${lm_order}-gram LM on ${lm_src[1]}"
-      stage_begin 3 "$lmdir" "$lm_opts"
-      python -m ee_asr.bin.build_lm "${lm_src[@]}" --order "$lm_order" --output "$lmdir/lm.arpa"
+      stage_begin 3 "$lmdir" "$lm_opts" "$lmdir/.new"
+      rm -rf "$lmdir/.new"
+      python -m ee_asr.bin.build_lm "${lm_src[@]}" --order "$lm_order" --output "$lmdir/.new/lm.arpa"
+      publish "$lmdir" lm.arpa
       stage_end 3 "$lmdir" "$lm_opts"
     fi
+    stage_unlock "$lmdir"
   fi
 fi
 
 if want 4; then
-  opts="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$featdir/$train_set/feats.scp") procs=$num_procs nodes=$num_nodes args=$train_args pretrained=$pretrained"
-  if stage_skip 4 "$exp" "$opts"; then
-    log "Stage 4: $exp already trained with the same options"
+  opts="procs=$num_procs nodes=$num_nodes args=$train_args pretrained=$pretrained"
+  legacy="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$featdir/$train_set/feats.scp") $opts"
+  bpemodel=$(artefact "$bpedir" bpe.model)
+  cmvn=$(artefact "$featdir/$train_set/cmvn" cmvn.npz "$featdir/$train_set/cmvn.npz")
+  inputs=("$train_config" "$bpemodel" "$cmvn" "$featdir/$train_set" "$featdir/$valid_set" ${pretrained:+"$pretrained"})
+  # the nodes of one training share $exp: node 0 holds its lock
+  [ "$node_rank" -gt 0 ] || stage_lock "$exp" "stage 4 (training)"
+  # Its inputs changed since it trained: training anew in place would replace the experiment
+  # (and its decodes), so that is refused. Changed options (more epochs) resume it.
+  done4=0; stage_refuse_changes=1 stage_legacy="$legacy" stage_skip 4 "$exp" "$opts" "${inputs[@]}" || done4=$?
+  if [ "$done4" -eq 3 ]; then
+    log "Stage 4: $exp was trained on other inputs (above): training it again would replace it and its"
+    log "  decodes. Train beside it with --tag <new name>, or remove $exp to train it anew; to decode"
+    log "  it as it is, start at --stage 5."
+    exit 1
+  elif [ "$done4" -eq 0 ]; then
+    log "Stage 4: $exp already trained with the same options and inputs"
   else
     train_log="$exp/train.log"; [ "$num_nodes" -eq 1 ] || train_log="$exp/train.node$node_rank.log"
     log "Stage 4: training $exp with $train_config (log: $exp/train.rank0.log, launcher's: $train_log)"; rerun 4
@@ -223,7 +274,7 @@ if want 4; then
     rm -f "$exp/.stage4.done"  # training resumes from its own checkpoints, so nothing is removed
     # shellcheck disable=SC2206
     args=(--config "$train_config" --train-dir "$featdir/$train_set" --valid-dir "$featdir/$valid_set"
-                --bpemodel "$bpedir/bpe.model" --cmvn "$featdir/$train_set/cmvn.npz" --exp-dir "$exp" --device "$device"
+                --bpemodel "$bpemodel" --cmvn "$cmvn" --exp-dir "$exp" --device "$device"
                 ${pretrained:+--pretrained "$pretrained"} $train_args)
     # Through $train_cmd, so that a cluster runs it (cores and GPUs of this node); several nodes
     # meet at a c10d rendezvous on --master-addr, each running this stage with its --node-rank.
@@ -239,13 +290,24 @@ if want 4; then
     $train_cmd --num-threads "$num_procs" --gpu "$ngpu" "$train_log" "${launcher[@]}" -m ee_asr.bin.train "${args[@]}"
     stage_end 4 "$exp" "$opts"
   fi
+  [ "$node_rank" -gt 0 ] || stage_unlock "$exp"
 fi
 
 if want 5; then
-  opts="model=$(file_sig "$exp/$inference_model") sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_set:$exit_classifier_args max=$max_layers calib=$max_wer_increase:$calibration_confidence"
-  if [ "$use_lm" = true ]; then opts="$opts lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"; fi
-  if stage_skip 5 "$exp" "$opts"; then
-    log "Stage 5: decoding already done with the same options"
+  opts="sets=$test_sets batch_bins=$decode_batch_bins nbest_size=$nbest_size grid=$policy_grid args=$decode_args clf=$exit_classifier_set:$exit_classifier_args max=$max_layers calib=$max_wer_increase:$calibration_confidence"
+  legacy="model=$(file_sig "$exp/$inference_model") $opts"
+  inputs=("$exp/$inference_model" "$exp/config.yaml")
+  for d in $test_sets; do inputs+=("$featdir/$d"); done
+  [[ " $policy_grid" != *" learned:"* ]] || inputs+=("$featdir/$exit_classifier_set")
+  if [ "$use_lm" = true ]; then
+    lm_file=$(artefact "$lmdir" lm.arpa); inputs+=("$lm_file")
+    legacy="$legacy lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"
+    opts="$opts lm=$lm_weight:$word_score:$lm_beam_size"
+    lm_file=$(readlink -f "$lm_file")  # this version, even if another recipe makes a new one meanwhile
+  fi
+  stage_lock "$exp" "stage 5 (decoding)"  # before anything is removed: a second decode refuses
+  if stage_legacy="$legacy" stage_skip 5 "$exp" "$opts" "${inputs[@]}"; then
+    log "Stage 5: decoding already done with the same options and inputs"
   else
     log "Stage 5: decoding $test_sets at every exit of $exp, then with each exit policy"; rerun 5
     rm -f "$exp/exit_classifier.json"
@@ -286,7 +348,7 @@ if want 5; then
         $decode_cmd --gpu "$dgpu" JOB=1:"$n" "$lmddir/log/decode.JOB.log" \
           python -m ee_asr.bin.decode --exp-dir "$exp" --data-dir "$featdir/$d" --model-file "$inference_model" \
             --batch-bins "$decode_batch_bins" --device "$device" --nbest-size "$nbest_size" $decode_args \
-            --lm "$lmdir/lm.arpa" --lm-weight "$lm_weight" --word-score "$word_score" --beam-size "$lm_beam_size" \
+            --lm "$lm_file" --lm-weight "$lm_weight" --word-score "$word_score" --beam-size "$lm_beam_size" \
             --utt-list "$split/utts.JOB" --output "$lmddir/split/JOB"
         # shellcheck disable=SC2046
         python -m ee_asr.bin.merge_decodes --data-dir "$featdir/$d" --output "$lmddir" $(seq -f "$lmddir/split/%g" 1 "$n")
@@ -311,18 +373,28 @@ if want 5; then
     fi
     stage_end 5 "$exp" "$opts"
   fi
+  stage_unlock "$exp"
 fi
 
 if want 6; then
-  log "Stage 6: scoring $exp"; rerun 6
-  python -m ee_asr.bin.score --exp-dir "$exp"
-  stage_end 6 "$exp" "decoded=$(cat "$exp/.stage5.done" 2>/dev/null | md5sum | cut -c1-12)"
+  stage_lock "$exp" "stage 6 (scoring)"
+  inputs=(); for d in "$exp"/decode_*; do [ ! -d "$d" ] || inputs+=("$d"); done
+  if stage_skip 6 "$exp" "scored" "${inputs[@]}" && [ -f "$exp/RESULTS.md" ]; then
+    log "Stage 6: $exp/RESULTS.md already scored from the same decodes"
+  else
+    log "Stage 6: scoring $exp"; rerun 6
+    python -m ee_asr.bin.score --exp-dir "$exp"
+    stage_end 6 "$exp" "scored"
+  fi
+  stage_unlock "$exp"
 fi
 if want 7; then
   first_test=${test_sets%% *}
-  opts="model=$(file_sig "$exp/$inference_model") int8=$export_int8 max_cer=$export_max_cer_increase data=$first_test sherpa=$export_sherpa_exits"
-  if stage_skip 7 "$exp/onnx" "$opts"; then
-    log "Stage 7: ONNX export already done with the same options"
+  opts="int8=$export_int8 max_cer=$export_max_cer_increase data=$first_test sherpa=$export_sherpa_exits"
+  inputs=("$exp/$inference_model" "$exp/config.yaml"); [ "$export_int8" != true ] || inputs+=("$featdir/$first_test")
+  stage_lock "$exp" "stage 7 (ONNX export)"
+  if stage_legacy="model=$(file_sig "$exp/$inference_model") $opts" stage_skip 7 "$exp/onnx" "$opts" "${inputs[@]}"; then
+    log "Stage 7: ONNX export already done with the same options and inputs"
   else
     log "Stage 7: exporting $exp to ONNX in $exp/onnx"; rerun 7
     stage_begin 7 "$exp/onnx" "$opts"
@@ -335,5 +407,6 @@ if want 7; then
     python -m ee_asr.bin.export_onnx "${args[@]}"
     stage_end 7 "$exp/onnx" "$opts"
   fi
+  stage_unlock "$exp"
 fi
 log "Successfully finished stages $stage-$stop_stage. [elapsed=${SECONDS}s]"
