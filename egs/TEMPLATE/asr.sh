@@ -298,7 +298,7 @@ if want 5; then
   legacy="model=$(file_sig "$exp/$inference_model") $opts"
   inputs=("$exp/$inference_model" "$exp/config.yaml")
   for d in $test_sets; do inputs+=("$featdir/$d"); done
-  [[ " $policy_grid" != *" learned:"* ]] || inputs+=("$featdir/$exit_classifier_set")
+  [[ " $policy_grid" != *" learned:"* && -z "$max_wer_increase" ]] || inputs+=("$featdir/$exit_classifier_set")
   if [ "$use_lm" = true ]; then
     lm_file=$(artefact "$lmdir" lm.arpa); inputs+=("$lm_file")
     legacy="$legacy lm=$(file_sig "$lmdir/lm.arpa"):$lm_weight:$word_score:$lm_beam_size"
