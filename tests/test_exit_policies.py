@@ -19,7 +19,7 @@ from ee_asr.exits.ctc_nbest import CtcNbest, nbest_posterior
 from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.exit_classifier import FEATURES, ExitClassifier
 from ee_asr.exits.nbest_bounds import BoundedNbest
-from ee_asr.exits.policies import ONLINE_POLICIES, RULES, last_exit, stops_at
+from ee_asr.exits.policies import ONLINE_POLICIES, RULES, last_exit, parse_grid, stops_at
 from ee_asr.exits.scores import ExitScorer
 
 
@@ -213,3 +213,17 @@ def test_classifier_fit_predicts_the_rule_and_survives_a_round_trip(tmp_path):
     path.write_text(clf.to_json().replace('"maxprob"', '"maxprobability"'))
     with pytest.raises(UserError, match="fit it again"):
         ExitClassifier.load(path)
+
+
+def test_thresholds_are_checked_against_their_meaning():
+    from ee_asr.exits.policies import check_threshold
+
+    for policy, bad in (("entropy", -1.0), ("maxprob", 1.5), ("nbest", 2.0), ("agree", -0.1), ("fixed", 0.0),
+                        ("fixed", 6.5), ("budget", -2.0), ("seqpost", float("nan"))):
+        with pytest.raises(UserError, match=policy):
+            check_threshold(policy, bad)
+    assert check_threshold("entropy", 0.0) == 0.0 and check_threshold("fixed", 6.0) == 6.0
+    with pytest.raises(UserError, match="'maxprob:0.9,1.2'"):
+        parse_grid(["maxprob:0.9,1.2"])
+    with pytest.raises(UserError, match="past the last exit"):
+        last_exit([2, 4, 6], "fixed", 99)

@@ -103,6 +103,9 @@ def recipe(tmp_path):
     (["--device", "gpu"], "--device must be cpu or cuda"),
     (["--max-wer-increase", "1 +0.5"], "--max-wer-increase takes WER points (numbers >= 0), not '+0.5'"),
     (["--calibration-confidence", "90"], "--calibration-confidence must be between 0 and 1, not '90'"),
+    (["--nbest-size", "0"], "--nbest-size must be at least 1, not 0"),
+    (["--policy-grid", "fixed:6 maxprob:1.5"], "--policy-grid: 'maxprob:1.5': 1.5 for maxprob"),
+    (["--policy-grid", "entropy:-1"], "--policy-grid: 'entropy:-1': -1 for entropy"),
 ])
 def test_bad_option_values_fail_before_any_work(recipe, args, message):
     proc = subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=60)

@@ -28,7 +28,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
 from ee_asr.decode.split import read_utt_list
 from ee_asr.exits.exit_classifier import load_for_experiment
-from ee_asr.exits.policies import ONLINE_POLICIES, parse_grid
+from ee_asr.exits.policies import ONLINE_POLICIES, check_threshold, parse_grid
 
 
 def get_parser():
@@ -50,7 +50,8 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     if (args.grid is None) == (args.policy is None) or (args.policy is None) != (args.threshold is None):
         raise UserError("give either --grid, or --policy with --threshold")
-    grid = parse_grid(args.grid) if args.grid else [(args.policy, args.threshold)]
+    grid = parse_grid(args.grid) if args.grid else [
+        (args.policy, [check_threshold(args.policy, t) for t in args.threshold])]
     keep = read_utt_list(args.utt_list, args.data_dir)  # before the model load: a bad list fails fast
     model, config = load_for_inference(args)
     classifier = load_for_experiment(args.exp_dir) if any(policy == "learned" for policy, _ in grid) else None

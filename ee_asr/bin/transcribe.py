@@ -21,7 +21,7 @@ from ee_asr.api.options import add_exit_args, add_model_args, load_for_inference
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
-from ee_asr.exits.policies import ONLINE_POLICIES
+from ee_asr.exits.policies import ONLINE_POLICIES, check_threshold
 
 
 def inputs(paths):
@@ -73,6 +73,8 @@ def recognizer_from_args(args):
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    if args.threshold is not None:
+        check_threshold(args.policy, args.threshold)
     rec = recognizer_from_args(args)
     failed = 0
     for name, spec in inputs(args.audio):

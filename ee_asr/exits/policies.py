@@ -59,6 +59,8 @@ def check_policy(name, online=True):
 def last_exit(exit_layers, policy=None, threshold=None, max_layers=None):
     """The exit that answers when no earlier one qualifies: the deepest within the layer cap
     (`max_layers`, or the `budget` policy's threshold). A cap is an exit layer; UserError otherwise."""
+    if policy == "fixed" and threshold is not None and threshold > exit_layers[-1]:
+        raise UserError(f"fixed exit {threshold:g} is past the last exit ({exit_layers[-1]})")
     caps = [c for c in (max_layers, threshold if policy == "budget" else None) if c is not None]
     for cap in caps:
         if cap not in exit_layers:
@@ -107,8 +109,24 @@ class Policy:
         return stops_at(self.name, self.threshold, layer, scores, last_layer)
 
 
+def check_threshold(policy, threshold, option="--threshold"):
+    """A threshold a user gave, checked against its meaning: a layer (fixed, budget) is a whole
+    number >= 1 (an exit layer, checked against the model's exits where it is loaded); every
+    score a rule reads is a share or a probability, so its threshold is in [0, 1]."""
+    if threshold != threshold or threshold in (float("inf"), float("-inf")):
+        raise UserError(f"{option} {threshold} for {policy}: not a number")
+    if policy in LAYER_POLICIES:
+        if threshold < 1 or threshold != int(threshold):
+            raise UserError(f"{option} {threshold:g} for {policy}: an exit layer (a whole number >= 1)")
+    elif not 0.0 <= threshold <= 1.0:
+        raise UserError(f"{option} {threshold:g} for {policy}: its {RULES[policy].score} is in [0, 1], "
+                        f"so must the threshold be")
+    return threshold
+
+
 def parse_grid(specs):
-    """["entropy:0.02,0.05", "fixed:6"] -> [("entropy", [0.02, 0.05]), ("fixed", [6.0])]."""
+    """["entropy:0.02,0.05", "fixed:6"] -> [("entropy", [0.02, 0.05]), ("fixed", [6.0])], every
+    threshold checked (check_threshold)."""
     grid = []
     for spec in specs:
         policy, _, values = spec.partition(":")
@@ -117,5 +135,5 @@ def parse_grid(specs):
             thresholds = [float(v) for v in values.split(",")]
         except ValueError:
             raise UserError(f"bad policy spec '{spec}': expected <policy>:<threshold>[,<threshold>...]") from None
-        grid.append((policy, thresholds))
+        grid.append((policy, [check_threshold(policy, t, f"'{spec}':") for t in thresholds]))
     return grid

@@ -80,13 +80,13 @@ stage_traps  # locks released at exit; Ctrl-C logs the stage it stopped
 [ -n "$train_config" ] || { log "give --train-config conf/train_<model>.yaml"; exit 1; }
 # Option values, checked before any work: a typo must fail here, not skip every stage silently.
 bad_option() { log "ERROR: $*"; exit 1; }
-for v in stage stop_stage nj num_procs decode_nj n_mels nbpe num_nodes master_port; do
+for v in stage stop_stage nj num_procs decode_nj n_mels nbpe num_nodes master_port nbest_size; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || bad_option "--${v//_/-} must be a whole number, not '${!v}'"
 done
 [[ "$node_rank" =~ ^[0-9]+$ ]] || bad_option "--node-rank must be a whole number, not '$node_rank'"
 [[ -z "$decode_batch_bins" || "$decode_batch_bins" =~ ^[1-9][0-9]*$ ]] \
   || bad_option "--decode-batch-bins must be a positive whole number, not '$decode_batch_bins'"
-for v in nj num_procs decode_nj n_mels nbpe num_nodes master_port; do
+for v in nj num_procs decode_nj n_mels nbpe num_nodes master_port nbest_size; do
   [ "${!v}" -ge 1 ] || bad_option "--${v//_/-} must be at least 1, not ${!v}"
 done
 [ "$stage" -ge 1 ] && [ "$stage" -le 7 ] || bad_option "--stage must be 1-7, not $stage"
@@ -99,6 +99,13 @@ done
 case "$token_type" in unigram|bpe|char) ;; *) bad_option "--token-type must be unigram, bpe or char, not '$token_type'" ;; esac
 case "$feats_type" in fbank|raw) ;; *) bad_option "--feats-type must be fbank or raw, not '$feats_type'" ;; esac
 case "$device" in cpu|cuda) ;; *) bad_option "--device must be cpu or cuda, not '$device'" ;; esac
+if [ -n "$policy_grid" ]; then  # every threshold against its policy's meaning, before any work
+  # shellcheck disable=SC2086
+  grid_error=$(python -c 'import sys; from ee_asr.exits.policies import parse_grid; from ee_asr.common.errors import UserError
+try: parse_grid(sys.argv[1:])
+except UserError as e: print(e)' $policy_grid) || bad_option "--policy-grid could not be checked"
+  [ -z "$grid_error" ] || bad_option "--policy-grid: $grid_error"
+fi
 for v in $max_wer_increase; do
   [[ "$v" =~ ^[0-9]*[.]?[0-9]+$ ]] || bad_option "--max-wer-increase takes WER points (numbers >= 0), not '$v'"
 done
