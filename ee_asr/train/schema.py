@@ -61,6 +61,14 @@ class Text:
         return isinstance(v, str) and v != "" or (v is None and self.optional)
 
 
+class Flag:
+    def describe(self):
+        return "true or false"
+
+    def ok(self, v):
+        return isinstance(v, bool)
+
+
 class Mapping:
     def describe(self):
         return "a mapping (key: value) or null"
@@ -81,6 +89,8 @@ SCHEMA = {
     "best_criterion": Choice("loss", "cer"), "seed": Number(integer=True, lo=0), "log_interval": INT_POS,
     "num_threads": INT_POS, "min_frames": Number(integer=True, lo=0),
     "pretrained": Text(optional=True), "init_param": Text(optional=True),
+    "use_amp": Flag(), "amp_dtype": Choice("bfloat16", "float16"), "num_workers": Number(integer=True, lo=0),
+    "prefetch_factor": INT_POS,
     # nested values that reach torch unchecked otherwise
     "optim_conf.lr": REAL_POS, "optim_conf.weight_decay": Number(lo=0),
     "scheduler_conf.warmup_steps": Number(integer=True, lo=0),
