@@ -7,7 +7,7 @@ from conftest import ROOT
 # deploy (the ONNX runtime) must stay torch-free: it may import common/ and the torch-free modules of
 # data/ and exits/ (tests/test_onnx.py runs it in a process that checks torch never loads)
 RANK = {"common": 0, "data": 1, "corpora": 2, "models": 2, "exits": 2, "train": 3, "decode": 3, "score": 3,
-        "deploy": 3, "export": 4, "bin": 5}
+        "deploy": 3, "export": 4, "benchmark": 5, "bin": 6}
 
 
 def imported_packages(path):

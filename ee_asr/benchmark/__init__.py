@@ -1,0 +1,1 @@
+"""Benchmarks: what training and decoding cost, measured against baselines (ESPnet, fixed exits)."""

@@ -1,0 +1,96 @@
+"""Training speed: audio seconds trained per second and per step, ours against ESPnet's
+ESPnetASRModel (Conformer + InterCTC at the same layers and shape), in float32 and bfloat16
+autocast, on the same random batches, interleaved; with --data-dir, also one pass over real
+batches with 0 and N loader workers (the loop's wait for batches). E.g. on a CPU:
+
+  python -m ee_asr.bin.benchmark_train --config conf/train_conformer_ctc_ee.yaml --vocab-size 256 \\
+      --data-dir dump/fbank/train --bpemodel data/token_list/unigram1000/bpe.model \\
+      --loader-config conf/train.yaml --workers 0 2 --output benchmark_train.json
+"""
+
+import argparse
+import json
+import logging
+
+import torch
+
+from ee_asr.benchmark.train_speed import model_variants, synthetic_batches, time_loading, time_model_steps
+from ee_asr.common.atomic import atomic_write_text
+from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.data.batching import epoch_batches
+from ee_asr.data.dataset import FeatureDataset
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.models.registry import build_model
+from ee_asr.train.config import load_config
+from ee_asr.train.loop import make_split_batches
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="training YAML of the model to time against ESPnet's")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--vocab-size", type=int, default=256)
+    p.add_argument("--batch-bins", type=int, default=None, help="padded frames per batch (default: the config's)")
+    p.add_argument("--steps", type=int, default=3, help="batches timed per variant and repeat")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--no-amp", action="store_true", help="float32 only")
+    p.add_argument("--no-espnet", action="store_true", help="ours only")
+    p.add_argument("--data-dir", default=None, help="a dump dir: also time loading with --workers")
+    p.add_argument("--bpemodel", default=None, help="the token model of --data-dir")
+    p.add_argument("--loader-config", default=None, help="the model trained in the loading pass (default --config)")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    p.add_argument("--loader-steps", type=int, default=40, help="training steps of each loading pass")
+    p.add_argument("--num-threads", type=int, default=1, help="torch threads (1: CPU time is the work done)")
+    p.add_argument("--output", default=None, help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+def loading_passes(args):
+    config = load_config(args.loader_config or args.config)
+    tokenizer = Tokenizer(args.bpemodel)
+    data = FeatureDataset(args.data_dir, tokenizer)
+    first = next(iter(data.lengths))
+    config.update(input_size=int(data.feats[first].shape[1]), vocab_size=tokenizer.vocab_size, normalize=None)
+    plan = epoch_batches(make_split_batches(data, config), 0, config["seed"])[:args.loader_steps]
+    out = []
+    for workers in args.workers:
+        torch.manual_seed(0)
+        model = build_model(config).to(args.device).train()
+        out.append(time_loading(model, data, plan, workers, config["prefetch_factor"], args.device))
+        logging.info("%d workers: waited %.1f%% of %.1fs", workers, 100 * out[-1]["loader_wait_fraction"],
+                     out[-1]["loop_seconds"])
+    return {"config": args.loader_config or args.config, "batch_bins": config["batch_bins"], "passes": out}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging()
+    torch.set_num_threads(args.num_threads)
+    config = load_config(args.config)
+    config.update(input_size=80, vocab_size=args.vocab_size)
+    bins = args.batch_bins or config["batch_bins"]
+    batches = synthetic_batches(args.steps, bins, 80, args.vocab_size, device=args.device)
+    variants = model_variants(config, (False,) if args.no_amp else (False, True), not args.no_espnet, args.device)
+    steps = time_model_steps(variants, batches, args.repeats, args.device)
+    result = {"config": args.config, "device": torch.cuda.get_device_name() if "cuda" in args.device else "cpu",
+              "threads": torch.get_num_threads(), "vocab_size": args.vocab_size, "batch_bins": bins,
+              "batch_sizes": [len(b[2]) for b in batches], "steps": args.steps, "repeats": args.repeats,
+              "variants": steps}
+    for prec in ("fp32", "bf16"):
+        if f"ours_{prec}" in steps and f"espnet_interctc_{prec}" in steps:
+            for clock in ("wall", "cpu"):
+                result[f"step_ratio_{prec}_{clock}"] = (steps[f"ours_{prec}"][f"step_seconds_{clock}"]
+                                                        / steps[f"espnet_interctc_{prec}"][f"step_seconds_{clock}"])
+    if args.data_dir:
+        result["loading"] = loading_passes(args)
+    text = json.dumps(result, indent=1)
+    if args.output:
+        atomic_write_text(args.output, text + "\n")
+    print(text)
+    for k, v in result.items():
+        if k.startswith("step_ratio"):
+            logging.info("%s (ours / ESPnet InterCTC): %.3f", k, v)
+
+
+if __name__ == "__main__":
+    run_main(main)
