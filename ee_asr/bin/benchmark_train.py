@@ -17,6 +17,7 @@ import torch
 from ee_asr.benchmark.train_speed import model_variants, synthetic_batches, time_loading, time_model_steps
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.common.errors import UserError
 from ee_asr.data.batching import epoch_batches
 from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
@@ -45,13 +46,20 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def loading_passes(args):
+def loading_setup(args):
+    """The loading pass's config, data and batch plan: read before any timing, so a bad path fails at once."""
+    if args.bpemodel is None:
+        raise UserError("--data-dir needs --bpemodel (the token model of its transcripts)")
     config = load_config(args.loader_config or args.config)
     tokenizer = Tokenizer(args.bpemodel)
     data = FeatureDataset(args.data_dir, tokenizer)
     first = next(iter(data.lengths))
     config.update(input_size=int(data.feats[first].shape[1]), vocab_size=tokenizer.vocab_size, normalize=None)
     plan = epoch_batches(make_split_batches(data, config), 0, config["seed"])[:args.loader_steps]
+    return config, data, plan
+
+
+def loading_passes(args, config, data, plan):
     out = []
     for workers in args.workers:
         torch.manual_seed(0)
@@ -67,6 +75,7 @@ def main(argv=None):
     setup_logging()
     torch.set_num_threads(args.num_threads)
     config = load_config(args.config)
+    loading = loading_setup(args) if args.data_dir else None
     config.update(input_size=80, vocab_size=args.vocab_size)
     bins = args.batch_bins or config["batch_bins"]
     batches = synthetic_batches(args.steps, bins, 80, args.vocab_size, device=args.device)
@@ -82,7 +91,7 @@ def main(argv=None):
                 result[f"step_ratio_{prec}_{clock}"] = (steps[f"ours_{prec}"][f"step_seconds_{clock}"]
                                                         / steps[f"espnet_interctc_{prec}"][f"step_seconds_{clock}"])
     if args.data_dir:
-        result["loading"] = loading_passes(args)
+        result["loading"] = loading_passes(args, *loading)
     text = json.dumps(result, indent=1)
     if args.output:
         atomic_write_text(args.output, text + "\n")
