@@ -80,7 +80,7 @@ class Trainer:
         random.seed(config["seed"])
         np.random.seed(config["seed"])
         self.tokenizer = Tokenizer(config["bpemodel"])
-        self.train_set = FeatureDataset(train_dir, self.tokenizer)
+        self.train_set = FeatureDataset(train_dir, self.tokenizer, config["speed_perturb_factors"], config["seed"])
         self.valid_set = FeatureDataset(valid_dir, self.tokenizer)
         self.train_batches = make_split_batches(self.train_set, config)
         self.valid_batches = make_split_batches(self.valid_set, config)
@@ -175,6 +175,7 @@ class Trainer:
 
         running, start = {}, time.time()
         pin = pin_wanted(self.device)
+        self.train_set.set_epoch(self.epoch)  # before the workers start: they copy the dataset
         loader = batch_loader(self.train_set, batches, cfg["num_workers"], cfg["prefetch_factor"], pin)
         self.wait_clock = WaitClock()
         for i, batch in enumerate(self.wait_clock.timed(bar(loader))):

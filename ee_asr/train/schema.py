@@ -69,6 +69,15 @@ class Flag:
         return isinstance(v, bool)
 
 
+class Factors:
+    def describe(self):
+        return "a list of positive numbers or null"
+
+    def ok(self, v):
+        return v is None or (isinstance(v, list) and len(v) > 0 and all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) and f > 0 for f in v))
+
+
 class Mapping:
     def describe(self):
         return "a mapping (key: value) or null"
@@ -90,7 +99,7 @@ SCHEMA = {
     "num_threads": INT_POS, "min_frames": Number(integer=True, lo=0),
     "pretrained": Text(optional=True), "init_param": Text(optional=True),
     "use_amp": Flag(), "amp_dtype": Choice("bfloat16", "float16"), "num_workers": Number(integer=True, lo=0),
-    "prefetch_factor": INT_POS,
+    "prefetch_factor": INT_POS, "speed_perturb_factors": Factors(),
     # nested values that reach torch unchecked otherwise
     "optim_conf.lr": REAL_POS, "optim_conf.weight_decay": Number(lo=0),
     "scheduler_conf.warmup_steps": Number(integer=True, lo=0),
