@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from faults_setup import make_corpus
+from test_online_features import online_dump
 
 from conftest import run_py
 from ee_asr.benchmark.train_speed import espnet_interctc_model, model_variants, synthetic_batches, time_model_steps
@@ -51,15 +52,18 @@ def test_every_variant_is_timed_on_the_same_batches():
 
 def test_cli_writes_json_with_ratios_and_loading_passes(tmp_path):
     root = make_corpus(tmp_path / "c")
+    online_dump(root / "train", root / "train_online")
     (tmp_path / "tiny.yaml").write_text(
         "encoder_conf: {output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, exit_layers: [2, 4],"
         " cnn_module_kernel: 7, input_layer: conv2d}\nbatch_bins: 150\n")
     out = tmp_path / "b.json"
     run_py("ee_asr.bin.benchmark_train", "--config", str(tmp_path / "tiny.yaml"), "--steps", "1", "--repeats", "1",
            "--vocab-size", "30", "--batch-bins", "600", "--data-dir", str(root / "train"), "--bpemodel",
-           str(root / "bpe.model"), "--workers", "0", "2", "--loader-steps", "3", "--output", str(out))
+           str(root / "bpe.model"), "--workers", "0", "2", "--loader-steps", "3", "--output", str(out),
+           "--online-data-dir", str(root / "train_online"))
     result = json.loads(out.read_text())
     assert result["step_ratio_fp32_wall"] > 0 and result["step_ratio_bf16_cpu"] > 0
     passes = result["loading"]["passes"]
-    assert [p["num_workers"] for p in passes] == [0, 2] and all(p["steps"] == 3 for p in passes)
+    assert [(p["source"], p["num_workers"]) for p in passes] == [("dump", 0), ("dump", 2), ("online", 0), ("online", 2)]
+    assert all(p["steps"] == 3 for p in passes) and result["loading"]["online_over_dump_2_workers"] > 0
     assert all(0 <= p["loader_wait_fraction"] <= 1 for p in passes)

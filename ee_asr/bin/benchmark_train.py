@@ -14,16 +14,12 @@ import logging
 
 import torch
 
-from ee_asr.benchmark.train_speed import model_variants, synthetic_batches, time_loading, time_model_steps
+from ee_asr.benchmark.loading_speed import loading_passes, loading_setup
+from ee_asr.benchmark.train_speed import model_variants, synthetic_batches, time_model_steps
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.errors import UserError
-from ee_asr.data.batching import epoch_batches
-from ee_asr.data.dataset import FeatureDataset
-from ee_asr.data.tokenizer import Tokenizer
-from ee_asr.models.registry import build_model
 from ee_asr.train.config import load_config
-from ee_asr.train.loop import make_split_batches
 
 
 def parse_args(argv):
@@ -41,42 +37,18 @@ def parse_args(argv):
     p.add_argument("--loader-config", default=None, help="the model trained in the loading pass (default --config)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--loader-steps", type=int, default=40, help="training steps of each loading pass")
+    p.add_argument("--online-data-dir", default=None,
+                   help="a fbank_online dump of the same utterances: also time passes computing fbank on the fly")
+    p.add_argument("--loader-repeats", type=int, default=1,
+                   help="rounds of the loading passes (interleaved; the fastest of each kept)")
+    p.add_argument("--skip-models", action="store_true", help="time the loading passes only")
     p.add_argument("--num-threads", type=int, default=1, help="torch threads (1: CPU time is the work done)")
     p.add_argument("--output", default=None, help="also write the JSON here")
     return p.parse_args(argv)
 
 
-def loading_setup(args):
-    """The loading pass's config, data and batch plan: read before any timing, so a bad path fails at once."""
-    if args.bpemodel is None:
-        raise UserError("--data-dir needs --bpemodel (the token model of its transcripts)")
-    config = load_config(args.loader_config or args.config)
-    tokenizer = Tokenizer(args.bpemodel)
-    data = FeatureDataset(args.data_dir, tokenizer)
-    first = next(iter(data.lengths))
-    config.update(input_size=int(data.feats[first].shape[1]), vocab_size=tokenizer.vocab_size, normalize=None)
-    plan = epoch_batches(make_split_batches(data, config), 0, config["seed"])[:args.loader_steps]
-    return config, data, plan
-
-
-def loading_passes(args, config, data, plan):
-    out = []
-    for workers in args.workers:
-        torch.manual_seed(0)
-        model = build_model(config).to(args.device).train()
-        out.append(time_loading(model, data, plan, workers, config["prefetch_factor"], args.device))
-        logging.info("%d workers: waited %.1f%% of %.1fs", workers, 100 * out[-1]["loader_wait_fraction"],
-                     out[-1]["loop_seconds"])
-    return {"config": args.loader_config or args.config, "batch_bins": config["batch_bins"], "passes": out}
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    setup_logging()
-    torch.set_num_threads(args.num_threads)
-    config = load_config(args.config)
-    loading = loading_setup(args) if args.data_dir else None
-    config.update(input_size=80, vocab_size=args.vocab_size)
+def model_comparison(args):
+    config = {**load_config(args.config), "input_size": 80, "vocab_size": args.vocab_size}
     bins = args.batch_bins or config["batch_bins"]
     batches = synthetic_batches(args.steps, bins, 80, args.vocab_size, device=args.device)
     variants = model_variants(config, (False,) if args.no_amp else (False, True), not args.no_espnet, args.device)
@@ -90,8 +62,26 @@ def main(argv=None):
             for clock in ("wall", "cpu"):
                 result[f"step_ratio_{prec}_{clock}"] = (steps[f"ours_{prec}"][f"step_seconds_{clock}"]
                                                         / steps[f"espnet_interctc_{prec}"][f"step_seconds_{clock}"])
-    if args.data_dir:
-        result["loading"] = loading_passes(args, *loading)
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging()
+    torch.set_num_threads(args.num_threads)
+    if args.skip_models and not args.data_dir:
+        raise UserError("--skip-models leaves nothing to time without --data-dir")
+    loading = None
+    if args.data_dir:  # read before any timing, so that a bad path fails at once
+        if args.bpemodel is None:
+            raise UserError("--data-dir needs --bpemodel (the token model of its transcripts)")
+        loader_config = args.loader_config or args.config
+        loading = loading_setup(load_config(loader_config), args.data_dir, args.bpemodel, args.loader_steps,
+                                args.online_data_dir)
+    result = {} if args.skip_models else model_comparison(args)
+    if loading:
+        result["loading"] = {"config": loader_config, "threads": torch.get_num_threads(),
+                             **loading_passes(*loading, args.workers, args.loader_repeats, args.device)}
     text = json.dumps(result, indent=1)
     if args.output:
         atomic_write_text(args.output, text + "\n")
