@@ -13,7 +13,9 @@ Speed perturbation happens here too: each training utterance is played at a fact
 the configured list, per (seed, epoch, utterance), so a resumed run draws what an uninterrupted
 one did, and a worker needs nothing from the training process's generators. The change of speed
 is sox's `speed` (tempo and pitch together) done by polyphase resampling; its samples are close
-to, not identical with, sox's of the dumped copies.
+to, not identical with, sox's of the dumped copies. Batches are planned from the unperturbed
+lengths (as WeNet does), so a batch of slowed utterances holds up to 1/0.9 of `batch_bins`.
+CMVN statistics are those of the unperturbed audio.
 """
 
 import json
