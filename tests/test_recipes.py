@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_recipe import needs_tts
 
-from conftest import ROOT, SHARED, copy_recipe, run_py
+from conftest import ROOT, SHARED, TINY_TRAIN_ARGS, copy_recipe, run_py
 from ee_asr.models.registry import build_model
 from ee_asr.train.config import load_config
 
@@ -131,6 +131,22 @@ def test_aed_recipe_trains_and_decodes_with_joint_beam_search(tmp_path, tiny_dat
     assert len(records) == 20 * 6 and all('"nbest_posterior"' in r for r in records)
     assert (exp / "decode_test" / "policy_nbest" / "thr_0.9" / "summary.json").is_file()
     assert " batch_bins=40000 " in (exp / ".stage5.done").read_text()  # fbank's default: frames
+
+
+@pytest.mark.slow
+@needs_tts
+def test_ctc_recipe_trains_on_the_fly_with_speed_perturbation_and_decodes(tmp_path, tiny_data):
+    ctc = mini_recipe("conformer_ctc_ee", tmp_path, tiny_data)
+    run_recipe(ctc, "--nbpe", "100", "--feats-type", "fbank_online", "--speed-perturb-factors", "0.9 1.0 1.1",
+               "--train-args", TINY_TRAIN_ARGS + " --set num_workers=2", "--policy-grid", "fixed:4")
+    dump = ctc / "dump" / "fbank_online"
+    assert not (ctc / "data" / "train_sp").exists() and not list(dump.rglob("*.ark"))
+    assert (dump / "train" / "cmvn.npz").is_file() and not (dump / "test" / "feats.scp").exists()
+    exp = ctc / "exp" / "conformer_ctc_ee_unigram100"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["speed_perturb_factors"] == [0.9, 1.0, 1.1] and config["num_workers"] == 2
+    assert "2 workers" in (exp / "train.rank0.log").read_text()
+    assert "|decode_test/exit4|20|" in (exp / "RESULTS.md").read_text()
 
 
 MINI_AN4 = SHARED / "data" / "mini_an4" / "downloads.tar.gz"

@@ -6,15 +6,17 @@
 set -euo pipefail
 nj=2                  # parallel jobs (at most one per utterance)
 cmd=utils/run_local.sh  # job runner, called as $cmd JOB=1:N log command
-feats_type=fbank      # fbank (log-mel) or raw (the waveform)
+feats_type=fbank      # fbank (log-mel), raw (the waveform), or fbank_online (lengths and CMVN sums only)
 n_mels=80             # log-mel fbank dimension
-help_message="Usage: $0 [--nj N] [--cmd CMD] [--feats-type fbank|raw] [--n-mels N] <data-dir> <out-dir>"
+help_message="Usage: $0 [--nj N] [--cmd CMD] [--feats-type fbank|raw|fbank_online] [--n-mels N] <data-dir> <out-dir>"
 . utils/parse_options.sh
 [ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
 data=$1; out=$2
 
 mkdir -p "$out/split"
 for f in text utt2spk spk2utt wav.scp; do cp "$data/$f" "$out/"; done
+# fbank_online reads the audio when training: the dump keeps where each utterance lies in it
+if [ "$feats_type" = fbank_online ] && [ -f "$data/segments" ]; then cp "$data/segments" "$out/"; fi
 n=$(wc -l < "$data/text"); nj=$(( nj < n ? nj : n ))
 if [ -f "$data/segments" ]; then
   utils/split_scp.sh "$data/segments" "$nj" "$out/split/segments"
@@ -28,6 +30,11 @@ fi
 $cmd JOB=1:"$nj" "$out/log/features.JOB.log" \
   python -m ee_asr.bin.compute_features --wav-scp "$wav_of_job" $seg_opt \
     --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels" --feats-type "$feats_type"
-for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
 for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.num_frames"; done > "$out/utt2num_frames.tmp"
-mv "$out/feats.scp.tmp" "$out/feats.scp"; mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"
+if [ "$feats_type" = fbank_online ]; then  # no features: data/online_fbank.py computes them from the audio
+  printf '{"feats_type": "fbank_online", "num_mel_bins": %d}\n' "$n_mels" > "$out/online_features.json"
+else
+  for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
+  mv "$out/feats.scp.tmp" "$out/feats.scp"
+fi
+mv "$out/utt2num_frames.tmp" "$out/utt2num_frames"

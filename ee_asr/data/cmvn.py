@@ -4,7 +4,7 @@ import kaldiio
 import numpy as np
 
 from ee_asr.common.atomic import atomic_path
-from ee_asr.common.errors import DataError
+from ee_asr.common.errors import DataError, UserError
 
 
 def compute_global_stats(feats_scp):
@@ -15,6 +15,19 @@ def compute_global_stats(feats_scp):
         total_sq = (feats ** 2).sum(0) if total_sq is None else total_sq + (feats ** 2).sum(0)
         count += len(feats)
     return {"count": np.array(count), "sum": total, "sum_square": total_sq}
+
+
+def merge_stats(paths):
+    """The sums of several jobs' statistics npz files (stage 2 of a fbank_online dump)."""
+    out = None
+    for path in paths:
+        check_stats_file(path)
+        with np.load(path) as s:
+            part = {k: s[k].astype(np.float64) if k != "count" else s[k] for k in ("count", "sum", "sum_square")}
+        out = part if out is None else {k: out[k] + part[k] for k in out}
+    if out is None:
+        raise UserError("no statistics files to merge: run stage 2 (--feats-type fbank_online) first")
+    return out
 
 
 def write_stats(stats, path):

@@ -1,4 +1,5 @@
-"""Features, lengths and token ids of one data split, loaded lazily from feats.scp."""
+"""Features, lengths and token ids of one data split, loaded lazily from feats.scp, or computed
+from the audio as they are read in a `fbank_online` dump (data/online_fbank.py)."""
 
 from pathlib import Path
 
@@ -6,17 +7,24 @@ import kaldiio
 import numpy as np
 import torch
 
-from ee_asr.common.errors import DataError
+from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.datadir import read_dict, read_lengths
+from ee_asr.data.online_fbank import OnlineFbank, is_online_dump
 
 
 class FeatureDataset:
-    def __init__(self, dump_dir, tokenizer=None):
+    def __init__(self, dump_dir, tokenizer=None, speed_factors=None, seed=0):
+        """`speed_factors`: per-utterance speed perturbation, drawn per epoch (set_epoch); only
+        a `fbank_online` dump computes its features from the audio and can perturb them."""
         d = Path(dump_dir)
-        for name in ("feats.scp", "utt2num_frames", "text"):
+        online = is_online_dump(d)
+        for name in ("wav.scp" if online else "feats.scp", "utt2num_frames", "text"):
             if not (d / name).is_file():
                 raise DataError(d / name, "is missing: run feature extraction (stage 2) first")
-        self.feats = kaldiio.load_scp(str(d / "feats.scp"))
+        if speed_factors and not online:
+            raise UserError(f"speed_perturb_factors: {d} holds dumped features, which cannot change speed; "
+                            f"give a --feats-type fbank_online dump or perturb in stage 2 (data/<set>_sp)")
+        self.feats = OnlineFbank(d, speed_factors, seed) if online else kaldiio.load_scp(str(d / "feats.scp"))
         self.lengths = read_lengths(d / "utt2num_frames")
         self.text = read_dict(d / "text")
         self.tokenizer = tokenizer
@@ -26,6 +34,11 @@ class FeatureDataset:
 
     def __len__(self):
         return len(self.lengths)
+
+    def set_epoch(self, epoch):
+        """The epoch whose speed factors the features draw (a no-op for dumped features)."""
+        if isinstance(self.feats, OnlineFbank):
+            self.feats.set_epoch(epoch)
 
     def collate(self, utts):
         """Pad a list of utterances into (ids, feats, feat_lens, tokens, token_lens)."""

@@ -13,6 +13,7 @@ from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.edit_ops import char_counts, error_rate, errors_of
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
+from ee_asr.data.online_fbank import OnlineFbank, is_online_dump
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.deploy.onnx_backend import onnx_engine
 
@@ -20,12 +21,18 @@ from ee_asr.deploy.onnx_backend import onnx_engine
 def read_dump(data_dir, max_utts=None):
     """[(utt, feats, text)] of a dump dir, sorted by length (batches pad less)."""
     data_dir = Path(data_dir)
-    for name in ("feats.scp", "text"):
+    online = is_online_dump(data_dir)
+    for name in ("wav.scp" if online else "feats.scp", "text"):
         if not (data_dir / name).is_file():
             raise UserError(f"{data_dir / name} does not exist: --data-dir must be a dump dir (feats.scp and text)")
     text = {k: v for k, v, _ in read_table(data_dir / "text")}
     utts = []
-    for key, feats in kaldiio.load_scp_sequential(str(data_dir / "feats.scp")):
+    if online:  # features computed from the audio (data/online_fbank.py)
+        fbank = OnlineFbank(data_dir)
+        pairs = ((key, fbank[key]) for key in fbank.specs)
+    else:
+        pairs = kaldiio.load_scp_sequential(str(data_dir / "feats.scp"))
+    for key, feats in pairs:
         if key not in text:
             raise UserError(f"{data_dir / 'text'}: no transcript for utterance '{key}'")
         utts.append((key, feats, text[key]))

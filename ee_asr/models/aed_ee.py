@@ -14,7 +14,7 @@ from espnet.nets.pytorch_backend.transformer.label_smoothing_loss import LabelSm
 from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
 
 from ee_asr.common.errors import UserError
-from ee_asr.models.ctc_ee import EarlyExitCTC
+from ee_asr.models.ctc_ee import EarlyExitCTC, float32_region
 
 IGNORE_ID = -1  # the padding value of token batches (data/dataset.py)
 DECODER_DEFAULTS = {"attention_heads": 4, "linear_units": 2048, "num_blocks": 1, "dropout_rate": 0.1}
@@ -53,7 +53,9 @@ class EarlyExitAED(EarlyExitCTC):
         losses, stats = [], {}
         for i, ((layer, hidden), ctc) in enumerate(zip(outs, ctcs)):
             dec_out, _ = self.decoder(i)(hidden, olens, ys_in, ys_in_lens)
-            att = self.criterion(dec_out, ys_out)
+            with float32_region(dec_out):  # log-softmax and label smoothing in float32 under autocast
+                dec_out = dec_out.float()
+                att = self.criterion(dec_out, ys_out)
             loss = self.ctc_weight * ctc + (1.0 - self.ctc_weight) * att
             losses.append(loss)
             stats[f"loss_exit{layer}"] = loss.detach()

@@ -7,6 +7,11 @@ from ee_asr.models.exit_weighting import ExitWeighting
 from ee_asr.models.stacked_ctc import can_fuse, stacked_ctc_losses
 
 
+def float32_region(like):
+    """Autocast off (mixed-precision training) for the ops that follow, on `like`'s device."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 class EarlyExitCTC(torch.nn.Module):
     def __init__(self, vocab_size, encoder, normalize=None, specaug=None, shared_head=False,
                  exit_weighting="equal", ctc_dropout=0.0):
@@ -48,12 +53,15 @@ class EarlyExitCTC(torch.nn.Module):
         return loss, stats
 
     def exit_ctc_losses(self, outs, olens, tokens, token_lens):
-        """Per-exit CTC losses (N,) of [(layer, hidden), ...]."""
+        """Per-exit CTC losses (N,) of [(layer, hidden), ...], in float32 also under autocast:
+        CTC adds log probabilities over hundreds of frames, more than a bfloat16 mantissa holds."""
         heads = list(self.ctc_heads)[:len(outs)]  # a shared head is a list of one
         stack = outs[0][1].is_cuda if self.stack_exits is None else self.stack_exits
-        if stack and can_fuse(heads):
-            return stacked_ctc_losses(heads, [h for _, h in outs], olens, tokens, token_lens)
-        return torch.stack([self.head(i)(h, olens, tokens, token_lens) for i, (_, h) in enumerate(outs)])
+        with float32_region(outs[0][1]):
+            hiddens = [h.float() for _, h in outs]
+            if stack and can_fuse(heads):
+                return stacked_ctc_losses(heads, hiddens, olens, tokens, token_lens)
+            return torch.stack([self.head(i)(h, olens, tokens, token_lens) for i, h in enumerate(hiddens)])
 
     @torch.no_grad()
     def exit_hidden(self, feats, feat_lens, max_layers=None):

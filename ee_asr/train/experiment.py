@@ -26,6 +26,7 @@ from ee_asr.data.dataset import FeatureDataset
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.train import distributed as ddp
 from ee_asr.train.checkpoint import CheckpointManager
+from ee_asr.train.config import DEFAULTS
 from ee_asr.train.loop import FINAL_MODEL, Trainer
 from ee_asr.train.optim import check_training_config
 from ee_asr.train.schema import check_config_values
@@ -66,7 +67,8 @@ def resolve_config(config, train_dir, bpemodel, cmvn):
 
 # Keys that may change between a run and its resumption: more epochs, other logging. Not
 # keep_nbest_models or best_criterion: the epochs already pruned were chosen by their old values.
-RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads")
+# Where batches are read (workers, prefetch) changes nothing they hold.
+RESUMABLE_CHANGES = ("max_epoch", "log_interval", "num_threads", "num_workers", "prefetch_factor")
 
 
 def check_same_experiment(config, exp_dir):
@@ -82,7 +84,7 @@ def check_same_experiment(config, exp_dir):
                             f"{asset_paths(config).get(role)} (sha256 differs from the one in "
                             f"{exp_config_path(exp_dir)}): restore that file, or train with a new --tag")
     changed = sorted(k for k in set(old) | set(config)
-                     if k not in RESUMABLE_CHANGES and old.get(k) != config.get(k))
+                     if k not in RESUMABLE_CHANGES and old.get(k, DEFAULTS.get(k)) != config.get(k))
     if changed:
         raise UserError(f"{exp_dir} holds checkpoints of another configuration (differs in: "
                         f"{', '.join(changed)}); give a new --tag or remove {exp_dir}")

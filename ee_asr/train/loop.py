@@ -16,10 +16,12 @@ from tqdm import tqdm
 from ee_asr.common.errors import UserError
 from ee_asr.data.batching import epoch_batches, make_batches
 from ee_asr.data.dataset import FeatureDataset
+from ee_asr.data.loader import WaitClock, batch_loader, pin_wanted, to_device
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.models.load import init_from_model
 from ee_asr.models.registry import build_model
 from ee_asr.train import distributed as ddp
+from ee_asr.train.amp import MixedPrecision
 from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.lr_schedule import PiecewiseLinearLR
 from ee_asr.train.optim import build_optimizer, build_scheduler
@@ -78,18 +80,21 @@ class Trainer:
         random.seed(config["seed"])
         np.random.seed(config["seed"])
         self.tokenizer = Tokenizer(config["bpemodel"])
-        self.train_set = FeatureDataset(train_dir, self.tokenizer)
+        self.train_set = FeatureDataset(train_dir, self.tokenizer, config["speed_perturb_factors"], config["seed"])
         self.valid_set = FeatureDataset(valid_dir, self.tokenizer)
         self.train_batches = make_split_batches(self.train_set, config)
         self.valid_batches = make_split_batches(self.valid_set, config)
         self.model = build_model(config).to(device)
         self.optimizer = build_optimizer(config, self.model.parameters())
+        self.amp = MixedPrecision.from_config(config, device.type)
         updates = self.planned_updates()
         self.scheduler = build_scheduler(config, self.optimizer, updates)
         self.warn_if_schedule_ends_elsewhere(updates)
         self.ckpt = CheckpointManager(self.exp_dir, config["keep_nbest_models"], self.criterion_key(config))
         self.epoch, self.step, self.history = 0, 0, []
         self.wrapped = self.model
+        if self.dist.is_main and self.amp.enabled:
+            logging.info("mixed precision: %s", self.amp.describe())
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             # a block that stochastic depth skips has no gradients in that step; without being told,
@@ -142,6 +147,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
+        self.amp.load_state_dict(state.get("amp"), path)
         self.restore_batches(state.get("batches"), path)
         restore_rng(state.get("rng"), self.dist)
         logging.info("resumed from %s after epoch %d (step %d)", path, self.epoch, self.step)
@@ -163,26 +169,33 @@ class Trainer:
         cfg = self.config
         batches = epoch_batches(self.train_batches, self.epoch, cfg["seed"], self.dist.rank, self.dist.world_size)
         self.wrapped.train()
-        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{cfg['max_epoch']}", disable=not self.dist.is_main,
-                   mininterval=5, unit="batch")
+        def bar(items):
+            return tqdm(items, desc=f"epoch {self.epoch + 1}/{cfg['max_epoch']}", disable=not self.dist.is_main,
+                        mininterval=5, unit="batch")
+
         running, start = {}, time.time()
-        for i, utts in enumerate(bar):
-            _, x, xl, y, yl = self.train_set.collate(utts)
-            x, xl, y, yl = x.to(self.device), xl.to(self.device), y.to(self.device), yl.to(self.device)
+        pin = pin_wanted(self.device)
+        self.train_set.set_epoch(self.epoch)  # before the workers start: they copy the dataset
+        loader = batch_loader(self.train_set, batches, cfg["num_workers"], cfg["prefetch_factor"], pin)
+        self.wait_clock = WaitClock()
+        for i, batch in enumerate(self.wait_clock.timed(bar(loader))):
+            _, x, xl, y, yl = to_device(batch, self.device, non_blocking=pin)
             last_of_group = (i + 1) % cfg["accum_grad"] == 0 or i + 1 == len(batches)
             # Skip the gradient all-reduce on accumulation steps; DDP syncs on the last one.
             sync = self.wrapped.no_sync() if self.dist.enabled and not last_of_group else nullcontext()
             with sync:
-                loss, stats = self.wrapped(x, xl, y, yl)
-                (loss / cfg["accum_grad"]).backward()
+                with self.amp.autocast():
+                    loss, stats = self.wrapped(x, xl, y, yl)
+                self.amp.backward(loss / cfg["accum_grad"])
             for k, v in stats.items():
                 running[k] = running.get(k, 0.0) + float(v)
             if not last_of_group:
                 continue
+            self.amp.unscale(self.optimizer)
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg["grad_clip"])
-            if torch.isfinite(norm):
-                self.optimizer.step()
-            else:
+            finite = bool(torch.isfinite(norm))
+            self.amp.step(self.optimizer, finite)
+            if not finite:
                 logging.warning("step %d: gradient norm is %s, update skipped", self.step, norm)
             self.optimizer.zero_grad()
             if self.scheduler is not None:
@@ -212,6 +225,7 @@ class Trainer:
         while self.epoch < cfg["max_epoch"]:
             start = time.time()
             train_stats = self.train_epoch()
+            waits = self.wait_clock.summary()
             self.epoch += 1
             self.check_replicas()
             # every rank's generators as the next epoch starts with them (validation draws none)
@@ -219,7 +233,10 @@ class Trainer:
             if self.dist.is_main:
                 valid = validate(self.model, self.valid_set, self.valid_batches, self.tokenizer, self.device)
                 self.history.append({"epoch": self.epoch, "train": train_stats, "valid": valid,
-                                     "seconds": time.time() - start})
+                                     "seconds": time.time() - start, **waits})
+                logging.info("epoch %d: waited %.1fs for batches in %.1fs of training steps (%.1f%%, %d workers)",
+                             self.epoch, waits["loader_wait_seconds"], waits["loop_seconds"],
+                             100 * waits["loader_wait_fraction"], cfg["num_workers"])
                 self.save_epoch()
                 cers = " ".join(f"{k}={v:.1f}" for k, v in valid.items() if k.startswith("cer_exit"))
                 logging.info("epoch %d done in %.0fs: valid loss=%.2f %s", self.epoch, time.time() - start,
@@ -242,5 +259,5 @@ class Trainer:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                  "epoch": self.epoch, "step": self.step, "history": self.history,
-                 "batches": self.train_batches, "rng": self.rng_states}
+                 "batches": self.train_batches, "rng": self.rng_states, "amp": self.amp.state_dict()}
         self.ckpt.save_epoch(self.epoch, self.model.state_dict(), state, self.history)

@@ -61,6 +61,23 @@ class Text:
         return isinstance(v, str) and v != "" or (v is None and self.optional)
 
 
+class Flag:
+    def describe(self):
+        return "true or false"
+
+    def ok(self, v):
+        return isinstance(v, bool)
+
+
+class Factors:
+    def describe(self):
+        return "a list of positive numbers or null"
+
+    def ok(self, v):
+        return v is None or (isinstance(v, list) and len(v) > 0 and all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) and f > 0 for f in v))
+
+
 class Mapping:
     def describe(self):
         return "a mapping (key: value) or null"
@@ -81,6 +98,8 @@ SCHEMA = {
     "best_criterion": Choice("loss", "cer"), "seed": Number(integer=True, lo=0), "log_interval": INT_POS,
     "num_threads": INT_POS, "min_frames": Number(integer=True, lo=0),
     "pretrained": Text(optional=True), "init_param": Text(optional=True),
+    "use_amp": Flag(), "amp_dtype": Choice("bfloat16", "float16"), "num_workers": Number(integer=True, lo=0),
+    "prefetch_factor": INT_POS, "speed_perturb_factors": Factors(),
     # nested values that reach torch unchecked otherwise
     "optim_conf.lr": REAL_POS, "optim_conf.weight_decay": Number(lo=0),
     "scheduler_conf.warmup_steps": Number(integer=True, lo=0),

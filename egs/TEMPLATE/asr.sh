@@ -20,9 +20,11 @@ train_set=train       # training data dir under data/
 valid_set=dev         # validation data dir (checkpoint selection)
 test_sets="test"      # space-separated data dirs to decode
 # Features
-feats_type=fbank      # fbank (log-mel), or raw (the waveform, for wav2vec2 recipes)
+feats_type=fbank      # fbank (log-mel), raw (the waveform, for wav2vec2 recipes), or fbank_online (fbank
+                      # computed from the audio as training reads it: stage 2 writes lengths and CMVN only)
 n_mels=80             # log-mel fbank dimension
-speed_perturb_factors=""  # e.g. "0.9 1.0 1.1": train on speed-perturbed copies (data/<train_set>_sp)
+speed_perturb_factors=""  # e.g. "0.9 1.0 1.1": train on speed-perturbed copies (data/<train_set>_sp); with
+                          # fbank_online, each utterance at one factor drawn per epoch, at load time
 # Tokens
 token_type=unigram    # sentencepiece model type: unigram, bpe or char
 nbpe=300              # sentencepiece vocabulary size
@@ -97,7 +99,7 @@ done
 [ "$num_nodes" -eq 1 ] || { [ "$stage" -eq 4 ] && [ "$stop_stage" -eq 4 ]; } \
   || bad_option "--num-nodes $num_nodes: run only training on every node (--stage 4 --stop-stage 4), the rest on one"
 case "$token_type" in unigram|bpe|char) ;; *) bad_option "--token-type must be unigram, bpe or char, not '$token_type'" ;; esac
-case "$feats_type" in fbank|raw) ;; *) bad_option "--feats-type must be fbank or raw, not '$feats_type'" ;; esac
+case "$feats_type" in fbank|raw|fbank_online) ;; *) bad_option "--feats-type must be fbank, raw or fbank_online, not '$feats_type'" ;; esac
 case "$device" in cpu|cuda) ;; *) bad_option "--device must be cpu or cuda, not '$device'" ;; esac
 if [ -n "$policy_grid" ]; then  # every threshold against its policy's meaning, before any work
   # shellcheck disable=SC2086
@@ -174,6 +176,12 @@ if [ -z "$decode_batch_bins" ]; then  # the same 400 s of audio either way
 fi
 
 orig_train_set=$train_set
+online_sp=()  # fbank_online perturbs at load time: training gets the factors, no data/<set>_sp copies
+if [ "$feats_type" = fbank_online ]; then
+  # shellcheck disable=SC2086
+  [ -z "$speed_perturb_factors" ] || online_sp=(--set "speed_perturb_factors=[$(echo $speed_perturb_factors | tr ' ' ,)]")
+  speed_perturb_factors=""
+fi
 [ -z "$speed_perturb_factors" ] || train_set="${train_set}_sp"
 
 if want 2; then
@@ -203,18 +211,19 @@ if want 2; then
     log "Stage 2: $feats_type features of data/$d into $featdir/$d with $nj jobs"; rerun 2
     # the CMVN statistics, which trained models read, go to a new version cmvn/<sha12>/cmvn.npz
     # (cmvn.npz links to cmvn/current/cmvn.npz): never rewritten in place
-    stage_begin 2 "$featdir/$d" "$opts" "$featdir/$d"/{split,log,text,utt2spk,spk2utt,wav.scp,feats.scp,utt2num_frames}
+    stage_begin 2 "$featdir/$d" "$opts" "$featdir/$d"/{split,log,text,utt2spk,spk2utt,wav.scp,feats.scp,utt2num_frames,segments,online_features.json}
     utils/compute_features.sh --nj "$nj" --cmd "$train_cmd" --feats-type "$feats_type" --n-mels "$n_mels" \
       "data/$d" "$featdir/$d"
     if [ "$d" = "$train_set" ]; then
       stage_output 2 "$featdir/$d" "$featdir/$d/cmvn/.new"
       rm -rf "$featdir/$d/cmvn/.new"
-      python -m ee_asr.bin.compute_cmvn "$featdir/$d/feats.scp" "$featdir/$d/cmvn/.new/cmvn.npz"
+      stats_of="$featdir/$d/feats.scp"; [ "$feats_type" != fbank_online ] || stats_of="$featdir/$d"
+      python -m ee_asr.bin.compute_cmvn "$stats_of" "$featdir/$d/cmvn/.new/cmvn.npz"
       publish "$featdir/$d/cmvn" cmvn.npz
       # the path of the layout before versions, for readers of it; a file there is an older experiment's
       [ -f "$featdir/$d/cmvn.npz" ] && [ ! -L "$featdir/$d/cmvn.npz" ] || ln -sfn cmvn/current/cmvn.npz "$featdir/$d/cmvn.npz"
     fi
-    log "  $d: $(wc -l < "$featdir/$d/feats.scp") utterances"
+    log "  $d: $(wc -l < "$featdir/$d/utt2num_frames") utterances"
     stage_end 2 "$featdir/$d" "$opts"
     stage_unlock "$featdir/$d"
   done
@@ -257,7 +266,7 @@ if want 3; then
 fi
 
 if want 4; then
-  opts="procs=$num_procs nodes=$num_nodes args=$train_args pretrained=$pretrained"
+  opts="procs=$num_procs nodes=$num_nodes args=${online_sp[*]+${online_sp[*]} }$train_args pretrained=$pretrained"
   legacy="config=$(file_sig "$train_config") bpe=$(file_sig "$bpedir/bpe.model") feats=$(file_sig "$featdir/$train_set/feats.scp") $opts"
   bpemodel=$(artefact "$bpedir" bpe.model)
   cmvn=$(artefact "$featdir/$train_set/cmvn" cmvn.npz "$featdir/$train_set/cmvn.npz")
@@ -282,7 +291,7 @@ if want 4; then
     # shellcheck disable=SC2206
     args=(--config "$train_config" --train-dir "$featdir/$train_set" --valid-dir "$featdir/$valid_set"
                 --bpemodel "$bpemodel" --cmvn "$cmvn" --exp-dir "$exp" --device "$device"
-                ${pretrained:+--pretrained "$pretrained"} $train_args)
+                ${pretrained:+--pretrained "$pretrained"} ${online_sp[@]+"${online_sp[@]}"} $train_args)
     # Through $train_cmd, so that a cluster runs it (cores and GPUs of this node); several nodes
     # meet at a c10d rendezvous on --master-addr, each running this stage with its --node-rank.
     if [ "$num_nodes" -gt 1 ]; then

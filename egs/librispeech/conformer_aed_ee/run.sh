@@ -5,6 +5,6 @@ set -euo pipefail
 ./asr.sh \
   --train-set train --valid-set dev --test-sets "test_clean test_other" --local-data-opts "--train 960" \
   --nbpe 300 --decode-args "--beam-size 5 --ctc-weight 0.3" --nbest-size 5 \
-  --speed-perturb-factors "0.9 1.0 1.1" \
+  --feats-type fbank_online --speed-perturb-factors "0.9 1.0 1.1" \
   --train-config conf/train_conformer_aed_ee.yaml \
   "$@"

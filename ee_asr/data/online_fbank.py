@@ -1,0 +1,144 @@
+"""Features computed as batches are read (stage 2's `--feats-type fbank_online`), icefall/lhotse
+and WeNet style: the dump dir keeps the corpus audio as it is (wav.scp and segments naming FLAC,
+SPHERE, wav or pipes), the lengths and the CMVN statistics, and no features. A dumped fbank costs
+112 MB per audio hour and one copy per speed factor; LibriSpeech 960 h x 3 speeds would be 320 GB.
+
+Fbank is computed where the batch is collated, in the loader workers (data/loader.py), with the
+same kaldi-native-fbank code as stage 2's dump, transcription and the exported models: the
+features then equal the dump's and the deployed front end's, and the workers overlap the work
+with the training step. (ESPnet computes them on the training device instead, with torchaudio's
+front end, which is not kaldi-native-fbank's numerics and takes device time from the model.)
+
+Speed perturbation happens here too: each training utterance is played at a factor drawn from
+the configured list, per (seed, epoch, utterance), so a resumed run draws what an uninterrupted
+one did, and a worker needs nothing from the training process's generators. The change of speed
+is sox's `speed` (tempo and pitch together) done by polyphase resampling; its samples are close
+to, not identical with, sox's of the dumped copies. Batches are planned from the unperturbed
+lengths (as WeNet does), so a batch of slowed utterances holds up to 1/0.9 of `batch_bins`.
+CMVN statistics are those of the unperturbed audio.
+"""
+
+import json
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ee_asr.common.atomic import atomic_path
+from ee_asr.common.errors import DataError, UserError
+from ee_asr.data.audio import read_audio
+from ee_asr.data.datadir import read_table
+from ee_asr.data.fbank import SAMPLE_RATE, compute_fbank, make_fbank
+
+ONLINE_CONF = "online_features.json"  # its presence makes a dump dir an on-the-fly one
+
+
+def is_online_dump(dump_dir):
+    return (Path(dump_dir) / ONLINE_CONF).is_file()
+
+
+def write_online_conf(dump_dir, num_mel_bins):
+    (Path(dump_dir) / ONLINE_CONF).write_text(json.dumps({"feats_type": "fbank_online",
+                                                          "num_mel_bins": num_mel_bins}) + "\n")
+
+
+def speed_factor(factors, seed, epoch, utt):
+    """The factor of `utt` in `epoch`: a draw from its own generator, the same in any process
+    (random.Random hashes a str seed with sha512, not Python's per-process salted hash)."""
+    if not factors:
+        return 1.0
+    return random.Random(f"{seed}:{epoch}:{utt}").choice(list(factors))
+
+
+def change_speed(wave, factor):
+    """The waveform played `factor` times as fast (sox `speed`): read as if sampled at
+    factor x 16 kHz, resampled to 16 kHz; 1.1 gives 1/1.1 as many samples."""
+    if factor == 1.0:
+        return wave
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(factor).limit_denominator(100)
+    return resample_poly(wave, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
+def audio_specs(dump_dir):
+    """utt -> (wav.scp entry, start, end): start and end in seconds, None without segments."""
+    d = Path(dump_dir)
+    recordings = {k: v for k, v, _ in read_table(d / "wav.scp")}
+    if not (d / "segments").is_file():
+        return {k: (v, None, None) for k, v in recordings.items()}
+    specs = {}
+    for key, value, line in read_table(d / "segments"):
+        reco, start, end = value.split()
+        if reco not in recordings:
+            raise DataError(d / "segments", f"recording '{reco}' of '{key}' is not in wav.scp", line)
+        specs[key] = (recordings[reco], float(start), float(end))
+    return specs
+
+
+def read_span(spec, start=None, end=None):
+    """An utterance's 16 kHz samples: the whole recording, or its segment [start, end) seconds.
+    A segment of a file is read alone (a TED talk is 15 minutes, its segments seconds); a pipe
+    cannot seek, so it is read whole. Sample arithmetic as stage 2's dump (data/features.py)."""
+    path = Path(spec.strip())
+    if start is None or spec.strip().endswith("|") or not path.is_file():
+        wave = read_audio(spec)  # it names a missing file or a failed pipe clearly
+        return wave if start is None else wave[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+    sr = soundfile.info(str(path)).samplerate
+    if sr != SAMPLE_RATE:  # resampled whole, as the dump does, so that the samples agree
+        return read_audio(spec)[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+    wave, _ = soundfile.read(str(path), start=int(start * sr), stop=int(end * sr), dtype="float32", always_2d=True)
+    return wave.mean(axis=1)
+
+
+class OnlineFbank:
+    """A mapping utt -> fbank (frames, bins) computed from the audio on each access, like the
+    kaldiio mapping of a dumped feats.scp; `set_epoch` chooses the speed factors' draw."""
+
+    def __init__(self, dump_dir, speed_factors=None, seed=0):
+        conf = json.loads((Path(dump_dir) / ONLINE_CONF).read_text())
+        self.opts = make_fbank(conf["num_mel_bins"])
+        self.specs = audio_specs(dump_dir)
+        self.factors = [float(f) for f in speed_factors or []]
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def wave(self, utt):
+        spec, start, end = self.specs[utt]
+        return change_speed(read_span(spec, start, end), speed_factor(self.factors, self.seed, self.epoch, utt))
+
+    def __getitem__(self, utt):
+        return compute_fbank(self.wave(utt), self.opts)
+
+    def __contains__(self, utt):
+        return utt in self.specs
+
+    def __len__(self):
+        return len(self.specs)
+
+
+def write_lengths_and_stats(wav_scp, out_prefix, segments=None, num_mel_bins=80):
+    """Stage 2 of a `fbank_online` dump, one job: the fbank of every utterance is computed, as
+    for a dump, but only `<out_prefix>.num_frames` and its CMVN sums `<out_prefix>.stats.npz`
+    are written (data/cmvn.py merges the jobs' sums)."""
+    from ee_asr.data.cmvn import write_stats
+    from ee_asr.data.features import iter_utterances
+
+    opts = make_fbank(num_mel_bins)
+    total, total_sq, count, n = np.zeros(num_mel_bins), np.zeros(num_mel_bins), 0, 0
+    lens = Path(f"{out_prefix}.num_frames")
+    with atomic_path(lens) as tmp:
+        with open(tmp, "w") as nf:
+            for key, wave in iter_utterances(wav_scp, segments):
+                feats = compute_fbank(wave, opts)
+                if len(feats) == 0:
+                    raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
+                nf.write(f"{key} {len(feats)}\n")
+                f64 = feats.astype(np.float64)
+                total, total_sq, count, n = total + f64.sum(0), total_sq + (f64 ** 2).sum(0), count + len(feats), n + 1
+    write_stats({"count": np.array(count), "sum": total, "sum_square": total_sq}, f"{out_prefix}.stats.npz")
+    return n
