@@ -179,7 +179,7 @@ def test_a_shifted_test_set_breaks_the_promise_and_the_check_says_so():
 @pytest.mark.parametrize("policy, thresholds", [("entropy", [0.2, 0.5]), ("maxprob", [0.3, 0.8]),
                                                  ("agree", [0.0, 0.4]), ("fixed", [4, 5]), ("budget", [4, 6])])
 def test_the_vectorised_exit_choice_is_the_sweeps_rule(policy, thresholds):
-    from ee_asr.exits.sweep import sweep
+    from ee_asr.score.sweep import sweep
 
     rng = np.random.default_rng(5)
     records = [{"utt": f"u{i}", "exit": e, "ref_words": 5, "errors": int(rng.integers(0, 4)),

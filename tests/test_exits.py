@@ -14,7 +14,7 @@ from ee_asr.exits.ctc_prefix_beam import prefix_beam_search
 from ee_asr.exits.nbest_posterior import nbest_posterior
 from ee_asr.exits.policies import parse_grid, stops_at
 from ee_asr.exits.scores import ExitScorer
-from ee_asr.exits.sweep import sweep
+from ee_asr.score.sweep import sweep
 
 
 def test_entropy_and_maxprob_on_hand_made_posteriors():

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from conftest import run_py
 from ee_asr.common.errors import UserError
-from ee_asr.exits.sweep import group_by_utterance, sweep
-from ee_asr.exits.sweep_input import read_sweep_records
 from ee_asr.score.equal_compute import FixedLine, compare
 from ee_asr.score.significance import bootstrap_counts
+from ee_asr.score.sweep import group_by_utterance, sweep
+from ee_asr.score.sweep_input import read_sweep_records
 
 GOOD = {"utt": "a", "exit": 2, "ref_words": 4, "errors": 1, "entropy": 0.1}
 

@@ -26,8 +26,8 @@ from ee_asr.data.datadir import read_table
 from ee_asr.decode.decode_exits import decode_all_exits
 from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.exits.exit_classifier import CLASSIFIER_FILE, ExitClassifier
-from ee_asr.exits.sweep import group_by_utterance
-from ee_asr.exits.sweep_input import read_sweep_records
+from ee_asr.score.sweep import group_by_utterance
+from ee_asr.score.sweep_input import read_sweep_records
 
 
 def get_parser():

@@ -19,8 +19,8 @@ from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import add_renamed_options, run_main
 from ee_asr.exits.exit_classifier import ExitClassifier, add_predictions
 from ee_asr.exits.policies import ALL_POLICIES
-from ee_asr.exits.sweep import markdown_table, sweep
-from ee_asr.exits.sweep_input import read_sweep_records
+from ee_asr.score.sweep import markdown_table, sweep
+from ee_asr.score.sweep_input import read_sweep_records
 
 
 def write_pair(prefix, points, table):

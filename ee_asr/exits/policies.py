@@ -15,7 +15,7 @@
 The last exit answers when no earlier one qualifies. A layer budget (`max_layers`) combines
 with any policy: the deepest exit within it becomes the last exit, so a confident utterance
 stops earlier and no utterance goes deeper. The same rule serves online decoding (`Policy`,
-read by the exit engine, exits/engine.py) and offline sweeps over recorded scores (exits/sweep.py).
+read by the exit engine, exits/engine.py) and offline sweeps over recorded scores (score/sweep.py).
 """
 
 import operator

@@ -26,8 +26,8 @@ import numpy as np
 from ee_asr.common.edit_ops import error_rate
 from ee_asr.common.errors import UserError
 from ee_asr.exits.policies import LAYER_POLICIES, RULES, check_policy
-from ee_asr.exits.sweep import group_by_utterance
 from ee_asr.score.risk_control import certified_prefix
+from ee_asr.score.sweep import group_by_utterance
 
 CALIBRATION_FILE = "calibration.json"  # in the experiment dir, and copied into its ONNX export
 

@@ -18,8 +18,8 @@ import numpy as np
 from ee_asr.common.errors import UserError
 from ee_asr.exits.exit_classifier import ExitClassifier, add_predictions
 from ee_asr.exits.policies import RULES
-from ee_asr.exits.sweep_input import read_sweep_records
 from ee_asr.score.calibration import CALIBRATION_FILE, ExitTable, PolicyCurve, read_calibration, set_name
+from ee_asr.score.sweep_input import read_sweep_records
 from ee_asr.score.wav2vec2_ee_files import read_records
 
 PAPER_SETS = (("test_clean", 1, 2620), ("test_other", 2621, 5559))  # line ranges of their files

@@ -15,9 +15,9 @@ import numpy as np
 
 from ee_asr.exits.exit_classifier import CLASSIFIER_FILE, ExitClassifier, add_predictions
 from ee_asr.exits.policies import RULES
-from ee_asr.exits.sweep import group_by_utterance, markdown_table, sweep
 from ee_asr.score.equal_compute import FixedLine, compare, comparison_table, summary_line
 from ee_asr.score.significance import bootstrap_counts
+from ee_asr.score.sweep import group_by_utterance, markdown_table, sweep
 
 CURVE_POLICIES = tuple(RULES)  # entropy, maxprob, nbest, seqpost, agree, learned
 

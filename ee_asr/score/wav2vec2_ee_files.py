@@ -9,7 +9,7 @@ Their `wer_results/<run>/epoch_<n>/` directory holds, per exit L in 2, 4, ..., 1
 All files have one line per utterance in the same order; which lines form which test set is not
 in the files, so the caller names the line ranges.
 
-As records (exits/sweep.py), greedy ones carry `entropy` on this project's scale (mean frame
+As records (score/sweep.py), greedy ones carry `entropy` on this project's scale (mean frame
 entropy / log V, exits/scores.py), so thresholds read like ours; the beam's carry `entropy`
 too, and `nbest_posterior`, so that both selectors choose exits for the same decoder's output, as
 an equal-compute comparison of selectors needs. Each line's own `wer` is checked against its

@@ -1,6 +1,6 @@
 """Offline exit selection over per-utterance, per-exit records: the WER-versus-compute trade-off.
 
-Input records (JSON lines, checked by exits/sweep_input.py) have `utt`, `exit` (encoder layer),
+Input records (JSON lines, checked by score/sweep_input.py) have `utt`, `exit` (encoder layer),
 `ref_words`, `errors` and score fields (`entropy`, `maxprob`, `seq_posterior`, `disagreement`,
 `nbest_posterior`, `p_as_good`, ...). For each threshold every utterance takes the first exit at
 which the policy stops (else the last exit, or the deepest within `max_layers`), and the
