@@ -4,7 +4,7 @@ all N hypotheses teacher-forced in one batched pass, and the best of
 
     score = ctc_weight * log p_ctc(y) + (1 - ctc_weight) * log p_att(y <eos>) + length_bonus * |y|
 
-is the answer. Unlike the joint beam (decode/joint_beam.py) there is no autoregressive loop: the
+is the answer (exits/rescore_rule.py). Unlike the joint beam (decode/joint_beam.py) there is no autoregressive loop: the
 decoder runs once per exit and batch, so its cost no longer dominates the exit's.
 
 `skip`: (score name, threshold): keep the CTC greedy hypothesis, without the beam and the
@@ -16,18 +16,8 @@ import torch
 
 from ee_asr.common.errors import UserError
 from ee_asr.exits.ctc_nbest import CtcNbest
+from ee_asr.exits.rescore_rule import best_index, check_weights, combine
 from ee_asr.models.ctc_greedy import greedy_ids
-
-
-def combine(ctc_scores, att_scores, lengths, ctc_weight, length_bonus):
-    """The rescoring score of each hypothesis (lists or arrays of equal length)."""
-    return [ctc_weight * c + (1.0 - ctc_weight) * a + length_bonus * n
-            for c, a, n in zip(ctc_scores, att_scores, lengths)]
-
-
-def best_index(scores):
-    """The first of the highest scores: ties keep the CTC beam's order."""
-    return max(range(len(scores)), key=lambda k: (scores[k], -k))
 
 
 class AttentionRescoring:
@@ -36,10 +26,10 @@ class AttentionRescoring:
     def __init__(self, model, nbest_size=10, ctc_weight=0.5, length_bonus=0.0, token_beam=5, skip=None):
         if not hasattr(model, "hypothesis_log_probs"):
             raise UserError("attention rescoring needs a model with decoders (model: aed_ee)")
-        if nbest_size < 1:
-            raise UserError(f"the rescoring N-best size must be at least 1, not {nbest_size}")
-        if not 0.0 <= ctc_weight <= 1.0:
-            raise UserError(f"the rescoring CTC weight must be in [0, 1], not {ctc_weight}")
+        try:
+            check_weights(nbest_size, ctc_weight)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         self.model, self.ctc_weight, self.length_bonus = model, ctc_weight, length_bonus
         self.nbest = CtcNbest(nbest_size, token_beam)
         self.skip = skip

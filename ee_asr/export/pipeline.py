@@ -1,5 +1,6 @@
-"""The whole export of an experiment: fp32 segments, a parity check against PyTorch (a random
-padded batch always; every utterance of --data-dir when given), int8 graphs with their CER check,
+"""The whole export of an experiment: fp32 segments (and an AED's decoders, export/decoders.py), a
+parity check against PyTorch (a random padded batch always; every utterance of --data-dir when
+given), int8 graphs with their CER check (greedy CTC, and attention rescoring for an AED),
 sherpa-onnx single-exit graphs, then the final manifest and a `.complete` marker."""
 
 import logging
@@ -9,6 +10,7 @@ from pathlib import Path
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.runtime import EarlyExitOnnx
 from ee_asr.export import int8_check
+from ee_asr.export.decoders import check_decoder_parity, compare_rescoring_int8, export_decoders
 from ee_asr.export.onnx_export import (
     check_parity,
     copy_exit_classifier,
@@ -41,13 +43,20 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     copy_token_model(bpemodel, out)
     for seg in segments:
         seg["max_abs_diff_vs_torch"] = diffs[seg["exit"]]
+    decoders = None
+    if hasattr(model, "decoders"):
+        decoders = export_decoders(model, out)
+        for entry, (layer, diff) in zip(decoders, check_decoder_parity(model, out, decoders).items()):
+            entry["max_abs_diff_vs_torch"] = diff
+            logging.info("decoder of exit %d: fp32 parity with PyTorch %.1e nats", layer, diff)
+    manifest_args += (decoders,)
     refusal, parity, report, refused = None, None, None, False
     write_manifest(out, model, config, segments, bpemodel, *manifest_args)  # the runtime reads it
     utts = int8_check.read_dump(data_dir, max_utts) if data_dir else None
     if utts:
         parity = parity_on_data(model, EarlyExitOnnx(out), utts)
     if int8:
-        for seg in segments:
+        for seg in segments + (decoders or []):
             seg["int8"] = seg["fp32"].replace(".onnx", ".int8.onnx")
             quantize_int8(out / seg["fp32"], out / seg["int8"])
         write_manifest(out, model, config, segments, bpemodel, *manifest_args)
@@ -55,6 +64,8 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
             logging.warning("int8 graphs written without a CER check: give --data-dir to measure them")
         else:
             report = int8_check.compare_int8(out, utts, data_dir, bpemodel)
+            if decoders:
+                report["rescoring_exits"] = compare_rescoring_int8(out, utts, bpemodel)
             worst = int8_check.worst_exit(report, max_cer_increase)
             refused = worst is not None and not force
             if worst is not None:
@@ -62,7 +73,7 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
                        f"({worst['cer_fp32']:.2f} -> {worst['cer_int8']:.2f}), more than --max-cer-increase "
                        f"{max_cer_increase:g}; see {out / 'RESULTS.md'}")
                 if refused:
-                    for seg in segments:
+                    for seg in segments + (decoders or []):
                         os.unlink(out / seg.pop("int8"))
                     refusal = msg + " (int8 graphs removed; --force keeps them)"
                 else:

@@ -68,7 +68,8 @@ class EarlyExitAED(EarlyExitCTC):
 
     def hypothesis_ys(self, hyps):
         """Token-id lists -> (ys (N, U+2): <sos> tokens <eos>, padded with <eos>; ys_lens (N,):
-        tokens + 1, the teacher-forced steps of each, <eos> included)."""
+        tokens + 1, the teacher-forced steps of each, <eos> included), as tensors; the torch-free
+        runtime builds the same with exits/rescore_rule.hypothesis_ys."""
         longest = max((len(h) for h in hyps), default=0)
         ys = torch.full((len(hyps), longest + 2), self.eos, dtype=torch.long)
         ys[:, 0] = self.sos

@@ -1,0 +1,123 @@
+"""An early-exit AED exported for attention rescoring: the decoder graphs, their fp32 parity and
+int8 check at export, and the torch-free rescoring against PyTorch's, on a tiny random AED."""
+
+import json
+import os
+import subprocess
+import sys
+
+import kaldiio
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, write_wav
+from ee_asr.bin.export_onnx import main as export_main
+from ee_asr.common.errors import UserError
+from ee_asr.data.features import write_features
+from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+from ee_asr.decode.attention_rescoring import AttentionRescoring
+from ee_asr.models.load import load_trained
+from ee_asr.models.registry import build_model
+
+SENTENCES = ["hello world", "good morning", "early exit", "speech recognition", "a small model", "on the device"]
+ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 4, "exit_layers": [2, 4],
+           "cnn_module_kernel": 7, "dropout_rate": 0.0, "input_layer": "conv2d8", "subsampling_channels": 8}
+
+
+@pytest.fixture(scope="module")
+def tiny_aed(tmp_path_factory):
+    """{exp, onnx, feats}: a random AED with exits 2 and 4, exported with int8 and checked on 6 utterances."""
+    root = tmp_path_factory.mktemp("aed_onnx")
+    (root / "text.txt").write_text("\n".join(SENTENCES * 5) + "\n")
+    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=30)
+    data = root / "dump"
+    data.mkdir()
+    wavs = []
+    for i, sentence in enumerate(SENTENCES):
+        write_wav(root / f"u{i}.wav", 0.6 + 0.3 * i, seed=i)
+        wavs.append((f"u{i}", root / f"u{i}.wav", sentence))
+    (root / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w, _ in wavs))
+    (data / "text").write_text("".join(f"{u} {t}\n" for u, _, t in wavs))
+    write_features(root / "wav.scp", data / "feats")
+    tok = Tokenizer(root / "bpe.model")
+    config = {"encoder": "conformer_ee", "encoder_conf": ENCODER, "model": "aed_ee",
+              "model_conf": {"decoder_conf": {"attention_heads": 2, "linear_units": 64, "num_blocks": 1}},
+              "normalize": None, "input_size": 80, "vocab_size": tok.vocab_size, "bpemodel": str(root / "bpe.model"),
+              "token_list": tok.token_list}
+    exp = root / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    model = build_model(config)
+    with torch.no_grad():  # sharper CTC posteriors: random weights otherwise leave near-ties that float noise flips
+        for head in model.ctc_heads:
+            head.ctc_lo.weight.mul_(5.0)
+    torch.save(model.state_dict(), exp / "model.pth")
+    export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force"])
+    feats = [f for _, f in kaldiio.load_scp_sequential(str(data / "feats.scp"))]
+    return {"exp": exp, "onnx": exp / "onnx", "feats": feats}
+
+
+def test_export_lists_each_exits_decoder_with_its_parity_and_int8_check(tiny_aed):
+    onnx = tiny_aed["onnx"]
+    m = json.loads((onnx / "manifest.json").read_text())
+    assert [d["exit"] for d in m["decoders"]] == [2, 4]
+    assert all((onnx / d["fp32"]).is_file() and (onnx / d["int8"]).is_file() for d in m["decoders"])
+    assert all(d["max_abs_diff_vs_torch"] <= 1e-3 for d in m["decoders"])
+    rows = json.loads((onnx / "results.json").read_text())["int8"]["rescoring_exits"]
+    assert [r["exit"] for r in rows] == [2, 4] and all(r["cer_fp32"] >= 0 for r in rows)
+    assert "Attention rescoring at every exit" in (onnx / "RESULTS.md").read_text()
+
+
+def test_onnx_rescoring_chooses_as_pytorch_does_on_a_padded_batch(tiny_aed):
+    from ee_asr.deploy.rescoring import OnnxRescoring
+    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+
+    model, _ = load_trained(tiny_aed["exp"])
+    feats = tiny_aed["feats"]
+    batch = pad(feats)
+    outs, olens = model.exit_hidden(torch.from_numpy(batch["feats"]), torch.from_numpy(batch["feats_lens"]))
+    onnx = OnnxRescoring(EarlyExitOnnx(tiny_aed["onnx"]), nbest_size=5, ctc_weight=0.3, length_bonus=0.2)
+    torch_side = AttentionRescoring(model, nbest_size=5, ctc_weight=0.3, length_bonus=0.2)
+    carry = batch
+    for k, (layer, hidden) in enumerate(outs):
+        logp, carry = onnx.rt.run_segment(k, carry)
+        ours = onnx.rescore(k, carry["hidden"], carry["lengths"], logp)
+        ref = torch_side.rescore(k, hidden, olens, model.head(k).log_softmax(hidden))
+        assert [[h for h, *_ in nb] for nb in ours] == [[h for h, *_ in nb] for nb in ref]
+        assert max(abs(a[2] - b[2]) for x, y in zip(ours, ref) for a, b in zip(x, y)) <= 1e-3
+        assert len({h for nb in ours for h, *_ in nb}) > len(feats)  # N-bests, not single hypotheses
+        assert onnx.decode(feats, layer) == torch_side.hypotheses(k, hidden, olens, model.head(k).log_softmax(hidden))
+    with pytest.raises(UserError, match="not loaded"):
+        onnx.decode(feats, 3)
+
+
+def test_rescoring_refuses_an_export_without_decoders(tiny_aed):
+    from ee_asr.deploy.rescoring import OnnxRescoring
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+
+    rt = EarlyExitOnnx(tiny_aed["onnx"])
+    rt.manifest = {**rt.manifest, "decoders": None}  # what a CTC model's export lists
+    with pytest.raises(UserError, match="lists no decoders"):
+        OnnxRescoring(rt)
+    with pytest.raises(UserError, match="N-best size"):
+        OnnxRescoring(EarlyExitOnnx(tiny_aed["onnx"]), nbest_size=0)
+
+
+def test_onnx_rescoring_int8_runs_without_torch(tiny_aed):
+    code = f"""
+import sys
+import kaldiio
+from ee_asr.deploy.rescoring import OnnxRescoring
+from ee_asr.deploy.runtime import EarlyExitOnnx
+feats = [f for _, f in kaldiio.load_scp_sequential({str(tiny_aed['onnx'].parent.parent / 'dump' / 'feats.scp')!r})]
+r = OnnxRescoring(EarlyExitOnnx({str(tiny_aed['onnx'])!r}, int8=True), int8=True)
+ids = r.decode(feats, 4)
+assert len(ids) == len(feats) and all(isinstance(t, int) for seq in ids for t in seq)
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
