@@ -121,3 +121,25 @@ print("ok")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_benchmark_searches_times_every_search_at_every_exit_and_pairs_rescoring_with_joint(tiny_aed, tmp_path):
+    import shutil
+
+    from ee_asr.bin.benchmark_searches import main as bench_main
+
+    dump = tiny_aed["onnx"].parent.parent / "dump"
+    shutil.copyfile(dump / "feats.num_frames", dump / "utt2num_frames")
+    out = tmp_path / "bench.json"
+    bench_main(["--exp-dir", str(tiny_aed["exp"]), "--data-dir", str(dump), "--beam-size", "2",
+                "--rescore-nbest", "3", "--ctc-exp-dir", str(tiny_aed["exp"]), "--output", str(out)])
+    res = json.loads(out.read_text())
+    rows = {(r["exit"], r["search"]): r for r in res["rows"]}
+    assert {k for k in rows if k[0] is not None} == {(e, s) for e in (2, 4) for s in ("greedy", "joint", "rescore")}
+    assert all(rows[(e, "joint")]["ratio_to_joint"] == 1.0 for e in (2, 4))
+    assert all(rows[(4, s)]["ratio_to_last_exit"] == 1.0 for s in ("greedy", "joint", "rescore"))
+    assert all(r["seconds"] > 0 for r in res["rows"]) and res["utterances"] == len(SENTENCES)
+    assert [p["exit"] for p in res["paired"]] == [2, 4]
+    for p in res["paired"]:
+        assert p["difference"] == pytest.approx(rows[(p["exit"], "rescore")]["wer"] - rows[(p["exit"], "joint")]["wer"])
+        assert p["interval"][0] <= p["difference"] <= p["interval"][1]
