@@ -143,3 +143,25 @@ def test_benchmark_searches_times_every_search_at_every_exit_and_pairs_rescoring
     for p in res["paired"]:
         assert p["difference"] == pytest.approx(rows[(p["exit"], "rescore")]["wer"] - rows[(p["exit"], "joint")]["wer"])
         assert p["interval"][0] <= p["difference"] <= p["interval"][1]
+
+
+def test_decode_cli_rescores_every_exit(tiny_aed, tmp_path):
+    import shutil
+
+    from ee_asr.bin.decode import main as decode_main
+
+    dump = tiny_aed["onnx"].parent.parent / "dump"
+    shutil.copyfile(dump / "feats.num_frames", dump / "utt2num_frames")
+    decode_main(["--exp-dir", str(tiny_aed["exp"]), "--data-dir", str(dump), "--output", str(tmp_path / "dec"),
+                 "--search", "rescore", "--rescore-nbest", "4", "--rescore-weight", "0.3"])
+    records = [json.loads(line) for line in (tmp_path / "dec" / "exits.jsonl").read_text().splitlines()]
+    assert sorted({r["exit"] for r in records}) == [2, 4] and len(records) == 2 * len(SENTENCES)
+    model, _ = load_trained(tiny_aed["exp"])
+    tok = Tokenizer(tiny_aed["exp"].parent / "bpe.model")
+    rescoring = AttentionRescoring(model, 4, 0.3)
+    for utt, f in kaldiio.load_scp_sequential(str(dump / "feats.scp")):
+        x = torch.tensor(f)[None]
+        outs, olens = model.exit_hidden(x, torch.tensor([len(f)]))
+        for k, (layer, hidden) in enumerate(outs):
+            ids = rescoring.hypotheses(k, hidden, olens, model.head(k).log_softmax(hidden))[0]
+            assert next(r["hyp"] for r in records if r["utt"] == utt and r["exit"] == layer) == tok.decode(ids)
