@@ -113,3 +113,39 @@ def test_search_rescore_decodes_every_exit_online_with_its_options():
         make_search(args_of("--search", "rescore", "--rescore-skip", "seq_posterior"), model, 0)
     with pytest.raises(UserError, match="model with decoders"):
         AttentionRescoring(build({**AED, "model": "ctc_ee", "model_conf": {}}))
+
+
+class CharTokenizer:
+    """Characters as tokens, blank first and <sos/eos> last (the tiny AED's 20 ids)."""
+
+    def __init__(self, chars="abcdefghijklmnopqr"):
+        self.token_list = ["<blank>"] + list(chars) + ["<sos/eos>"]
+        self.vocab_size, self.sos_eos = len(self.token_list), len(self.token_list) - 1
+
+    def encode(self, word):
+        return [self.token_list.index(c) for c in word]
+
+
+def test_rescoring_the_word_lm_beams_nbest_picks_only_lm_words(aed, tmp_path):
+    from ee_asr.data.ngram_lm import build_arpa
+    from ee_asr.decode.lm_beam import LMBeamSearch
+
+    model, _, _, outs, olens = aed
+    tok = CharTokenizer()
+    words = ["abc", "de", "fgh", "ij", "kl", "mno", "pq", "r"]
+    build_arpa([words[i:] + words[:i] for i in range(len(words))] * 3, 2, tmp_path / "lm.arpa")
+    lm = LMBeamSearch(tok, tmp_path / "lm.arpa", lm_weight=0.5, word_score=1.0)
+    spellings = {tuple(tok.encode(w)) for w in words}
+    for k, (_, hidden) in enumerate(outs):
+        logp = model.head(k).log_softmax(hidden)
+        ranked = AttentionRescoring(model, 4, 0.5, lm_search=lm).rescore(k, hidden, olens, logp)
+        assert all(len(nb) > 1 for nb in ranked)
+        for nb in ranked:  # every hypothesis spells LM words (read greedily: no word prefixes another)
+            for h, *_ in nb:
+                rest = h
+                while rest:
+                    word = next(s for s in spellings if rest[:len(s)] == s)
+                    rest = rest[len(word):]
+        # CTC weight 1: the LM beam's own best
+        top = AttentionRescoring(model, 4, 1.0, lm_search=lm).hypotheses(k, hidden, olens, logp)
+        assert top == lm.search(logp, olens)[0]

@@ -33,6 +33,16 @@ def make_lm_search(args, model, config, nbest_size, classifier=None):
     from ee_asr.decode.exit_search import ExitSearch  # torch: transcribe --backend onnx reads these options without it
 
     beam = args.beam_size or DEFAULT_BEAM_SIZE
+    if getattr(args, "search", None) == "rescore":
+        from ee_asr.bin.inference_args import parse_skip
+        from ee_asr.decode.attention_rescoring import AttentionRescoring, RescoringExitSearch
+
+        lm = LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, DEFAULT_BEAM_SIZE,
+                          args.token_beam or LM_TOKEN_BEAM, args.beam_threshold)
+        logging.info("attention rescoring of the LM beam's %d-best", args.rescore_nbest)
+        rescoring = AttentionRescoring(model, args.rescore_nbest, args.rescore_weight, args.length_bonus,
+                                       skip=parse_skip(args.rescore_skip), lm_search=lm)
+        return RescoringExitSearch(ExitSearch(model, nbest_size, classifier=classifier), rescoring)
     logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, nbest_size)
     lm = LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
                       args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, nbest_size)

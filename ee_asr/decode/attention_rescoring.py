@@ -4,7 +4,8 @@ all N hypotheses teacher-forced in one batched pass, and the best of
 
     score = ctc_weight * log p_ctc(y) + (1 - ctc_weight) * log p_att(y <eos>) + length_bonus * |y|
 
-is the answer (exits/rescore_rule.py). Unlike the joint beam (decode/joint_beam.py) there is no autoregressive loop: the
+is the answer (exits/rescore_rule.py); with a word LM the N-best is the LM beam's and its score
+CTC + LM (decode/lm_beam.py). Unlike the joint beam (decode/joint_beam.py) there is no autoregressive loop: the
 decoder runs once per exit and batch, so its cost no longer dominates the exit's.
 
 `skip`: (score name, threshold): keep the CTC greedy hypothesis, without the beam and the
@@ -20,10 +21,22 @@ from ee_asr.exits.rescore_rule import best_index, check_weights, combine
 from ee_asr.models.ctc_greedy import greedy_ids
 
 
+class LMNbest:
+    """The CtcNbest interface over the word LM beam's N-best."""
+
+    def __init__(self, lm_search, nbest_size):
+        self.lm_search, self.nbest_size = lm_search, nbest_size
+
+    def nbest_batch(self, log_probs, lengths, rows=None):
+        return self.lm_search.nbest_lists(log_probs, lengths, self.nbest_size, rows)
+
+
 class AttentionRescoring:
     """The CTC N-best of an exit rescored by that exit's decoder."""
 
-    def __init__(self, model, nbest_size=10, ctc_weight=0.5, length_bonus=0.0, token_beam=5, skip=None):
+    def __init__(self, model, nbest_size=10, ctc_weight=0.5, length_bonus=0.0, token_beam=5, skip=None, lm_search=None):
+        """`lm_search`: an LMBeamSearch (decode/lm_beam.py): its N-best of LM words, scored by CTC
+        and the LM, is rescored instead of the plain CTC N-best."""
         if not hasattr(model, "hypothesis_log_probs"):
             raise UserError("attention rescoring needs a model with decoders (model: aed_ee)")
         try:
@@ -31,7 +44,7 @@ class AttentionRescoring:
         except ValueError as e:
             raise UserError(str(e)) from None
         self.model, self.ctc_weight, self.length_bonus = model, ctc_weight, length_bonus
-        self.nbest = CtcNbest(nbest_size, token_beam)
+        self.nbest = CtcNbest(nbest_size, token_beam) if lm_search is None else LMNbest(lm_search, nbest_size)
         self.skip = skip
 
     def rescore(self, exit_index, hidden, lengths, log_probs, rows=None):

@@ -110,6 +110,24 @@ class LMBeamSearch:
             posteriors.append(self._posterior(results) if self.nbest_size > 0 else None)
         return ids, posteriors
 
+    def nbest_lists(self, log_probs, lengths, n, rows=None):
+        """Per utterance (of `rows`, default all): the beam's `n` best distinct word sequences as
+        [(token tuple, beam score), ...], best first: the LM-aware N-best attention rescoring reads."""
+        emissions = log_probs.detach().float().cpu().contiguous()
+        lengths = lengths.tolist()
+        out = []
+        for i in range(len(lengths)) if rows is None else rows:
+            row = emissions[i, :lengths[i]].contiguous()
+            results = self.decoder.decode(row.data_ptr(), lengths[i], row.size(1)) if lengths[i] > 0 else []
+            best = {}
+            for r in results:
+                key = tuple(w for w in r.words if w >= 0)
+                best[key] = max(best.get(key, -np.inf), r.score)
+            ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:n]
+            out.append([(tuple(t for w in key for t in self.spellings[w]), float(s)) for key, s in ranked]
+                       or [((), 0.0)])
+        return out
+
     def _posterior(self, results):
         # distinct word sequences: several token paths can spell the same words
         best = {}
