@@ -165,3 +165,25 @@ def test_decode_cli_rescores_every_exit(tiny_aed, tmp_path):
         for k, (layer, hidden) in enumerate(outs):
             ids = rescoring.hypotheses(k, hidden, olens, model.head(k).log_softmax(hidden))[0]
             assert next(r["hyp"] for r in records if r["utt"] == utt and r["exit"] == layer) == tok.decode(ids)
+
+
+def test_tune_rescoring_grid_point_gives_the_wer_decode_gives_with_those_options(tiny_aed, tmp_path):
+    import shutil
+
+    from ee_asr.bin.decode import main as decode_main
+    from ee_asr.bin.tune_rescoring import main as tune_main
+
+    dump = tiny_aed["onnx"].parent.parent / "dump"
+    shutil.copyfile(dump / "feats.num_frames", dump / "utt2num_frames")
+    tune_main(["--exp-dir", str(tiny_aed["exp"]), "--data-dir", str(dump), "--nbest", "2", "4",
+               "--ctc-weight", "0.3", "1.0", "--length-bonus", "0", "0.5", "--output", str(tmp_path / "t.json")])
+    res = json.loads((tmp_path / "t.json").read_text())
+    assert len(res["rows"]) == 2 * 2 * 2 * 2 and set(res["best"]) == {"nbest", "ctc_weight", "length_bonus"}
+    decode_main(["--exp-dir", str(tiny_aed["exp"]), "--data-dir", str(dump), "--output", str(tmp_path / "dec"),
+                 "--search", "rescore", "--rescore-nbest", "4", "--rescore-weight", "0.3", "--length-bonus", "0.5"])
+    records = [json.loads(line) for line in (tmp_path / "dec" / "exits.jsonl").read_text().splitlines()]
+    for layer in (2, 4):
+        errors = sum(r["errors"] for r in records if r["exit"] == layer)
+        row = next(r for r in res["rows"] if (r["exit"], r["nbest"], r["ctc_weight"], r["length_bonus"])
+                   == (layer, 4, 0.3, 0.5))
+        assert row["errors"] == errors

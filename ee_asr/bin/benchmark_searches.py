@@ -39,6 +39,7 @@ SEARCHES = ("greedy", "joint", "rescore")
 def get_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exp-dir", required=True, help="an AED experiment dir (model: aed_ee)")
+    ap.add_argument("--model-file", default="model.pth")
     ap.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
     ap.add_argument("--searches", nargs="+", default=list(SEARCHES), choices=SEARCHES)
     ap.add_argument("--exits", type=int, nargs="*", default=None, help="default: every exit")
@@ -105,7 +106,7 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging()
     torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp_dir, device=args.device)
+    model, config = load_trained(args.exp_dir, args.model_file, device=args.device)
     if "joint" in args.searches or "rescore" in args.searches:
         if not hasattr(model, "decoders"):
             raise UserError(f"{args.exp_dir} is not an AED (model: aed_ee): no joint beam or rescoring to time")
