@@ -135,7 +135,9 @@ def test_benchmark_searches_times_every_search_at_every_exit_and_pairs_rescoring
                 "--rescore-nbest", "3", "--ctc-exp-dir", str(tiny_aed["exp"]), "--output", str(out)])
     res = json.loads(out.read_text())
     rows = {(r["exit"], r["search"]): r for r in res["rows"]}
-    assert {k for k in rows if k[0] is not None} == {(e, s) for e in (2, 4) for s in ("greedy", "joint", "rescore")}
+    assert {k for k in rows if k[0] is not None} == {(e, s) for e in (2, 4)
+                                                     for s in ("greedy", "joint", "rescore", "encoder only")}
+    assert "wer" not in rows[(2, "encoder only")] and rows[(4, "encoder only")]["ratio_to_last_exit"] == 1.0
     assert all(rows[(e, "joint")]["ratio_to_joint"] == 1.0 for e in (2, 4))
     assert all(rows[(4, s)]["ratio_to_last_exit"] == 1.0 for s in ("greedy", "joint", "rescore"))
     assert all(r["seconds"] > 0 for r in res["rows"]) and res["utterances"] == len(SENTENCES)

@@ -9,7 +9,8 @@ paired bootstrap of rescoring against the joint beam.
 Prints a markdown table and writes JSON (default <exp-dir>/benchmark_searches.json): `rows`
 ({exit, search, seconds, wer, ratio_to_joint, ratio_to_last_exit}) and `paired` (rescore minus
 joint per exit, with its 95% interval). Ratios: against the joint beam at the same exit, and
-against the same search at the last exit.
+against the same search at the last exit; the search "encoder only" (the bare encoder up to the
+exit) gives the ideal ratios.
 """
 
 import argparse
@@ -91,8 +92,9 @@ def print_table(rows, paired):
     print("|exit|search|seconds|WER|time / joint at the exit|time / same search at the last exit|")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        if r["exit"] is None:
-            print(f"|-|{r['search']}|{r['seconds']:.2f}|-|-|-|")
+        if r["exit"] is None or "wer" not in r:
+            last = "-" if r["exit"] is None else f"{r['ratio_to_last_exit']:.3f}"
+            print(f"|{r['exit'] or '-'}|{r['search']}|{r['seconds']:.2f}|-|-|{last}|")
             continue
         ratio = "-" if r["ratio_to_joint"] is None else f"{r['ratio_to_joint']:.3f}"
         print(f"|{r['exit']}|{r['search']}|{r['seconds']:.2f}|{r['wer']:.2f}|{ratio}|{r['ratio_to_last_exit']:.3f}|")

@@ -9,13 +9,17 @@ import time
 
 from ee_asr.common.edit_ops import errors_of, word_counts
 from ee_asr.common.timing import timed, work_clock
+from ee_asr.decode.benchmark import bare_encoder
 from ee_asr.decode.dynamic import decode_dynamic
+
+ENCODER = "encoder only"  # the bare encoder up to the exit: its time ratios are the ideal ones
 
 
 def time_searches(model, batches, searches, exits, repeats, decode_text, refs, extra=None):
     """searches: {name: ExitSearch-like}; batches: load_batches' (utts, x, xl, ...) tuples;
     decode_text(ids) -> words; refs: {utt: reference words}. `extra`: {name: fn(x, xl)} timed
-    beside them once per repeat (another model's decoding, say; rows with exit None).
+    beside them once per repeat (another model's decoding, say; rows with exit None). The bare
+    encoder up to each exit is timed too (search ENCODER, no WER).
 
     Returns (rows, errors): rows [{exit, search, seconds, wer}] (seconds: the fastest repeat),
     errors {(exit, search): {utt: (word errors, reference words)}} for paired comparisons."""
@@ -24,6 +28,8 @@ def time_searches(model, batches, searches, exits, repeats, decode_text, refs, e
     start, done, total = time.time(), 0, repeats * len(exits) * len(searches)
     for r in range(repeats):
         for e in exits:
+            enc = sum(timed(lambda: bare_encoder(model, b[1], b[2], e), clock) for b in batches)
+            best[(e, ENCODER)] = min(best.get((e, ENCODER), float("inf")), enc)
             for name, search in searches.items():
                 out = {}
 
