@@ -68,6 +68,8 @@ def test_export_lists_each_exits_decoder_with_its_parity_and_int8_check(tiny_aed
     rows = json.loads((onnx / "results.json").read_text())["int8"]["rescoring_exits"]
     assert [r["exit"] for r in rows] == [2, 4] and all(r["cer_fp32"] >= 0 for r in rows)
     assert "Attention rescoring at every exit" in (onnx / "RESULTS.md").read_text()
+    parity = json.loads((onnx / "results.json").read_text())["fp32_parity"]
+    assert all(r["rescoring_same_output_share"] == 1.0 and r["rescoring_max_abs_att_diff"] <= 1e-3 for r in parity)
 
 
 def test_onnx_rescoring_chooses_as_pytorch_does_on_a_padded_batch(tiny_aed):

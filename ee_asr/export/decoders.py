@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ee_asr.common.errors import UserError
+from ee_asr.exits.rescore_rule import best_index
 from ee_asr.export.onnx_export import _export, quantize_int8
 from ee_asr.models.masks import valid_mask
 
@@ -132,3 +133,35 @@ def compare_rescoring_int8(onnx_dir, utts, bpemodel, **rescoring):
              "cer_change": round(c8[e] - c32[e], 2),
              "same_output_share": round(sum(h32[k][e] == h8[k][e] for k, _, _ in utts) / max(len(utts), 1), 4)}
             for e in exits]
+
+
+def rescoring_parity_on_data(model, onnx_dir, utts, batch_size=16, **rescoring):
+    """PyTorch's attention rescoring against the fp32 graphs' on [(utt, feats, text)], padded
+    batches of `batch_size`: per exit the largest |attention score difference| over hypotheses
+    both N-bests share and the share of utterances whose rescored output is the same."""
+    from ee_asr.decode.attention_rescoring import AttentionRescoring
+    from ee_asr.deploy.rescoring import OnnxRescoring
+    from ee_asr.deploy.runtime import EarlyExitOnnx, pad
+
+    ours = OnnxRescoring(EarlyExitOnnx(onnx_dir), **rescoring)
+    ref = AttentionRescoring(model, **rescoring)
+    layers = list(model.encoder.exit_layers)
+    worst, same = dict.fromkeys(layers, 0.0), dict.fromkeys(layers, 0)
+    with torch.no_grad():
+        for b in range(0, len(utts), batch_size):
+            batch = pad([f for _, f, _ in utts[b:b + batch_size]])
+            outs, olens = model.exit_hidden(torch.from_numpy(batch["feats"]), torch.from_numpy(batch["feats_lens"]))
+            carry = batch
+            for k, (layer, hidden) in enumerate(outs):
+                logp, carry = ours.rt.run_segment(k, carry)
+                a = ours.rescore(k, carry["hidden"], carry["lengths"], logp)
+                r = ref.rescore(k, hidden, olens, model.head(k).log_softmax(hidden))
+                for x, y in zip(a, r):
+                    att = {h: s for h, _, s, _ in y}
+                    diffs = [abs(s - att[h]) for h, _, s, _ in x if h in att]
+                    worst[layer] = max([worst[layer]] + diffs)
+                    same[layer] += x[best_index([t for *_, t in x])][0] == y[best_index([t for *_, t in y])][0]
+    logging.info("rescoring parity on %d utterances: %s", len(utts),
+                 ", ".join(f"exit {e}: {worst[e]:.1e}, {same[e]}/{len(utts)} same" for e in layers))
+    return [{"exit": e, "max_abs_att_diff": worst[e], "same_output_share": round(same[e] / max(len(utts), 1), 4),
+             "utterances": len(utts)} for e in layers]

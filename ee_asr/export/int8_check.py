@@ -85,6 +85,12 @@ def write_report(onnx_dir, data_dir, parity=None, report=None, max_increase=None
                   "batches of 16; largest |log-prob difference| over valid frames.", "",
                   "| exit | max abs diff | same greedy ids |", "|---|---|---|"]
         lines += [f"| {r['exit']} | {r['max_abs_diff']:.1e} | {100 * r['same_greedy_share']:.1f}% |" for r in parity]
+        if "rescoring_same_output_share" in parity[0]:
+            lines += ["", "Attention rescoring (fp32 segments and decoders against PyTorch's): largest |attention "
+                      "score difference| over shared hypotheses, same rescored output.", "",
+                      "| exit | max abs diff | same output |", "|---|---|---|"]
+            lines += [f"| {r['exit']} | {r['rescoring_max_abs_att_diff']:.1e} | "
+                      f"{100 * r['rescoring_same_output_share']:.1f}% |" for r in parity]
         lines.append("")
     if report:
         lines += ["## int8 against fp32", "",

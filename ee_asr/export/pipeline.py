@@ -10,7 +10,12 @@ from pathlib import Path
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.runtime import EarlyExitOnnx
 from ee_asr.export import int8_check
-from ee_asr.export.decoders import check_decoder_parity, compare_rescoring_int8, export_decoders
+from ee_asr.export.decoders import (
+    check_decoder_parity,
+    compare_rescoring_int8,
+    export_decoders,
+    rescoring_parity_on_data,
+)
 from ee_asr.export.onnx_export import (
     check_parity,
     copy_exit_classifier,
@@ -55,6 +60,11 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
     utts = int8_check.read_dump(data_dir, max_utts) if data_dir else None
     if utts:
         parity = parity_on_data(model, EarlyExitOnnx(out), utts)
+        if decoders:
+            rescoring_parity = rescoring_parity_on_data(model, out, utts)
+            for row, r in zip(parity, rescoring_parity):
+                row["rescoring_max_abs_att_diff"] = r["max_abs_att_diff"]
+                row["rescoring_same_output_share"] = r["same_output_share"]
     if int8:
         for seg in segments + (decoders or []):
             seg["int8"] = seg["fp32"].replace(".onnx", ".int8.onnx")
