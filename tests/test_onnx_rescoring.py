@@ -54,7 +54,8 @@ def tiny_aed(tmp_path_factory):
         for head in model.ctc_heads:
             head.ctc_lo.weight.mul_(5.0)
     torch.save(model.state_dict(), exp / "model.pth")
-    export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force"])
+    export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force", "--rescore-nbest", "4",
+                 "--rescore-weight", "0.3"])
     feats = [f for _, f in kaldiio.load_scp_sequential(str(data / "feats.scp"))]
     return {"exp": exp, "onnx": exp / "onnx", "feats": feats}
 
@@ -67,7 +68,14 @@ def test_export_lists_each_exits_decoder_with_its_parity_and_int8_check(tiny_aed
     assert all(d["max_abs_diff_vs_torch"] <= 1e-3 for d in m["decoders"])
     rows = json.loads((onnx / "results.json").read_text())["int8"]["rescoring_exits"]
     assert [r["exit"] for r in rows] == [2, 4] and all(r["cer_fp32"] >= 0 for r in rows)
-    assert "Attention rescoring at every exit" in (onnx / "RESULTS.md").read_text()
+    assert "Attention rescoring at every exit (CTC 4-best, CTC weight 0.3" in (onnx / "RESULTS.md").read_text()
+    # the options the export was checked with are the runtime's defaults
+    assert m["rescoring"] == {"nbest_size": 4, "ctc_weight": 0.3, "length_bonus": 0.0}
+    from ee_asr.deploy.rescoring import OnnxRescoring
+    from ee_asr.deploy.runtime import EarlyExitOnnx
+
+    r = OnnxRescoring(EarlyExitOnnx(onnx))
+    assert (r.nbest.nbest_size, r.ctc_weight, r.length_bonus) == (4, 0.3, 0.0)
     parity = json.loads((onnx / "results.json").read_text())["fp32_parity"]
     assert all(r["rescoring_same_output_share"] == 1.0 and r["rescoring_max_abs_att_diff"] <= 1e-3 for r in parity)
 

@@ -19,18 +19,22 @@ from ee_asr.exits.rescore_rule import best_index, check_weights, combine, hypoth
 
 
 class OnnxRescoring:
-    def __init__(self, runtime, nbest_size=10, ctc_weight=0.5, length_bonus=0.0, token_beam=5, int8=False,
+    def __init__(self, runtime, nbest_size=None, ctc_weight=None, length_bonus=None, token_beam=5, int8=False,
                  num_threads=1):
         """`runtime`: an EarlyExitOnnx of an exported AED; its loaded exits' decoders are loaded
-        (`int8`: the quantised ones)."""
+        (`int8`: the quantised ones). Options left None: the manifest's `rescoring` (the export's)."""
         from ee_asr.exits.ctc_nbest import CtcNbest  # flashlight-text: needed only by rescoring
 
+        m = runtime.manifest
+        saved = m.get("rescoring") or {}
+        nbest_size = saved.get("nbest_size", 10) if nbest_size is None else nbest_size
+        ctc_weight = saved.get("ctc_weight", 0.5) if ctc_weight is None else ctc_weight
+        length_bonus = saved.get("length_bonus", 0.0) if length_bonus is None else length_bonus
         try:
             check_weights(nbest_size, ctc_weight)
         except ValueError as e:
             raise UserError(str(e)) from None
         self.rt, self.ctc_weight, self.length_bonus = runtime, ctc_weight, length_bonus
-        m = runtime.manifest
         decoders = m.get("decoders")
         if not decoders:
             raise UserError(f"{Path(runtime.dir) / 'manifest.json'} lists no decoders: attention rescoring needs an "

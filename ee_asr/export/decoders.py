@@ -24,6 +24,8 @@ from ee_asr.exits.rescore_rule import best_index
 from ee_asr.export.onnx_export import _export, quantize_int8
 from ee_asr.models.masks import valid_mask
 
+# the manifest's rescoring options when the export is given none (the runtime's defaults)
+DEFAULT_RESCORING = {"nbest_size": 10, "ctc_weight": 0.5, "length_bonus": 0.0}
 INPUTS, OUTPUTS = ["hidden", "lengths", "hyp_utt", "ys", "ys_lens"], ["scores"]
 AXES = {"hidden": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "hyp_utt": {0: "hyps"},
         "ys": {0: "hyps", 1: "steps"}, "ys_lens": {0: "hyps"}, "scores": {0: "hyps"}}

@@ -101,8 +101,9 @@ def write_report(onnx_dir, data_dir, parity=None, report=None, max_increase=None
             lines.append(f"| {r['exit']} | {r['cer_fp32']:.2f} | {r['cer_int8']:.2f} | {r['cer_change']:+.2f} | "
                          f"{100 * r['same_output_share']:.1f}% |")
         if report.get("rescoring_exits"):
-            lines += ["", "Attention rescoring at every exit (export/decoders.py: CTC 10-best, CTC weight 0.5), "
-                      "segments and decoders int8:", "",
+            o = report["rescoring"]
+            lines += ["", f"Attention rescoring at every exit (CTC {o['nbest_size']}-best, CTC weight "
+                      f"{o['ctc_weight']:g}, length bonus {o['length_bonus']:g}), segments and decoders int8:", "",
                       "| exit | CER fp32 | CER int8 | change | same output |", "|---|---|---|---|---|"]
             for r in report["rescoring_exits"]:
                 lines.append(f"| {r['exit']} | {r['cer_fp32']:.2f} | {r['cer_int8']:.2f} | {r['cer_change']:+.2f} | "

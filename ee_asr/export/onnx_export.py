@@ -131,7 +131,7 @@ def fbank_options(num_mel_bins):
 
 
 def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None, classifier=None,
-                   decoders=None):
+                   decoders=None, rescoring=None):
     enc = model.encoder
     manifest = {
         "format_version": 1,
@@ -142,6 +142,8 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         "segments": segments,
         # per exit the decoder graph that scores CTC hypotheses (export/decoders.py); null: a CTC model
         "decoders": decoders,
+        # the attention rescoring options the export was checked with: the runtime's defaults
+        "rescoring": rescoring,
         # raw: the model reads the waveform, one "frame" per sample
         "features": "raw" if is_raw(enc) else "fbank",
         "frame_shift_ms": 1000 / SAMPLE_RATE if is_raw(enc) else 10,

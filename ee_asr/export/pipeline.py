@@ -11,6 +11,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.deploy.runtime import EarlyExitOnnx
 from ee_asr.export import int8_check
 from ee_asr.export.decoders import (
+    DEFAULT_RESCORING,
     check_decoder_parity,
     compare_rescoring_int8,
     export_decoders,
@@ -31,8 +32,10 @@ from ee_asr.models.load import load_trained
 
 def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, data_dir=None, max_utts=None,
                       max_cer_increase=1.0, force=False, sherpa_exits=(), thresholds=None, max_frames=None,
-                      sherpa_int16=False):
-    """Return the manifest; UserError (nothing half-written) on a bad model, parity or int8 loss."""
+                      sherpa_int16=False, rescoring=None):
+    """`rescoring`: an AED's rescoring options ({nbest_size, ctc_weight, length_bonus}), recorded in
+    the manifest and used by the checks. Return the manifest; UserError (nothing half-written) on a
+    bad model, parity or int8 loss."""
     model, config = load_trained(exp_dir, model_file)
     out = Path(output) if output else Path(exp_dir) / "onnx"
     out.mkdir(parents=True, exist_ok=True)
@@ -54,14 +57,15 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
         for entry, (layer, diff) in zip(decoders, check_decoder_parity(model, out, decoders).items()):
             entry["max_abs_diff_vs_torch"] = diff
             logging.info("decoder of exit %d: fp32 parity with PyTorch %.1e nats", layer, diff)
-    manifest_args += (decoders,)
+    rescoring = ({**DEFAULT_RESCORING, **(rescoring or {})} if decoders else None)
+    manifest_args += (decoders, rescoring)
     refusal, parity, report, refused = None, None, None, False
     write_manifest(out, model, config, segments, bpemodel, *manifest_args)  # the runtime reads it
     utts = int8_check.read_dump(data_dir, max_utts) if data_dir else None
     if utts:
         parity = parity_on_data(model, EarlyExitOnnx(out), utts)
         if decoders:
-            rescoring_parity = rescoring_parity_on_data(model, out, utts)
+            rescoring_parity = rescoring_parity_on_data(model, out, utts, **rescoring)
             for row, r in zip(parity, rescoring_parity):
                 row["rescoring_max_abs_att_diff"] = r["max_abs_att_diff"]
                 row["rescoring_same_output_share"] = r["same_output_share"]
@@ -75,7 +79,8 @@ def export_experiment(exp_dir, output=None, model_file="model.pth", int8=False, 
         else:
             report = int8_check.compare_int8(out, utts, data_dir, bpemodel)
             if decoders:
-                report["rescoring_exits"] = compare_rescoring_int8(out, utts, bpemodel)
+                report["rescoring_exits"] = compare_rescoring_int8(out, utts, bpemodel, **rescoring)
+                report["rescoring"] = rescoring
             worst = int8_check.worst_exit(report, max_cer_increase)
             refused = worst is not None and not force
             if worst is not None:
