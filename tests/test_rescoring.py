@@ -149,3 +149,23 @@ def test_rescoring_the_word_lm_beams_nbest_picks_only_lm_words(aed, tmp_path):
         # CTC weight 1: the LM beam's own best
         top = AttentionRescoring(model, 4, 1.0, lm_search=lm).hypotheses(k, hidden, olens, logp)
         assert top == lm.search(logp, olens)[0]
+
+
+def test_rescoring_search_for_the_exit_engine_rescores_the_stopping_rows(aed):
+    from types import SimpleNamespace
+
+    from ee_asr.decode.attention_rescoring import RescoringSearch
+
+    model, _, _, outs, olens = aed
+    hidden = outs[1][1]
+    logp = model.head(1).log_softmax(hidden)
+    backend = SimpleNamespace(hidden=lambda state: (hidden, olens))  # what decode/torch_backend.py gives on main
+    view = SimpleNamespace(backend=backend, state=None, exit_index=1, log_probs=logp.detach().numpy(),
+                           lengths=olens.numpy())
+    rescoring = AttentionRescoring(model, 5, 0.4)
+    rows = [2, 0]
+    expect = rescoring.hypotheses(1, hidden[[2, 0]], olens[[2, 0]], logp[[2, 0]])
+    assert RescoringSearch(rescoring).hypotheses(view, rows) == expect
+    assert RescoringSearch.nbest is None
+    with pytest.raises(UserError, match="rescore-skip"):
+        RescoringSearch(AttentionRescoring(model, 5, skip=("seq_posterior", 0.5)))

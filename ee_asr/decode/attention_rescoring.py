@@ -121,3 +121,24 @@ class RescoringExitSearch:
             return self._scores[1]
         name = self.rescoring.skip[0]
         return self.ctc.score(exit_index, hidden, lengths, fields={name})[1]
+
+
+class RescoringSearch:
+    """Attention rescoring as a search of the exit engine on main (exits/engine.py): the engine
+    calls `hypotheses(view, rows, greedy)` for the rows that stop; `view.backend.hidden(view.state)`
+    gives the exit's normalised hidden states and lengths, `view.log_probs` (numpy) its CTC
+    log-probs. `nbest = None`: the nbest policy keeps the CTC N-best posterior. The speculative
+    skip needs the engine's scores, which a search is not handed: not supported here yet."""
+
+    nbest = None
+
+    def __init__(self, rescoring):
+        if rescoring.skip is not None:
+            raise UserError("--rescore-skip is not supported by the exit engine's rescoring search yet")
+        self.rescoring = rescoring
+
+    def hypotheses(self, view, rows, greedy=None):
+        hidden, lengths = view.backend.hidden(view.state)
+        index = torch.as_tensor(rows, dtype=torch.long, device=hidden.device)
+        log_probs = torch.as_tensor(view.log_probs[rows])
+        return self.rescoring.hypotheses(view.exit_index, hidden[index], lengths[index], log_probs)
