@@ -25,11 +25,13 @@ def lm_output_suffix(args):
     return "_lm" if args.lm else ""
 
 
-def lm_search_from_args(args, config):
-    """The LM beam search (a search of the exit engine), or None without --lm."""
+def lm_search_from_args(args, config, rescoring=False):
+    """The LM beam search (a search of the exit engine), or None without --lm; `rescoring`: the beam
+    that feeds attention rescoring its N-best (of the default width, no posterior of its own)."""
     if not args.lm:
         return None
-    beam = args.beam_size or DEFAULT_BEAM_SIZE
-    logging.info("LM beam of width %d (the N-best posterior from its top %d)", beam, args.nbest_size)
+    beam = DEFAULT_BEAM_SIZE if rescoring else args.beam_size or DEFAULT_BEAM_SIZE
+    nbest_size = 0 if rescoring else args.nbest_size
+    logging.info("LM beam of width %d%s", beam, " (rescored)" if rescoring else f", N-best posterior K={nbest_size}")
     return LMBeamSearch(Tokenizer(config["bpemodel"]), args.lm, args.lm_weight, args.word_score, beam,
-                        args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, args.nbest_size)
+                        args.token_beam or LM_TOKEN_BEAM, args.beam_threshold, nbest_size)

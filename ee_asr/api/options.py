@@ -2,6 +2,7 @@
 one default per idea (the N-best size K, the layer cap, the searches), and the exit engine they ask for."""
 
 from ee_asr.common.cli import add_renamed_options, setup_logging
+from ee_asr.common.errors import UserError
 
 DEFAULT_NBEST_SIZE = 10
 
@@ -13,6 +14,19 @@ def add_model_args(parser):
     parser.add_argument("--model-file", default="model.pth")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-threads", type=int, default=1)
+    parser.add_argument("--search", choices=["greedy", "joint", "rescore"], default=None,
+                        help="per exit: greedy CTC, joint CTC/attention beam (--beam-size), or the CTC N-best "
+                             "rescored by the exit's decoder (--rescore-*); default: joint if --beam-size > 0")
+    parser.add_argument("--rescore-nbest", type=positive_int, default=10,
+                        help="rescoring: the CTC hypotheses per utterance the decoder scores")
+    parser.add_argument("--rescore-weight", type=float, default=0.5,
+                        help="rescoring: the CTC score's weight (the decoder's is 1 minus it); the joint beam's is "
+                             "--ctc-weight (the demo AED: 0.7 and 0.5, each chosen on dev)")
+    parser.add_argument("--length-bonus", type=float, default=0.0,
+                        help="score added per token, in the joint beam and in rescoring")
+    parser.add_argument("--rescore-skip", default=None, metavar="SCORE:THRESHOLD",
+                        help="rescoring: keep the greedy CTC hypothesis where this confidence score "
+                             "(e.g. seq_posterior:0.9) reaches the threshold")
     parser.add_argument("--beam-size", type=int, default=0,
                         help="joint CTC/attention beam search of this width at each exit (models with "
                              "decoders); 0: greedy CTC")
@@ -20,7 +34,6 @@ def add_model_args(parser):
     parser.add_argument("--pre-beam-ratio", type=float, default=1.5,
                         help="joint beam search: CTC scores only the decoder's likeliest ratio x beam-size next "
                              "tokens (espnet's 1.5); 0: CTC scores every token")
-    parser.add_argument("--penalty", type=float, default=0.0, help="length bonus in the joint beam search")
     parser.add_argument("--maxlenratio", type=float, default=0.0,
                         help="joint beam search: at most this many tokens per encoder frame; 0: end detection")
     parser.add_argument("--token-beam", type=int, default=0,
@@ -28,7 +41,8 @@ def add_model_args(parser):
                              "or the LM beam's; 0: each search's default (5 and 20)")
     add_renamed_options(parser, {"--exp": "--exp-dir", "--data": "--data-dir", "--output-dir": "--output",
                                  "--nbest-beam": "--nbest-size", "--beam": "--nbest-size",
-                                 "--token-beam-size": "--token-beam", "--thresholds": "--threshold"})
+                                 "--token-beam-size": "--token-beam", "--thresholds": "--threshold",
+                                 "--penalty": "--length-bonus"})
 
 
 def add_inference_args(parser):
@@ -60,20 +74,48 @@ def positive_int(text):
     return value
 
 
+def search_name(args):
+    """--search, or what the other options imply: joint with --beam-size > 0, else greedy (the LM
+    beam with --lm); UserError where they disagree."""
+    name = args.search or ("joint" if args.beam_size > 0 else "greedy")
+    if (name == "joint") != (args.beam_size > 0) and not (args.lm and name == "greedy"):
+        raise UserError(f"--search {name} with --beam-size {args.beam_size}: the joint beam needs a width, "
+                        "the other searches none")
+    return name
+
+
 def engine_from_args(args, model, config, classifier=None):
-    """The PyTorch exit engine the options ask for: greedy CTC, joint CTC/attention beam search
-    (--beam-size > 0, models with decoders) or the word LM beam (--lm); `classifier`: the
-    experiment's exit classifier, for the learned policy."""
+    """The PyTorch exit engine the options ask for: greedy CTC (or the word LM beam with --lm),
+    joint CTC/attention beam search (--beam-size > 0, models with decoders) or attention rescoring
+    of the CTC (or LM) N-best (--search rescore); `classifier`: the experiment's exit classifier."""
     from ee_asr.api.lm_options import lm_search_from_args
     from ee_asr.decode.torch_backend import NBEST_TOKEN_BEAM, torch_engine  # torch: not needed for --help
 
-    search = lm_search_from_args(args, config)
-    if search is None and args.beam_size > 0:
+    name, token_beam = search_name(args), args.token_beam or NBEST_TOKEN_BEAM
+    if name == "rescore":
+        from ee_asr.decode.attention_rescoring import AttentionRescoring
+
+        search = AttentionRescoring(model, args.rescore_nbest, args.rescore_weight, args.length_bonus, token_beam,
+                                    parse_skip(args.rescore_skip), lm_search_from_args(args, config, rescoring=True))
+    elif name == "joint":
         from ee_asr.decode.joint_beam import JointBeamSearch
 
-        search = JointBeamSearch(model, args.beam_size, args.ctc_weight, args.penalty, args.maxlenratio,
+        search = JointBeamSearch(model, args.beam_size, args.ctc_weight, args.length_bonus, args.maxlenratio,
                                  pre_beam_ratio=args.pre_beam_ratio)
-    return torch_engine(model, args.nbest_size, args.token_beam or NBEST_TOKEN_BEAM, classifier, search=search)
+    else:
+        search = lm_search_from_args(args, config)
+    return torch_engine(model, args.nbest_size, token_beam, classifier, search=search)
+
+
+def parse_skip(spec):
+    """`seq_posterior:0.9` -> ("seq_posterior", 0.9); None -> None."""
+    if spec is None:
+        return None
+    name, sep, threshold = spec.partition(":")
+    try:
+        return name, float(threshold)
+    except ValueError:
+        raise UserError(f"--rescore-skip {spec!r}: expected SCORE:THRESHOLD, e.g. seq_posterior:0.9") from None
 
 
 def load_for_inference(args):

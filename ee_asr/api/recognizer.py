@@ -108,15 +108,16 @@ class Recognizer:
 
     @classmethod
     def from_onnx(cls, onnx_dir, policy="fixed", threshold=None, max_layers=None, nbest_size=10, int8=False,
-                  num_threads=1, max_wer_increase=None):
+                  num_threads=1, max_wer_increase=None, rescoring=None):
         """An ONNX export (bin.export_onnx) in ONNX Runtime, without PyTorch; segments above the
         deepest exit within `max_layers` are not loaded; `max_wer_increase`: instead of a
-        threshold, the one calibrated for it (the calibration.json exported with the model)."""
+        threshold, the one calibrated for it (the calibration.json exported with the model);
+        `rescoring`: an exported AED's attention rescoring with these options ({}: the manifest's)."""
         from ee_asr.deploy.features import fbank_options
         from ee_asr.deploy.manifest import calibration_file, check_token_model
         from ee_asr.deploy.onnx_backend import onnx_engine
 
-        engine = onnx_engine(onnx_dir, max_layers, int8, num_threads, nbest_size, policy)
+        engine = onnx_engine(onnx_dir, max_layers, int8, num_threads, nbest_size, policy, rescoring)
         m = engine.backend.manifest
         threshold = _threshold(threshold, max_wer_increase, lambda: calibration_file(onnx_dir, m))
         tokenizer = Tokenizer(check_token_model(onnx_dir, m))

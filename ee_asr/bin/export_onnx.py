@@ -45,6 +45,11 @@ def main(argv=None):
                          "to ee-asr's (the default graphs suit sherpa's default [-1, 1] samples)")
     ap.add_argument("--threshold", nargs="*", help="default thresholds for the manifest, e.g. entropy:0.05")
     ap.add_argument("--max-frames", type=int, help="longest input in 10 ms frames (default: 4999 subsampled frames)")
+    ap.add_argument("--rescore-nbest", type=int, default=10,
+                    help="an AED's attention rescoring: CTC hypotheses per utterance (the manifest's default for "
+                         "the runtime, and what the checks rescore with)")
+    ap.add_argument("--rescore-weight", type=float, default=0.5, help="an AED's attention rescoring: CTC weight")
+    ap.add_argument("--length-bonus", type=float, default=0.0, help="an AED's attention rescoring: score per token")
     add_renamed_options(ap, {"--exp": "--exp-dir", "--data": "--data-dir", "--out": "--output",
                              "--output-dir": "--output"})
     args = ap.parse_args(argv)
@@ -53,7 +58,9 @@ def main(argv=None):
 
     manifest = export_experiment(args.exp_dir, args.output, args.model_file, args.int8, args.data_dir, args.max_utts,
                                  args.max_cer_increase, args.force, args.sherpa_exit,
-                                 parse_thresholds(args.threshold), args.max_frames, args.sherpa_int16_samples)
+                                 parse_thresholds(args.threshold), args.max_frames, args.sherpa_int16_samples,
+                                 {"nbest_size": args.rescore_nbest, "ctc_weight": args.rescore_weight,
+                                  "length_bonus": args.length_bonus})
     print(f"exported exits {manifest['exit_layers']}")
 
 

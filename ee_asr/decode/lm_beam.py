@@ -82,20 +82,39 @@ class LMBeamSearch:
         # adjacent frames without the blank CTC needs between them ("e e" in "three")
         return [i for w in result.words if w >= 0 for i in self.spellings[w]]
 
-    def search(self, log_probs, lengths, rows=None):
-        """log_probs (B, T, V) numpy -> (token-id lists, N-best posteriors or Nones), one per
-        utterance (of `rows` only, if given)."""
+    def _decode_rows(self, log_probs, lengths, rows=None):
+        """(row, the beam's results) for each row (of `rows`, default all) of numpy log_probs (B, T, V):
+        the batch is one contiguous float32 buffer, each utterance read in place at its offset."""
         emissions = np.ascontiguousarray(log_probs, dtype=np.float32)
         b, t, v = emissions.shape
         base, step = emissions.ctypes.data, t * v * emissions.itemsize
         lengths = np.asarray(lengths).tolist()
-        ids, posteriors = [], []
         for i in range(b) if rows is None else rows:
             n = lengths[i]
-            results = self.decoder.decode(base + i * step, n, v) if n > 0 else []
+            yield i, (self.decoder.decode(base + i * step, n, v) if n > 0 else [])
+
+    def search(self, log_probs, lengths, rows=None):
+        """log_probs (B, T, V) numpy -> (token-id lists, N-best posteriors or Nones), one per
+        utterance (of `rows` only, if given)."""
+        ids, posteriors = [], []
+        for _, results in self._decode_rows(log_probs, lengths, rows):
             ids.append(self._ids(results[0]) if results else [])
             posteriors.append(self._posterior(results) if self.nbest_size > 0 else None)
         return ids, posteriors
+
+    def nbest_lists(self, log_probs, lengths, n, rows=None):
+        """Per utterance (of `rows`, default all): the beam's `n` best distinct word sequences as
+        [(token tuple, beam score), ...], best first: the LM-aware N-best attention rescoring reads."""
+        out = []
+        for _, results in self._decode_rows(log_probs, lengths, rows):
+            best = {}
+            for r in results:
+                key = tuple(w for w in r.words if w >= 0)
+                best[key] = max(best.get(key, -np.inf), r.score)
+            ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:n]
+            out.append([(tuple(t for w in key for t in self.spellings[w]), float(s)) for key, s in ranked]
+                       or [((), 0.0)])
+        return out
 
     def _posterior(self, results):
         # distinct word sequences: several token paths can spell the same words

@@ -96,9 +96,16 @@ class OnnxBackend:
         return {k: v if k == "pos_emb" else v[rows] for k, v in carry.items() if k != "log_probs"}
 
 
-def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size=10, policy=None):
+def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size=10, policy=None, rescoring=None):
     """The exit engine over an exported model; `policy`: the one it will decode with, so that the
-    learned policy's exit classifier is read (and a missing one named) before any audio."""
+    learned policy's exit classifier is read (and a missing one named) before any audio;
+    `rescoring`: an exported AED's attention rescoring (deploy/rescoring.py) with these options
+    ({} for the manifest's), else greedy CTC."""
     backend = OnnxBackend(onnx_dir, max_layers, int8, num_threads)
     classifier = backend.exit_classifier() if policy == "learned" else None
-    return ExitEngine(backend, ExitScorer(nbest_size, NBEST_TOKEN_BEAM, classifier))
+    search = None
+    if rescoring is not None:
+        from ee_asr.deploy.rescoring import OnnxRescoring
+
+        search = OnnxRescoring(backend, int8=int8, num_threads=num_threads, **rescoring)
+    return ExitEngine(backend, ExitScorer(nbest_size, NBEST_TOKEN_BEAM, classifier), search)

@@ -72,8 +72,9 @@ def max_input_frames(encoder, max_subsampled=MAX_SUBSAMPLED_FRAMES):
     return n
 
 
-def _export(module, args, path, input_names, output_names):
-    dynamic_axes = {name: AXES[name] for name in input_names + output_names if name in AXES}
+def _export(module, args, path, input_names, output_names, axes=None):
+    axes = axes or AXES
+    dynamic_axes = {name: axes[name] for name in input_names + output_names if name in axes}
     # the legacy (TorchScript) exporter: it quantises more MatMuls than dynamo's graphs; its deprecation is noise here
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -128,15 +129,19 @@ def fbank_options(num_mel_bins):
 
 
 def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None, classifier=None,
-                   calibration=None):
+                   calibration=None, decoders=None, rescoring=None):
     enc = model.encoder
     manifest = {
         "format_version": 1,
-        # an aed_ee model exports its encoder and CTC heads (greedy CTC decoding; no attention decoder)
+        # an aed_ee model exports its encoder and CTC heads, and its decoders for attention rescoring
         "model": f"{config['model']}/{config['encoder']}",
         "exit_layers": list(enc.exit_layers),
         "num_layers": enc.num_layers,
         "segments": segments,
+        # per exit the decoder graph that scores CTC hypotheses (export/decoders.py); null: a CTC model
+        "decoders": decoders,
+        # the attention rescoring options the export was checked with: the runtime's defaults
+        "rescoring": rescoring,
         # raw: the model reads the waveform, one "frame" per sample
         "features": "raw" if is_raw(enc) else "fbank",
         "frame_shift_ms": 1000 / SAMPLE_RATE if is_raw(enc) else 10,

@@ -4,7 +4,8 @@ Per exit L the loss is ctc_weight * CTC_L + (1 - ctc_weight) * CE_L (label-smoot
 cross-entropy of the decoder), and the exits add up through the exit weighting, so with
 `equal` weighting and ctc_weight 0.3 the training loss is the paper's 0.3 * sum CTC + 0.7 * sum CE.
 The CTC heads keep every CTC tool working (greedy decoding, entropy, dynamic exits); joint
-CTC/attention beam search per exit is in decode/joint_beam.py.
+CTC/attention beam search per exit is in decode/joint_beam.py, attention rescoring of a CTC
+N-best in decode/attention_rescoring.py (scored by `hypothesis_log_probs`).
 """
 
 import torch
@@ -66,3 +67,28 @@ class EarlyExitAED(EarlyExitCTC):
         loss = self.weighting(losses)
         stats["loss"] = loss.detach()
         return loss, stats
+
+    def hypothesis_ys(self, hyps):
+        """Token-id lists -> (ys (N, U+2): <sos> tokens <eos>, padded with <eos>; ys_lens (N,):
+        tokens + 1, the teacher-forced steps of each, <eos> included), as tensors; the torch-free
+        runtime builds the same with exits/rescore_rule.hypothesis_ys."""
+        longest = max((len(h) for h in hyps), default=0)
+        ys = torch.full((len(hyps), longest + 2), self.eos, dtype=torch.long)
+        ys[:, 0] = self.sos
+        for n, h in enumerate(hyps):
+            ys[n, 1:len(h) + 1] = torch.as_tensor(list(h), dtype=torch.long)
+        return ys, torch.tensor([len(h) + 1 for h in hyps], dtype=torch.long)
+
+    @torch.no_grad()
+    def hypothesis_log_probs(self, exit_index, hidden, lengths, hyp_utt, ys, ys_lens):
+        """Teacher-forced log p_att(hypothesis + <eos> | exit) of N hypotheses in one decoder pass.
+
+        hidden (B, T, D), lengths (B,): the exit's normalised hidden states; hyp_utt (N,): the
+        batch row each hypothesis belongs to; ys, ys_lens: from `hypothesis_ys`. Returns (N,)."""
+        memory, mem_lens = hidden[hyp_utt], lengths[hyp_utt]
+        dev = hidden.device
+        ys, ys_lens = ys.to(dev), ys_lens.to(dev)
+        logits, _ = self.decoder(exit_index)(memory, mem_lens, ys[:, :-1], ys_lens)
+        steps = logits.log_softmax(-1).gather(-1, ys[:, 1:, None]).squeeze(-1)
+        valid = torch.arange(steps.size(1), device=dev)[None, :] < ys_lens[:, None]
+        return (steps * valid).sum(-1)
