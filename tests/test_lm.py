@@ -205,11 +205,16 @@ def test_decode_policy_with_the_lm_says_at_a_fixed_exit_what_decode_says_there(t
     fixed = read_jsonl(out / "policy_fixed" / "thr_4" / "results.jsonl")
     assert {r["utt"]: r["hyp"] for r in fixed} == read_text(out / "exit4" / "text")
     assert any(r["hyp"] for r in fixed) and all(set(r["hyp"].split()) <= tiny_lm["words"] for r in fixed)
-    # nbest reads the LM beam's N-best posterior; never certain (1) with 4 hypotheses, it answers at the last exit
+    # nbest reads the LM beam's N-best posterior: threshold 1 stops only where the beam is certain (one word
+    # sequence), else the last exit answers; the answer is that exit's LM hypothesis
     nbest = read_jsonl(out / "policy_nbest" / "thr_1" / "results.jsonl")
-    assert {r["utt"]: r["hyp"] for r in nbest} == read_text(out / "exit6" / "text")
-    # below the last exit, which answers anyway and so needs no posterior
-    assert all(0.0 < r["scores"][layer]["nbest_posterior"] <= 1.0 for r in nbest for layer in ("2", "4"))
+    texts = {layer: read_text(out / f"exit{layer}" / "text") for layer in (2, 4, 6)}
+    for r in nbest:
+        certain = next((layer for layer in (2, 4) if str(layer) in r["scores"]
+                        and r["scores"][str(layer)]["nbest_posterior"] >= 1.0), 6)
+        assert r["exit"] == certain and r["hyp"] == texts[certain][r["utt"]]
+        # scored below the last exit only, which answers anyway and so needs no posterior
+        assert all(0.0 < s["nbest_posterior"] <= 1.0 for layer, s in r["scores"].items() if layer != "6")
     seqpost = read_jsonl(out / "policy_seqpost" / "thr_0" / "results.jsonl")
     assert {r["utt"]: r["hyp"] for r in seqpost} == read_text(out / "exit2" / "text")
 

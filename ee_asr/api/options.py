@@ -76,11 +76,14 @@ def positive_int(text):
 
 def search_name(args):
     """--search, or what the other options imply: joint with --beam-size > 0, else greedy (the LM
-    beam with --lm); UserError where they disagree."""
-    name = args.search or ("joint" if args.beam_size > 0 else "greedy")
-    if (name == "joint") != (args.beam_size > 0) and not (args.lm and name == "greedy"):
+    beam with --lm, whose width --beam-size then is); UserError where they disagree."""
+    lm = getattr(args, "lm", None)
+    name = args.search or ("joint" if args.beam_size > 0 and not lm else "greedy")
+    if (name == "joint") != (args.beam_size > 0) and not (lm and name != "joint"):
         raise UserError(f"--search {name} with --beam-size {args.beam_size}: the joint beam needs a width, "
                         "the other searches none")
+    if name == "joint" and lm:
+        raise UserError("--lm with --search joint: the LM beam is a CTC search (give --search greedy or rescore)")
     return name
 
 

@@ -37,15 +37,17 @@ def _where(text, pos):
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def read_bytes(path):
-    """The file's bytes; DataError when it is missing, a directory or unreadable."""
+def read_bytes(path, size=-1, missing="file is missing", what="a file"):
+    """The file's bytes (its first `size` if given); DataError when it is missing (`missing` says
+    so), a directory (not `what`) or unreadable."""
     path = Path(path)
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read(size)
     except FileNotFoundError:
-        raise DataError(path, "file is missing") from None
+        raise DataError(path, missing) from None
     except IsADirectoryError:
-        raise DataError(path, "is a directory, not a file") from None
+        raise DataError(path, f"is a directory, not {what}") from None
     except OSError as e:
         raise DataError(path, f"cannot be read: {e.strerror}") from None
 

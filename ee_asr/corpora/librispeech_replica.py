@@ -129,12 +129,8 @@ def make(output, size="tiny", seed=1, nj=2):
     """Write the seven subset archives into `output`; return {subset: utterances}."""
     output = Path(output)
     chapters = plan(size, seed)
-    bank = ClipBank(output / ".clips", nj)
-    for _, _, voice, _, utts in chapters:
-        for sentences in utts:
-            for s in sentences:
-                bank.want(voice, s)
-    bank.make()
+    bank = ClipBank.of(output / ".clips", nj, ((voice, s) for _, _, voice, _, utts in chapters
+                                               for sentences in utts for s in sentences))
     staging = output / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     # a tree extracted from an earlier replica would be taken as this one's (the marker holds the

@@ -63,6 +63,15 @@ class ClipBank:
         self.cache_dir, self.nj = Path(cache_dir), nj
         self.wanted = {}
 
+    @classmethod
+    def of(cls, cache_dir, nj, wanted):
+        """A bank holding every (speaker, text) of `wanted`, made."""
+        bank = cls(cache_dir, nj)
+        for speaker, text in wanted:
+            bank.want(speaker, text)
+        bank.make()
+        return bank
+
     def want(self, speaker, text):
         """Return the key of `speaker` saying `text`; its audio is `self[key]` after `make()`."""
         key = (speaker, text)

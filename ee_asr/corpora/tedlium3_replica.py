@@ -81,12 +81,8 @@ def make(output, size="tiny", seed=1, nj=2):
     """Write TEDLIUM_release-3.tgz into `output`; return {split: segments}."""
     output = Path(output)
     talks = plan(size, seed)
-    bank = ClipBank(output / ".clips", nj)
-    for _, _, voice, segs in talks:
-        for sentences in segs:
-            for s in sentences:
-                bank.want(voice, s)
-    bank.make()
+    bank = ClipBank.of(output / ".clips", nj, ((voice, s) for _, _, voice, segs in talks
+                                               for sentences in segs for s in sentences))
     staging = output / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     # a tree extracted from an earlier replica would be taken as this one's (the marker holds the

@@ -12,7 +12,7 @@ import re
 import zlib
 
 from ee_asr.common.errors import DataError
-from ee_asr.common.lines import char_name
+from ee_asr.common.lines import char_name, read_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 KENLM_BINARY_MAGIC = b"mmap lm "
@@ -21,15 +21,7 @@ _NGRAM = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)$")
 
 def _open_text(path):
     """A binary handle on the ARPA file, decompressing gzip; DataError when it is missing or binary."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError:
-        raise DataError(path, "file is missing (build it with ee_asr.bin.build_lm)") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a directory, not an ARPA LM") from None
-    except OSError as e:
-        raise DataError(path, f"cannot be read: {e.strerror}") from None
+    head = read_bytes(path, 8, "file is missing (build it with ee_asr.bin.build_lm)", "an ARPA LM")
     if head.startswith(KENLM_BINARY_MAGIC):
         raise DataError(path, "is a KenLM binary model: give the ARPA file it was built from (the lexicon is read "
                               "from its unigrams)")

@@ -80,16 +80,22 @@ def resampling_check(table, policy, max_wer_increases, confidence=0.9, splits=20
     return rows
 
 
+def markdown(header, rows):
+    """A markdown table of header cells and rows of cells."""
+    return "\n".join(["|" + "|".join(header) + "|", "|---" * len(header) + "|",
+                      *("|" + "|".join(cells) + "|" for cells in rows)]) + "\n"
+
+
 def resampling_table(rows):
-    lines = ["|set|policy|ε|splits over ε (δ)|achieved increase mean / max|calibrated compute (mean)|"
-             "hindsight on the whole (test) set: threshold, compute (increase)|",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
+    def cells(r):
         t = "-" if r["hindsight_threshold"] is None else f"{r['hindsight_threshold']:.4g}"
-        lines.append(f"|{r['set']}|{r['policy']}|{r['max_wer_increase']:g}|{r['violation_share']:.3f} "
-                     f"({1 - r['confidence']:.2g})|{r['achieved_mean']:+.2f} / {r['achieved_max']:+.2f}|"
-                     f"{r['compute_mean']:.3f}|{t}, {r['hindsight_compute']:.3f} ({r['hindsight_increase']:+.2f})|")
-    return "\n".join(lines) + "\n"
+        return [r["set"], r["policy"], f"{r['max_wer_increase']:g}",
+                f"{r['violation_share']:.3f} ({1 - r['confidence']:.2g})",
+                f"{r['achieved_mean']:+.2f} / {r['achieved_max']:+.2f}", f"{r['compute_mean']:.3f}",
+                f"{t}, {r['hindsight_compute']:.3f} ({r['hindsight_increase']:+.2f})"]
+    return markdown(["set", "policy", "ε", "splits over ε (δ)", "achieved increase mean / max",
+                     "calibrated compute (mean)", "hindsight on the whole (test) set: threshold, compute (increase)"],
+                    map(cells, rows))
 
 
 def promised_vs_achieved(document, tables):
@@ -111,16 +117,15 @@ def promised_vs_achieved(document, tables):
 
 
 def promised_table(rows):
-    lines = ["|test set|policy|threshold|promised: increase <= ε (confidence)|calibration set: increase, compute|"
-             "achieved: increase, compute|WER (last exit)|kept|",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    def cells(r):
         t = "last exit" if r["threshold"] is None else f"{r['threshold']:.4g}"
-        lines.append(f"|{r['set']}|{r['policy']}|{t}|{r['max_wer_increase']:g} ({r['confidence']:g})|"
-                     f"{r['calibration_set']}: {r['calibration_increase']:+.2f}, {r['calibration_compute']:.3f}|"
-                     f"{r['wer_increase']:+.2f}, {r['compute_ratio']:.3f}|{r['wer']:.2f} ({r['last_exit_wer']:.2f})|"
-                     f"{'yes' if r['kept'] else '**no**'}|")
-    return "\n".join(lines) + "\n"
+        return [r["set"], r["policy"], t, f"{r['max_wer_increase']:g} ({r['confidence']:g})",
+                f"{r['calibration_set']}: {r['calibration_increase']:+.2f}, {r['calibration_compute']:.3f}",
+                f"{r['wer_increase']:+.2f}, {r['compute_ratio']:.3f}", f"{r['wer']:.2f} ({r['last_exit_wer']:.2f})",
+                "yes" if r["kept"] else "**no**"]
+    return markdown(["test set", "policy", "threshold", "promised: increase <= ε (confidence)",
+                     "calibration set: increase, compute", "achieved: increase, compute", "WER (last exit)", "kept"],
+                    map(cells, rows))
 
 
 def calibration_section(exp, decode_dirs):
