@@ -14,6 +14,7 @@ import onnxruntime as ort
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.manifest import load_exit_classifier, read_manifest
 from ee_asr.deploy.sessions import load_session
+from ee_asr.exits.blank_skip import central_positions, with_blank_skipping
 from ee_asr.exits.engine import ExitEngine
 from ee_asr.exits.scores import ExitScorer
 
@@ -95,10 +96,21 @@ class OnnxBackend:
         # the positional embedding is shared by every row; the log-probs are the exit's, done with
         return {k: v if k == "pos_emb" else v[rows] for k, v in carry.items() if k != "log_probs"}
 
+    def keep_frames(self, carry, order, lengths):
+        """Blank skipping (exits/blank_skip.py): frames `order` (B, T') of each row, `lengths` valid."""
+        out = {k: v for k, v in carry.items() if k != "log_probs"}
+        out.update(hidden=np.take_along_axis(carry["hidden"], order[:, :, None], 1),
+                   lengths=np.asarray(lengths, carry["lengths"].dtype))
+        if "pos_emb" in carry:
+            out["pos_emb"] = central_positions(carry["pos_emb"], order.shape[1])
+        return out
 
-def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size=10, policy=None):
+
+def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size=10, policy=None, blank_skip=None):
     """The exit engine over an exported model; `policy`: the one it will decode with, so that the
-    learned policy's exit classifier is read (and a missing one named) before any audio."""
+    learned policy's exit classifier is read (and a missing one named) before any audio;
+    `blank_skip`: (after_layers, threshold) to drop blank frames above those exits (exits/blank_skip.py)."""
     backend = OnnxBackend(onnx_dir, max_layers, int8, num_threads)
     classifier = backend.exit_classifier() if policy == "learned" else None
+    backend = with_blank_skipping(backend, *(blank_skip or ((), None)))
     return ExitEngine(backend, ExitScorer(nbest_size, NBEST_TOKEN_BEAM, classifier))

@@ -1,0 +1,106 @@
+"""Blank frames dropped above an exit (exits/blank_skip.py), in the PyTorch and ONNX backends, on
+the tiny random-weight experiments of test_onnx.py (tiny3: exits 2, 3, 4, a blank-heavy head)."""
+
+import numpy as np
+import pytest
+import torch
+from test_onnx import tiny, tiny3, torch_feats  # noqa: F401 (fixtures)
+
+from ee_asr.common.errors import UserError
+from ee_asr.data.tokenizer import BLANK_ID
+from ee_asr.decode.torch_backend import TorchBackend, torch_engine
+from ee_asr.deploy.onnx_backend import onnx_engine, pad
+from ee_asr.exits.blank_skip import BlankSkipping, keep_mask
+from ee_asr.exits.policies import Policy
+from ee_asr.models.load import load_trained
+
+
+@pytest.fixture(scope="module")
+def setup(tiny, tiny3):  # noqa: F811
+    """(model, feats, threshold): a threshold between two exit-2 blank posteriors far apart, so that
+    about half the frames are dropped and float noise between backends flips none."""
+    model, _ = load_trained(tiny3["exp"])
+    feats = torch_feats(tiny["wavs"])
+    backend = TorchBackend(model)
+    b = pad(feats)
+    state = backend.advance(backend.start((torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"]))), 0)
+    logp, lengths = backend.log_probs(state, 0)
+    blank = np.sort(np.concatenate([np.exp(logp[i, :n, BLANK_ID]) for i, n in enumerate(lengths)]))
+    lo = len(blank) // 4
+    gap = np.argmax(np.diff(blank[lo:3 * lo])) + lo
+    return model, feats, float((blank[gap] + blank[gap + 1]) / 2)
+
+
+def batch(feats):
+    b = pad(feats)
+    return torch.from_numpy(b["feats"]), torch.from_numpy(b["feats_lens"])
+
+
+def test_keep_mask_drops_blank_frames_within_lengths_and_keeps_at_least_one():
+    blank = np.log(np.array([[0.99, 0.2, 0.97, 0.1], [0.99, 0.98, 0.5, 0.5]]))
+    keep = keep_mask(blank, np.array([4, 2]), 0.95)
+    assert keep.tolist() == [[False, True, False, True], [False, True, False, False]]
+
+
+def test_a_threshold_above_one_decodes_exactly_as_without_skipping(setup):
+    model, feats, _ = setup
+    x = batch(feats)
+    plain, skip = torch_engine(model), torch_engine(model, blank_skip=([2], 1.5))
+    assert skip.decode_every_exit(x) == plain.decode_every_exit(x)
+    for policy in (Policy("entropy", 0.3), Policy("fixed", 4)):
+        a, b = plain.decode(x, policy), skip.decode(x, policy)
+        assert [(r["exit"], r["ids"], r["scores"]) for r in a] == [(r["exit"], r["ids"], r["scores"]) for r in b]
+
+
+def frames_seen_above_exit_2(engine, model, x):
+    seen = []
+    hook = model.encoder.encoders[2].register_forward_pre_hook(lambda m, args: seen.append(
+        (args[0][0].size(1), int(args[1].sum()))))
+    try:
+        out = engine.decode_every_exit(x, fields=())
+        state = engine.backend.start(x)
+        for i in range(len(engine.exit_layers)):
+            state = engine.backend.advance(state, i)
+            logp, lengths = engine.backend.log_probs(state, i)
+    finally:
+        hook.remove()
+    return seen[0], out, logp, lengths
+
+
+def test_layers_above_see_fewer_frames_and_output_lengths_are_unchanged(setup):
+    model, feats, threshold = setup
+    x = batch(feats)
+    (width, valid), plain, logp0, lens0 = frames_seen_above_exit_2(torch_engine(model), model, x)
+    (width2, valid2), skip, logp, lens = frames_seen_above_exit_2(
+        torch_engine(model, blank_skip=([2], threshold)), model, x)
+    assert valid2 < valid * 0.9 and width2 <= width
+    assert lens.tolist() == lens0.tolist() and logp.shape == logp0.shape
+    # exit 2 is below the skipping: the same; above, dropped frames are certain blanks
+    assert [r[2] for r in skip] == [r[2] for r in plain]
+    assert (np.exp(logp[..., BLANK_ID]) > 0.999).sum() > (np.exp(logp0[..., BLANK_ID]) > 0.999).sum()
+
+
+@pytest.mark.parametrize("after", [[2], [2, 3]])
+def test_skipping_batched_equals_one_by_one_and_onnx_equals_pytorch(setup, tiny3, after):  # noqa: F811
+    model, feats, threshold = setup
+    engine = torch_engine(model, blank_skip=(after, threshold))
+    onnx = onnx_engine(tiny3["onnx"], blank_skip=(after, threshold))
+    policy = Policy("entropy", 0.05)
+    together = engine.decode(batch(feats), policy)
+    assert [(r["exit"], r["ids"]) for r in onnx.decode(feats, policy)] == [(r["exit"], r["ids"]) for r in together]
+    for f, r in zip(feats, together):
+        alone = engine.decode(batch([f]), policy)[0]
+        assert (alone["exit"], alone["ids"]) == (r["exit"], r["ids"])
+    every = engine.decode_every_exit(batch(feats), fields=("entropy",))
+    onnx_every = onnx.decode_every_exit(feats, fields=("entropy",))
+    for a, b in zip(every, onnx_every):
+        assert [a[e]["ids"] for e in (2, 3, 4)] == [b[e]["ids"] for e in (2, 3, 4)]
+        assert a[4]["scores"]["entropy"] == pytest.approx(b[4]["scores"]["entropy"], abs=1e-4)
+
+
+def test_skipping_after_the_last_exit_or_with_a_threshold_of_zero_is_refused(setup):
+    backend = TorchBackend(setup[0])
+    with pytest.raises(UserError, match="not an exit below the last"):
+        BlankSkipping(backend, [4], 0.9)
+    with pytest.raises(UserError, match="threshold must be > 0"):
+        BlankSkipping(backend, [2], 0.0)
