@@ -1,0 +1,115 @@
+"""What dropping blank frames above an exit (exits/blank_skip.py) saves, measured: time and WER of
+the fixed exits, of skipping alone (at the last exit) and of skipping under exit policies, every
+configuration timed in one run, interleaved and repeated (the minimum kept), on the work clock
+(common/timing.work_clock), as benchmark/policy_speed.py. Every time ratio is against the last
+exit without skipping; every WER change is paired (score/compare.paired_difference)."""
+
+import numpy as np
+import torch
+
+from ee_asr.common.timing import timed, work_clock
+from ee_asr.data.tokenizer import BLANK_ID
+from ee_asr.decode.torch_backend import TorchBackend, torch_engine
+from ee_asr.exits.blank_skip import keep_mask
+from ee_asr.exits.policies import Policy
+from ee_asr.score.compare import paired_difference
+
+
+def time_runs(runs, batches, repeats, clock):
+    """runs: [(engine, Policy)] -> (the least seconds of each over `repeats` interleaved rounds,
+    each run's results in batch order)."""
+    best, outs = [float("inf")] * len(runs), [None] * len(runs)
+    for _ in range(repeats):
+        for k, (engine, policy) in enumerate(runs):
+            res = []
+            best[k] = min(best[k], sum(timed(lambda: res.extend(engine.decode((x, xl), policy)), clock)
+                                       for _, x, xl, _, _ in batches))
+            outs[k] = res
+    return best, outs
+
+
+@torch.no_grad()
+def kept_share(model, batches, after, threshold):
+    """The share of the valid frames the layers above exit `after` would see."""
+    backend, kept, total = TorchBackend(model), 0, 0
+    index = model.encoder.exit_layers.index(after)
+    for _, x, xl, _, _ in batches:
+        state = backend.start((x, xl))
+        for i in range(index + 1):
+            state = backend.advance(state, i)
+        logp, lengths = backend.log_probs(state, index)
+        kept += int(keep_mask(logp[..., BLANK_ID], lengths, threshold).sum())
+        total += int(lengths.sum())
+    return kept / max(total, 1)
+
+
+def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classifier=None):
+    """Rows for the fixed exits, the last exit with each skipping configuration, and each policy
+    point (policy, threshold) without and with each skipping configuration.
+
+    skips: [(after_layer, threshold)]; utt_errors(results) -> [(errors, words)] per utterance in
+    batch order. Each row: name, policy, threshold, skip, wer, mean_exit, seconds, time_ratio; with
+    skipping also `kept` (share of frames above the skip) and `wer_change` (paired, with its 95%
+    interval) against the same policy without skipping; policy rows also the fixed exits' time at
+    their mean exit and WER at their time (`fixed_time_ratio`, `excess_time`, `fixed_wer_at_time`)."""
+    exits, last = list(model.encoder.exit_layers), model.encoder.exit_layers[-1]
+    plain = torch_engine(model, classifier=classifier)
+    skipping = {s: torch_engine(model, classifier=classifier, blank_skip=([s[0]], s[1])) for s in skips}
+    configs = [("fixed", e, None) for e in exits] + [("fixed", last, s) for s in skips]
+    for policy, thr in points:
+        configs += [(policy, thr, None)] + [(policy, thr, s) for s in skips]
+    runs = [(plain if s is None else skipping[s], Policy(p, t)) for p, t, s in configs]
+    seconds, outs = time_runs(runs, batches, repeats, work_clock(next(model.parameters()).device.type))
+    full = seconds[exits.index(last)]
+    rows, utts = [], {}
+    for (policy, thr, skip), sec, res in zip(configs, seconds, outs):
+        utts[policy, thr, skip] = dict(enumerate(utt_errors(res)))
+        errors, words = (sum(v) for v in zip(*utts[policy, thr, skip].values()))
+        row = {"policy": policy, "threshold": thr, "skip": skip, "wer": 100.0 * errors / max(words, 1),
+               "mean_exit": sum(r["exit"] for r in res) / len(res), "seconds": sec, "time_ratio": sec / full}
+        if skip is not None:
+            diff, interval = paired_difference(utts[policy, thr, skip], utts[policy, thr, None])
+            row.update(kept=kept_share(model, batches, *skip), wer_change=diff, wer_change_interval=interval)
+        rows.append(row)
+    fixed = [r for r in rows if r["policy"] == "fixed" and r["skip"] is None]
+    for row in rows:
+        if row["policy"] != "fixed":
+            row["fixed_time_ratio"] = float(np.interp(row["mean_exit"], exits, [r["time_ratio"] for r in fixed]))
+            row["excess_time"] = row["time_ratio"] - row["fixed_time_ratio"]
+            row["fixed_wer_at_time"] = float(np.interp(row["time_ratio"], [r["time_ratio"] for r in fixed],
+                                                       [r["wer"] for r in fixed]))
+            _against_slower_fixed_exit(row, fixed, utts)
+    return rows
+
+
+def _against_slower_fixed_exit(row, fixed, utts):
+    """The cheapest fixed exit at least as slow as the point, and the point's paired WER change
+    against it: a point that is faster and (significantly) better dominates the fixed-exit line."""
+    slower = [r for r in fixed if r["time_ratio"] >= row["time_ratio"]]
+    if not slower:
+        return
+    ref = min(slower, key=lambda r: r["time_ratio"])
+    diff, interval = paired_difference(utts[row["policy"], row["threshold"], row["skip"]],
+                                       utts["fixed", ref["threshold"], None])
+    row.update(slower_fixed_exit=ref["threshold"], wer_change_vs_fixed=diff, wer_change_vs_fixed_interval=interval)
+
+
+def markdown(rows):
+    """The rows as one markdown table."""
+    lines = ["|policy|threshold|skip after:threshold|frames kept above|WER|change (95% interval)|mean exit|"
+             "time ratio|fixed exits' time at mean exit|fixed exits' WER at this time|"
+             "change against the cheapest slower fixed exit|",
+             "|---" * 11 + "|"]
+    for r in rows:
+        skip = "-" if r["skip"] is None else f"{r['skip'][0]}:{r['skip'][1]:g}"
+        kept = f"{r['kept']:.3f}" if "kept" in r else "-"
+        change = "-" if "wer_change" not in r else (
+            f"{r['wer_change']:+.2f} ({r['wer_change_interval'][0]:+.2f} .. {r['wer_change_interval'][1]:+.2f})")
+        fixed_t = f"{r['fixed_time_ratio']:.3f}" if "fixed_time_ratio" in r else "-"
+        fixed_w = f"{r['fixed_wer_at_time']:.2f}" if "fixed_wer_at_time" in r else "-"
+        versus = "-" if "slower_fixed_exit" not in r else (
+            f"exit {r['slower_fixed_exit']:g}: {r['wer_change_vs_fixed']:+.2f} "
+            f"({r['wer_change_vs_fixed_interval'][0]:+.2f} .. {r['wer_change_vs_fixed_interval'][1]:+.2f})")
+        lines.append(f"|{r['policy']}|{r['threshold']:g}|{skip}|{kept}|{r['wer']:.2f}|{change}|{r['mean_exit']:.2f}|"
+                     f"{r['time_ratio']:.3f}|{fixed_t}|{fixed_w}|{versus}|")
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""Benchmark blank frames dropped above an exit (exits/blank_skip.py) on a trained experiment:
+time and WER of the fixed exits, of skipping alone at the last exit, and of exit policies without
+and with skipping, all timed in one run (benchmark/blank_skip_speed.py).
+
+  python -m ee_asr.bin.benchmark_blank_skip --exp-dir exp/<tag> --data-dir dump/test \\
+      --skip-after 2 4 6 --skip-thresholds 0.9 0.95 0.99 --points learned:0.75 entropy:0.05
+
+Prints a markdown table and writes JSON (default <exp-dir>/benchmark_blank_skip.json): `rows`, one
+per configuration (benchmark.blank_skip_speed.blank_skip_table says what each holds).
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown
+from ee_asr.benchmark.policy_speed import load_batches
+from ee_asr.bin.benchmark import parse_points
+from ee_asr.common.atomic import atomic_write_text
+from ee_asr.common.cli import run_main, setup_logging
+from ee_asr.common.edit_ops import errors_of, word_counts
+from ee_asr.data.dataset import FeatureDataset
+from ee_asr.data.tokenizer import Tokenizer
+from ee_asr.exits.exit_classifier import load_for_experiment
+from ee_asr.models.load import load_trained
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--exp-dir", required=True, help="experiment dir with config.yaml and the weights")
+    ap.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
+    ap.add_argument("--skip-after", type=int, nargs="+", default=[2, 4, 6], help="exit layers to drop frames after")
+    ap.add_argument("--skip-thresholds", type=float, nargs="+", default=[0.9, 0.95, 0.99],
+                    help="blank posteriors above which a frame is dropped")
+    ap.add_argument("--points", nargs="*", default=["entropy:0.05"], help="policy:threshold operating points")
+    ap.add_argument("--max-utts", type=int, default=300)
+    ap.add_argument("--batch-bins", type=int, default=40000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--num-threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--output", default=None)
+    args = ap.parse_args(argv)
+    setup_logging()
+    torch.set_num_threads(args.num_threads)
+    model, config = load_trained(args.exp_dir, device=args.device)
+    tokenizer = Tokenizer(config["bpemodel"])
+    dataset = FeatureDataset(args.data_dir, tokenizer)
+    batches = load_batches(dataset, args.batch_bins, args.max_utts, args.device)
+    refs = [dataset.text[u] for b in batches for u in b[0]]
+
+    def utt_errors(results):
+        return [(errors_of(word_counts(ref, tokenizer.decode(r["ids"]))), len(ref.split()))
+                for ref, r in zip(refs, results)]
+
+    points = parse_points(args.points)
+    classifier = load_for_experiment(args.exp_dir) if any(p == "learned" for p, _ in points) else None
+    skips = [(a, t) for a in args.skip_after for t in args.skip_thresholds]
+    logging.info("timing %d skipping configurations and %d points on %d utterances, %d repeats",
+                 len(skips), len(points), len(refs), args.repeats)
+    rows = blank_skip_table(model, batches, utt_errors, skips, points, args.repeats, classifier)
+    print(markdown(rows))
+    result = {"exp_dir": str(args.exp_dir), "data_dir": str(args.data_dir), "utterances": len(refs),
+              "threads": args.num_threads, "repeats": args.repeats, "batch_bins": args.batch_bins, "rows": rows}
+    out = Path(args.output or Path(args.exp_dir) / "benchmark_blank_skip.json")
+    atomic_write_text(out, json.dumps(result, indent=1))
+    logging.info("wrote %s", out)
+
+
+if __name__ == "__main__":
+    run_main(main)
