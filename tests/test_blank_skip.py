@@ -104,3 +104,47 @@ def test_skipping_after_the_last_exit_or_with_a_threshold_of_zero_is_refused(set
         BlankSkipping(backend, [4], 0.9)
     with pytest.raises(UserError, match="threshold must be > 0"):
         BlankSkipping(backend, [2], 0.0)
+
+
+def test_transcribe_with_skipping_agrees_in_both_backends(setup, tiny, tiny3, capsys):  # noqa: F811
+    from test_onnx import run_cli
+
+    from ee_asr.bin.transcribe import main as transcribe_main
+
+    wavs = [str(w) for _, w, _ in tiny["wavs"]]
+    args = ["--exp-dir", str(tiny3["exp"]), "--policy", "entropy", "--threshold", "0.05",
+            "--blank-skip-threshold", str(setup[2]), "--blank-skip-after", "2"]
+    out = {b: run_cli(transcribe_main, args + ["--backend", b] + wavs, capsys) for b in ("torch", "onnx")}
+    lines = {b: [line.rsplit("\t", 1)[0] for line in o[1].splitlines()] for b, o in out.items()}
+    assert out["torch"][0] == out["onnx"][0] == 0
+    assert lines["torch"] == lines["onnx"] and len(lines["onnx"]) == len(wavs)
+    code, _, err = run_cli(transcribe_main, args[:-2] + wavs, capsys)
+    assert code != 0 and "--blank-skip-after" in err
+
+
+def test_training_with_skipping_drops_the_frames_decoding_drops(setup):
+    model, feats, threshold = setup
+    x, xl = batch(feats)
+    model.blank_skip = (2, threshold)
+    try:
+        with torch.no_grad():
+            outs = model.skipping_exit_outputs(*model.prepare(x, xl))
+        backend = torch_engine(model, blank_skip=([2], threshold)).backend
+        state = backend.start((x, xl))
+        for i, (layer, hidden, lengths) in enumerate(outs):
+            state = backend.advance(state, i)
+            backend.log_probs(state, i)
+            assert state.compact[1].tolist() == lengths.tolist()
+            np.testing.assert_allclose(state.compact[0], model.head(i).log_softmax(hidden).detach().numpy(),
+                                       atol=1e-5)
+        assert outs[-1][2].sum() < outs[0][2].sum()
+        model.train()
+        tokens = torch.tensor([[3, 4, 5]] * len(feats))
+        loss, stats = model(x, xl, tokens, torch.tensor([3] * len(feats)))
+        loss.backward()
+        assert torch.isfinite(loss) and {"loss_exit2", "loss_exit3", "loss_exit4"} <= set(stats)
+        assert model.encoder.encoders[3].feed_forward.w_1.weight.grad.abs().sum() > 0
+    finally:
+        model.blank_skip = None
+        model.eval()
+        model.zero_grad()

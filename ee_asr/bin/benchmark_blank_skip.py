@@ -3,7 +3,7 @@ time and WER of the fixed exits, of skipping alone at the last exit, and of exit
 and with skipping, all timed in one run (benchmark/blank_skip_speed.py).
 
   python -m ee_asr.bin.benchmark_blank_skip --exp-dir exp/<tag> --data-dir dump/test \\
-      --skip-after 2 4 6 --skip-thresholds 0.9 0.95 0.99 --points learned:0.75 entropy:0.05
+      --blank-skip-after 2 4 6 --blank-skip-threshold 0.9 0.95 0.99 --points learned:0.75 entropy:0.05
 
 Prints a markdown table and writes JSON (default <exp-dir>/benchmark_blank_skip.json): `rows`, one
 per configuration (benchmark.blank_skip_speed.blank_skip_table says what each holds).
@@ -32,8 +32,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exp-dir", required=True, help="experiment dir with config.yaml and the weights")
     ap.add_argument("--data-dir", required=True, help="dump dir with feats.scp, utt2num_frames, text")
-    ap.add_argument("--skip-after", type=int, nargs="+", default=[2, 4, 6], help="exit layers to drop frames after")
-    ap.add_argument("--skip-thresholds", type=float, nargs="+", default=[0.9, 0.95, 0.99],
+    ap.add_argument("--blank-skip-after", type=int, nargs="+", default=[2, 4, 6],
+                    help="exit layers to drop frames after (each, with each threshold)")
+    ap.add_argument("--blank-skip-threshold", type=float, nargs="+", default=[0.9, 0.95, 0.99],
                     help="blank posteriors above which a frame is dropped")
     ap.add_argument("--points", nargs="*", default=["entropy:0.05"], help="policy:threshold operating points")
     ap.add_argument("--max-utts", type=int, default=300)
@@ -57,7 +58,7 @@ def main(argv=None):
 
     points = parse_points(args.points)
     classifier = load_for_experiment(args.exp_dir) if any(p == "learned" for p, _ in points) else None
-    skips = [(a, t) for a in args.skip_after for t in args.skip_thresholds]
+    skips = [(a, t) for a in args.blank_skip_after for t in args.blank_skip_threshold]
     logging.info("timing %d skipping configurations and %d points on %d utterances, %d repeats",
                  len(skips), len(points), len(refs), args.repeats)
     rows = blank_skip_table(model, batches, utt_errors, skips, points, args.repeats, classifier)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ee_asr.api.lm_options import add_lm_args
-from ee_asr.api.options import add_exit_args, add_model_args, load_for_inference
+from ee_asr.api.options import add_exit_args, add_model_args, blank_skip_from_args, load_for_inference
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
@@ -58,7 +58,8 @@ def recognizer_from_args(args):
             raise UserError("--lm needs --backend torch: the ONNX runtime has no LM beam")
         onnx_dir = Path(args.onnx_dir) if args.onnx_dir else Path(args.exp_dir) / "onnx"
         return Recognizer.from_onnx(onnx_dir, args.policy, args.threshold, args.max_layers, args.nbest_size,
-                                    num_threads=args.num_threads, max_wer_increase=args.max_wer_increase)
+                                    num_threads=args.num_threads, max_wer_increase=args.max_wer_increase,
+                                    blank_skip=blank_skip_from_args(args))
     # torch: imported after the arguments are known good
     from ee_asr.api.options import engine_from_args
     from ee_asr.api.recognizer import calibrated_or_given

@@ -3,11 +3,10 @@ exit with its own start/advance (models/exit_encoder.py), and the engine built a
 
 import torch
 
-from ee_asr.exits.blank_skip import central_positions, with_blank_skipping
+from ee_asr.exits.blank_skip import with_blank_skipping
 from ee_asr.exits.engine import ExitEngine, GreedySearch
 from ee_asr.exits.scores import ExitScorer
-from ee_asr.models.exit_encoder import EncoderState, transcribe_min_frames
-from ee_asr.models.masks import valid_mask
+from ee_asr.models.exit_encoder import transcribe_min_frames
 
 NBEST_TOKEN_BEAM = 5  # the N-best posterior's: r = 0.999 with 8 on the demo, in 70% of the time
 
@@ -50,11 +49,8 @@ class TorchBackend:
     def keep_frames(self, state, order, lengths):
         """Blank skipping (exits/blank_skip.py): frames `order` (B, T') of each row, `lengths` valid."""
         device = state.masks.device
-        index = torch.as_tensor(order, dtype=torch.long, device=device)
-        hidden = state.hidden.gather(1, index[:, :, None].expand(-1, -1, state.hidden.size(-1)))
-        masks = valid_mask(torch.as_tensor(lengths, device=device), index.size(1))[:, None, :]
-        x = (hidden, central_positions(state.x[1], index.size(1))) if isinstance(state.x, tuple) else hidden
-        return EncoderState(x, masks, state.layers_done)
+        return state.keep_frames(torch.as_tensor(order, dtype=torch.long, device=device),
+                                 torch.as_tensor(lengths, device=device))
 
 
 def torch_engine(model, nbest_size=10, token_beam=NBEST_TOKEN_BEAM, classifier=None, nbest_bounds=True, search=None,
