@@ -43,7 +43,7 @@ def kept_share(model, batches, after, threshold):
     return kept / max(total, 1)
 
 
-def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classifier=None):
+def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classifier=None, reference=None):
     """Rows for the fixed exits, the last exit with each skipping configuration, and each policy
     point (policy, threshold) without and with each skipping configuration.
 
@@ -51,9 +51,11 @@ def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classif
     batch order. Each row: name, policy, threshold, skip, wer, mean_exit, seconds, time_ratio; with
     skipping also `kept` (share of frames above the skip) and `wer_change` (paired, with its 95%
     interval) against the same policy without skipping; policy rows also the fixed exits' time at
-    their mean exit and WER at their time (`fixed_time_ratio`, `excess_time`, `fixed_wer_at_time`)."""
+    their mean exit and WER at their time (`fixed_time_ratio`, `excess_time`, `fixed_wer_at_time`).
+    `reference`: (model, classifier) that decodes every configuration without skipping (the model
+    `model` was fine-tuned from, to skip); by default `model` itself."""
     exits, last = list(model.encoder.exit_layers), model.encoder.exit_layers[-1]
-    plain = torch_engine(model, classifier=classifier)
+    plain = torch_engine(*(reference or (model, classifier)))
     skipping = {s: torch_engine(model, classifier=classifier, blank_skip=([s[0]], s[1])) for s in skips}
     configs = [("fixed", e, None) for e in exits] + [("fixed", last, s) for s in skips]
     for policy, thr in points:

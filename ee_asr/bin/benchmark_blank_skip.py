@@ -17,13 +17,11 @@ from pathlib import Path
 import torch
 
 from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown
-from ee_asr.benchmark.policy_speed import load_batches
+from ee_asr.benchmark.policy_speed import load_test_set
 from ee_asr.bin.benchmark import parse_points
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.edit_ops import errors_of, word_counts
-from ee_asr.data.dataset import FeatureDataset
-from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.exits.exit_classifier import load_for_experiment
 from ee_asr.models.load import load_trained
 
@@ -37,6 +35,9 @@ def main(argv=None):
     ap.add_argument("--blank-skip-threshold", type=float, nargs="+", default=[0.9, 0.95, 0.99],
                     help="blank posteriors above which a frame is dropped")
     ap.add_argument("--points", nargs="*", default=["entropy:0.05"], help="policy:threshold operating points")
+    ap.add_argument("--reference-exp-dir", default=None,
+                    help="decode without skipping with this experiment (the one --exp-dir was fine-tuned from "
+                         "with model_conf.blank_skip); default: --exp-dir itself")
     ap.add_argument("--max-utts", type=int, default=300)
     ap.add_argument("--batch-bins", type=int, default=40000)
     ap.add_argument("--repeats", type=int, default=5)
@@ -46,11 +47,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     setup_logging()
     torch.set_num_threads(args.num_threads)
-    model, config = load_trained(args.exp_dir, device=args.device)
-    tokenizer = Tokenizer(config["bpemodel"])
-    dataset = FeatureDataset(args.data_dir, tokenizer)
-    batches = load_batches(dataset, args.batch_bins, args.max_utts, args.device)
-    refs = [dataset.text[u] for b in batches for u in b[0]]
+    model, config, tokenizer, batches, refs = load_test_set(args.exp_dir, args.data_dir, args.batch_bins,
+                                                            args.max_utts, args.device)
 
     def utt_errors(results):
         return [(errors_of(word_counts(ref, tokenizer.decode(r["ids"]))), len(ref.split()))
@@ -61,9 +59,14 @@ def main(argv=None):
     skips = [(a, t) for a in args.blank_skip_after for t in args.blank_skip_threshold]
     logging.info("timing %d skipping configurations and %d points on %d utterances, %d repeats",
                  len(skips), len(points), len(refs), args.repeats)
-    rows = blank_skip_table(model, batches, utt_errors, skips, points, args.repeats, classifier)
+    reference = None
+    if args.reference_exp_dir:
+        reference = (load_trained(args.reference_exp_dir, device=args.device)[0],
+                     load_for_experiment(args.reference_exp_dir) if classifier else None)
+    rows = blank_skip_table(model, batches, utt_errors, skips, points, args.repeats, classifier, reference)
     print(markdown(rows))
-    result = {"exp_dir": str(args.exp_dir), "data_dir": str(args.data_dir), "utterances": len(refs),
+    result = {"exp_dir": str(args.exp_dir), "reference_exp_dir": args.reference_exp_dir,
+              "data_dir": str(args.data_dir), "utterances": len(refs),
               "threads": args.num_threads, "repeats": args.repeats, "batch_bins": args.batch_bins, "rows": rows}
     out = Path(args.output or Path(args.exp_dir) / "benchmark_blank_skip.json")
     atomic_write_text(out, json.dumps(result, indent=1))
