@@ -55,7 +55,8 @@ def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classif
     `reference`: (model, classifier) that decodes every configuration without skipping (the model
     `model` was fine-tuned from, to skip); by default `model` itself."""
     exits, last = list(model.encoder.exit_layers), model.encoder.exit_layers[-1]
-    plain = torch_engine(*(reference or (model, classifier)))
+    plain_model, plain_classifier = reference or (model, classifier)
+    plain = torch_engine(plain_model, classifier=plain_classifier)
     skipping = {s: torch_engine(model, classifier=classifier, blank_skip=([s[0]], s[1])) for s in skips}
     configs = [("fixed", e, None) for e in exits] + [("fixed", last, s) for s in skips]
     for policy, thr in points:
