@@ -148,3 +148,35 @@ def test_training_with_skipping_drops_the_frames_decoding_drops(setup):
         model.blank_skip = None
         model.eval()
         model.zero_grad()
+
+
+def test_decode_dirs_name_the_skipping_and_half_an_option_is_refused():
+    from ee_asr.api.options import blank_skip_suffix
+    from ee_asr.bin.decode_policy import get_parser
+
+    def args(*extra):
+        return get_parser().parse_args(["--exp-dir", "x", "--data-dir", "x", "--policy", "fixed", "--threshold", "4",
+                                        *extra])
+
+    assert blank_skip_suffix(args()) == ""
+    assert blank_skip_suffix(args("--blank-skip-threshold", "0.95", "--blank-skip-after", "4")) == "_skip4_0.95"
+    with pytest.raises(UserError, match="--blank-skip-threshold"):
+        blank_skip_suffix(args("--blank-skip-after", "4"))
+
+
+def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_changes(setup):
+    from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown
+
+    model, feats, threshold = setup
+    batches = [(None, *batch(feats), None, None)]
+
+    def utt_errors(results):  # a stand-in for WER: a hypothesis's length is its errors
+        return [(len(r["ids"]), 5) for r in results]
+
+    rows = blank_skip_table(model, batches, utt_errors, [(2, threshold)], [("entropy", 0.05)], 1)
+    assert [(r["policy"], r["threshold"], r["skip"]) for r in rows] == [
+        ("fixed", 2, None), ("fixed", 3, None), ("fixed", 4, None), ("fixed", 4, (2, threshold)),
+        ("entropy", 0.05, None), ("entropy", 0.05, (2, threshold))]
+    assert rows[2]["time_ratio"] == 1.0 and 0 < rows[3]["kept"] < 0.9
+    assert "wer_change_interval" in rows[3] and "fixed_wer_at_time" in rows[5]
+    assert markdown(rows).count("\n") == len(rows) + 1
