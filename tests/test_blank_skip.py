@@ -104,6 +104,7 @@ def test_skipping_after_the_last_exit_or_with_a_threshold_of_zero_is_refused(set
         BlankSkipping(backend, [4], 0.9)
     with pytest.raises(UserError, match="threshold must be > 0"):
         BlankSkipping(backend, [2], 0.0)
+    assert BlankSkipping(backend, [3, 2], 0.9).blank_skip == [[2, 3], 0.9]
 
 
 def test_transcribe_with_skipping_agrees_in_both_backends(setup, tiny, tiny3, capsys):  # noqa: F811
@@ -180,3 +181,21 @@ def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_c
     assert rows[2]["time_ratio"] == 1.0 and 0 < rows[3]["kept"] < 0.9
     assert "wer_change_interval" in rows[3] and "fixed_wer_at_time" in rows[5]
     assert markdown(rows).count("\n") == len(rows) + 1
+
+
+def test_decode_policy_records_the_skipping_in_its_dir_and_summary(setup, tiny, tiny3, tmp_path):  # noqa: F811
+    import json
+    import shutil
+
+    from ee_asr.bin.decode_policy import main as decode_policy_main
+
+    exp = tmp_path / "exp"
+    shutil.copytree(tiny3["exp"], exp, ignore=shutil.ignore_patterns("onnx"))
+    data = shutil.copytree(tiny["data"], tmp_path / "dump")
+    (data / "feats.num_frames").rename(data / "utt2num_frames")
+    thr = round(setup[2], 4)
+    decode_policy_main(["--exp-dir", str(exp), "--data-dir", str(data), "--policy", "entropy",
+                        "--threshold", "0.05", "--blank-skip-threshold", str(thr), "--blank-skip-after", "2"])
+    out = exp / f"decode_dump_skip2_{thr:g}" / "policy_entropy" / "thr_0.05"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["blank_skip"] == [[2], thr] and summary["utterances"] == len(tiny["wavs"])

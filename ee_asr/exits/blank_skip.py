@@ -76,6 +76,11 @@ class BlankSkipping:
         self.backend, self.after_layers, self.threshold = backend, after_layers, float(threshold)
         self.exit_layers = backend.exit_layers
 
+    @property
+    def blank_skip(self):
+        """[after_layers, threshold], as outputs record it."""
+        return [self.after_layers, self.threshold]
+
     def __getattr__(self, name):
         # everything else (min_input_frames, check_frames, exit_classifier, model) is the backend's
         return getattr(self.__dict__["backend"], name)
