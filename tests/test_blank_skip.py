@@ -165,8 +165,8 @@ def test_decode_dirs_name_the_skipping_and_half_an_option_is_refused():
         blank_skip_suffix(args("--blank-skip-after", "4"))
 
 
-def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_changes(setup):
-    from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown
+def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_changes(setup, tmp_path):
+    from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown, plot
 
     model, feats, threshold = setup
     batches = [(None, *batch(feats), None, None)]
@@ -181,6 +181,8 @@ def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_c
     assert rows[2]["time_ratio"] == 1.0 and 0 < rows[3]["kept"] < 0.9
     assert "wer_change_interval" in rows[3] and "fixed_wer_at_time" in rows[5]
     assert markdown(rows).count("\n") == len(rows) + 1
+    plot(rows, tmp_path / "skip.png", "tiny")
+    assert (tmp_path / "skip.png").stat().st_size > 1000
 
 
 def test_decode_policy_records_the_skipping_in_its_dir_and_summary(setup, tiny, tiny3, tmp_path):  # noqa: F811

@@ -13,6 +13,7 @@ from ee_asr.decode.torch_backend import TorchBackend, torch_engine
 from ee_asr.exits.blank_skip import keep_mask
 from ee_asr.exits.policies import Policy
 from ee_asr.score.compare import paired_difference
+from ee_asr.score.tradeoff import save_wer_plot
 
 
 def time_runs(runs, batches, repeats, clock):
@@ -116,3 +117,25 @@ def markdown(rows):
         lines.append(f"|{r['policy']}|{r['threshold']:g}|{skip}|{kept}|{r['wer']:.2f}|{change}|{r['mean_exit']:.2f}|"
                      f"{r['time_ratio']:.3f}|{fixed_t}|{fixed_w}|{versus}|")
     return "\n".join(lines)
+
+
+def plot(rows, path, title):
+    """Time ratio against WER: the fixed exits' line, skipping alone, policies alone and with skipping."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    fixed = [r for r in rows if r["policy"] == "fixed" and r["skip"] is None]
+    ax.plot([r["time_ratio"] for r in fixed], [r["wer"] for r in fixed], "ks--", lw=1.5, label="fixed exits")
+    for r in fixed:
+        ax.annotate(f"{r['threshold']:g}", (r["time_ratio"], r["wer"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    groups = {"skipping alone (last exit)": [r for r in rows if r["policy"] == "fixed" and r["skip"] is not None],
+              "policies": [r for r in rows if r["policy"] != "fixed" and r["skip"] is None],
+              "policies with skipping": [r for r in rows if r["policy"] != "fixed" and r["skip"] is not None]}
+    for (label, group), marker in zip(groups.items(), ("^", "o", "D")):
+        if group:
+            ax.plot([r["time_ratio"] for r in group], [r["wer"] for r in group], marker, ls="none", label=label)
+    save_wer_plot(fig, ax, "time / last exit without skipping (one thread)", title, path)

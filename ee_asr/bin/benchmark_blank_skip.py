@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown
+from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown, plot
 from ee_asr.benchmark.policy_speed import load_test_set
 from ee_asr.bin.benchmark import parse_points
 from ee_asr.common.atomic import atomic_write_text
@@ -44,6 +44,7 @@ def main(argv=None):
     ap.add_argument("--num-threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--output", default=None)
+    ap.add_argument("--plot", default=None, help="also draw time against WER into this PNG")
     args = ap.parse_args(argv)
     setup_logging()
     torch.set_num_threads(args.num_threads)
@@ -71,6 +72,9 @@ def main(argv=None):
     out = Path(args.output or Path(args.exp_dir) / "benchmark_blank_skip.json")
     atomic_write_text(out, json.dumps(result, indent=1))
     logging.info("wrote %s", out)
+    if args.plot:
+        plot(rows, args.plot, f"blank skipping: {Path(args.exp_dir).name}, {len(refs)} utterances")
+        logging.info("wrote %s", args.plot)
 
 
 if __name__ == "__main__":
