@@ -165,7 +165,7 @@ def test_decode_dirs_name_the_skipping_and_half_an_option_is_refused():
         blank_skip_suffix(args("--blank-skip-after", "4"))
 
 
-def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_changes(setup, tmp_path):
+def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_changes(setup, tiny3, tmp_path):  # noqa: F811
     from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown, plot
 
     model, feats, threshold = setup
@@ -174,7 +174,18 @@ def test_the_benchmark_table_has_fixed_exits_skipping_and_policies_with_paired_c
     def utt_errors(results):  # a stand-in for WER: a hypothesis's length is its errors
         return [(len(r["ids"]), 5) for r in results]
 
-    rows = blank_skip_table(model, batches, utt_errors, [(2, threshold)], [("entropy", 0.05)], 1)
+    from ee_asr.benchmark.blank_skip_speed import onnx_inputs, torch_inputs
+
+    def torch_for(skip):
+        return torch_engine(model, blank_skip=None if skip is None else ([skip[0]], skip[1]))
+
+    def onnx_for(skip):
+        return onnx_engine(tiny3["onnx"], blank_skip=None if skip is None else ([skip[0]], skip[1]))
+
+    rows = blank_skip_table(torch_for, torch_inputs(batches), utt_errors, [(2, threshold)], [("entropy", 0.05)], 1)
+    onnx_rows = blank_skip_table(onnx_for, onnx_inputs(batches), utt_errors, [(2, threshold)], [("entropy", 0.05)], 1)
+    assert [(r["wer"], r["mean_exit"], r.get("kept")) for r in rows] == [
+        (r["wer"], r["mean_exit"], r.get("kept")) for r in onnx_rows]
     assert [(r["policy"], r["threshold"], r["skip"]) for r in rows] == [
         ("fixed", 2, None), ("fixed", 3, None), ("fixed", 4, None), ("fixed", 4, (2, threshold)),
         ("entropy", 0.05, None), ("entropy", 0.05, (2, threshold))]

@@ -1,69 +1,81 @@
 """What dropping blank frames above an exit (exits/blank_skip.py) saves, measured: time and WER of
 the fixed exits, of skipping alone (at the last exit) and of skipping under exit policies, every
-configuration timed in one run, interleaved and repeated (the minimum kept), on the work clock
-(common/timing.work_clock), as benchmark/policy_speed.py. Every time ratio is against the last
+configuration timed in one run, interleaved and repeated (the minimum kept), on one thread's CPU
+time, as benchmark/policy_speed.py; in PyTorch or ONNX Runtime. Every time ratio is against the last
 exit without skipping; every WER change is paired (score/compare.paired_difference)."""
+
+import time
 
 import numpy as np
 import torch
 
-from ee_asr.common.timing import timed, work_clock
+from ee_asr.common.timing import timed
 from ee_asr.data.tokenizer import BLANK_ID
-from ee_asr.decode.torch_backend import TorchBackend, torch_engine
 from ee_asr.exits.blank_skip import keep_mask
 from ee_asr.exits.policies import Policy
 from ee_asr.score.compare import paired_difference
 from ee_asr.score.tradeoff import save_wer_plot
 
 
-def time_runs(runs, batches, repeats, clock):
-    """runs: [(engine, Policy)] -> (the least seconds of each over `repeats` interleaved rounds,
-    each run's results in batch order)."""
+def time_runs(runs, inputs, repeats, clock):
+    """runs: [(engine, Policy)]; inputs: the batches as the engines' decode takes them -> (the
+    least seconds of each run over `repeats` interleaved rounds, its results in batch order)."""
     best, outs = [float("inf")] * len(runs), [None] * len(runs)
     for _ in range(repeats):
         for k, (engine, policy) in enumerate(runs):
             res = []
-            best[k] = min(best[k], sum(timed(lambda: res.extend(engine.decode((x, xl), policy)), clock)
-                                       for _, x, xl, _, _ in batches))
+            best[k] = min(best[k], sum(timed(lambda: res.extend(engine.decode(batch, policy)), clock)
+                                       for batch in inputs))
             outs[k] = res
     return best, outs
 
 
 @torch.no_grad()
-def kept_share(model, batches, after, threshold):
-    """The share of the valid frames the layers above exit `after` would see."""
-    backend, kept, total = TorchBackend(model), 0, 0
-    index = model.encoder.exit_layers.index(after)
-    for _, x, xl, _, _ in batches:
-        state = backend.start((x, xl))
+def kept_share(backend, inputs, after, threshold):
+    """The share of the valid frames the layers above exit `after` would see (any backend)."""
+    kept, total = 0, 0
+    index = backend.exit_layers.index(after)
+    for batch in inputs:
+        state = backend.start(batch)
         for i in range(index + 1):
             state = backend.advance(state, i)
         logp, lengths = backend.log_probs(state, index)
-        kept += int(keep_mask(logp[..., BLANK_ID], lengths, threshold).sum())
+        kept += int(keep_mask(np.asarray(logp[..., BLANK_ID]), np.asarray(lengths), threshold).sum())
         total += int(lengths.sum())
     return kept / max(total, 1)
 
 
-def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classifier=None, reference=None):
+def torch_inputs(batches):
+    """load_test_set's batches as the PyTorch engine takes them."""
+    return [(x, xl) for _, x, xl, _, _ in batches]
+
+
+def onnx_inputs(batches):
+    """The same batches as the ONNX engine takes them: one (T, F) array per utterance."""
+    return [[x[i, :n].numpy() for i, n in enumerate(xl.tolist())] for _, x, xl, _, _ in batches]
+
+
+def blank_skip_table(engine_for, inputs, utt_errors, skips, points, repeats, clock=time.thread_time):
     """Rows for the fixed exits, the last exit with each skipping configuration, and each policy
     point (policy, threshold) without and with each skipping configuration.
 
-    skips: [(after_layer, threshold)]; utt_errors(results) -> [(errors, words)] per utterance in
-    batch order. Each row: name, policy, threshold, skip, wer, mean_exit, seconds, time_ratio; with
-    skipping also `kept` (share of frames above the skip) and `wer_change` (paired, with its 95%
-    interval) against the same policy without skipping; policy rows also the fixed exits' time at
-    their mean exit and WER at their time (`fixed_time_ratio`, `excess_time`, `fixed_wer_at_time`).
-    `reference`: (model, classifier) that decodes every configuration without skipping (the model
-    `model` was fine-tuned from, to skip); by default `model` itself."""
-    exits, last = list(model.encoder.exit_layers), model.encoder.exit_layers[-1]
-    plain_model, plain_classifier = reference or (model, classifier)
-    plain = torch_engine(plain_model, classifier=plain_classifier)
-    skipping = {s: torch_engine(model, classifier=classifier, blank_skip=([s[0]], s[1])) for s in skips}
+    engine_for(skip): the exit engine (either backend) without skipping for None (a reference
+    model, e.g. the one a skipping model was fine-tuned from, or the same), else skipping as
+    `skip` = (after_layer, threshold); inputs: batches for its decode; utt_errors(results) ->
+    [(errors, words)] per utterance in batch order; clock: the thread's CPU time by default (one
+    torch thread; ONNX Runtime with one intra-op thread runs on the caller's). Each row: policy,
+    threshold, skip, wer, mean_exit, seconds, time_ratio; with skipping also `kept` (share of
+    frames above the skip) and `wer_change` (paired, with its 95% interval) against the same
+    policy without skipping; policy rows also the fixed exits' time at their mean exit and WER at
+    their time (`fixed_time_ratio`, `excess_time`, `fixed_wer_at_time`)."""
+    plain = engine_for(None)
+    exits, last = list(plain.exit_layers), plain.exit_layers[-1]
+    skipping = {s: engine_for(s) for s in skips}
     configs = [("fixed", e, None) for e in exits] + [("fixed", last, s) for s in skips]
     for policy, thr in points:
         configs += [(policy, thr, None)] + [(policy, thr, s) for s in skips]
     runs = [(plain if s is None else skipping[s], Policy(p, t)) for p, t, s in configs]
-    seconds, outs = time_runs(runs, batches, repeats, work_clock(next(model.parameters()).device.type))
+    seconds, outs = time_runs(runs, inputs, repeats, clock)
     full = seconds[exits.index(last)]
     rows, utts = [], {}
     for (policy, thr, skip), sec, res in zip(configs, seconds, outs):
@@ -73,7 +85,8 @@ def blank_skip_table(model, batches, utt_errors, skips, points, repeats, classif
                "mean_exit": sum(r["exit"] for r in res) / len(res), "seconds": sec, "time_ratio": sec / full}
         if skip is not None:
             diff, interval = paired_difference(utts[policy, thr, skip], utts[policy, thr, None])
-            row.update(kept=kept_share(model, batches, *skip), wer_change=diff, wer_change_interval=interval)
+            kept = kept_share(skipping[skip].backend.backend, inputs, *skip)
+            row.update(kept=kept, wer_change=diff, wer_change_interval=interval)
         rows.append(row)
     fixed = [r for r in rows if r["policy"] == "fixed" and r["skip"] is None]
     for row in rows:

@@ -12,16 +12,19 @@ per configuration (benchmark.blank_skip_speed.blank_skip_table says what each ho
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 
 import torch
 
-from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown, plot
+from ee_asr.benchmark.blank_skip_speed import blank_skip_table, markdown, onnx_inputs, plot, torch_inputs
 from ee_asr.benchmark.policy_speed import load_test_set
 from ee_asr.bin.benchmark import parse_points
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.edit_ops import errors_of, word_counts
+from ee_asr.decode.torch_backend import torch_engine
+from ee_asr.deploy.onnx_backend import onnx_engine
 from ee_asr.exits.exit_classifier import load_for_experiment
 from ee_asr.models.load import load_trained
 
@@ -38,10 +41,13 @@ def main(argv=None):
     ap.add_argument("--reference-exp-dir", default=None,
                     help="decode without skipping with this experiment (the one --exp-dir was fine-tuned from "
                          "with model_conf.blank_skip); default: --exp-dir itself")
+    ap.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                    help="onnx: the exports in <exp-dir>/onnx (and <reference-exp-dir>/onnx), fp32")
     ap.add_argument("--max-utts", type=int, default=300)
     ap.add_argument("--batch-bins", type=int, default=40000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--num-threads", type=int, default=1)
+    ap.add_argument("--nbest-size", type=int, default=10, help="K of the nbest policy's N-best posterior")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--output", default=None)
     ap.add_argument("--plot", default=None, help="also draw time against WER into this PNG")
@@ -60,13 +66,26 @@ def main(argv=None):
     skips = [(a, t) for a in args.blank_skip_after for t in args.blank_skip_threshold]
     logging.info("timing %d skipping configurations and %d points on %d utterances, %d repeats",
                  len(skips), len(points), len(refs), args.repeats)
-    reference = None
-    if args.reference_exp_dir:
-        reference = (load_trained(args.reference_exp_dir, device=args.device)[0],
-                     load_for_experiment(args.reference_exp_dir) if classifier else None)
-    rows = blank_skip_table(model, batches, utt_errors, skips, points, args.repeats, classifier, reference)
+    ref_dir = args.reference_exp_dir or args.exp_dir
+    if args.backend == "onnx":
+        def engine_for(skip):
+            return onnx_engine(Path(ref_dir if skip is None else args.exp_dir) / "onnx", num_threads=args.num_threads,
+                               nbest_size=args.nbest_size, policy="learned" if classifier else None,
+                               blank_skip=None if skip is None else ([skip[0]], skip[1]))
+        inputs = onnx_inputs(batches)
+    else:
+        reference = load_trained(ref_dir, device=args.device)[0] if args.reference_exp_dir else model
+        ref_classifier = load_for_experiment(ref_dir) if classifier else None
+
+        def engine_for(skip):
+            if skip is None:
+                return torch_engine(reference, args.nbest_size, classifier=ref_classifier)
+            return torch_engine(model, args.nbest_size, classifier=classifier, blank_skip=([skip[0]], skip[1]))
+        inputs = torch_inputs(batches)
+    clock = time.thread_time if args.num_threads == 1 and args.device == "cpu" else time.perf_counter
+    rows = blank_skip_table(engine_for, inputs, utt_errors, skips, points, args.repeats, clock)
     print(markdown(rows))
-    result = {"exp_dir": str(args.exp_dir), "reference_exp_dir": args.reference_exp_dir,
+    result = {"exp_dir": str(args.exp_dir), "reference_exp_dir": args.reference_exp_dir, "backend": args.backend,
               "data_dir": str(args.data_dir), "utterances": len(refs),
               "threads": args.num_threads, "repeats": args.repeats, "batch_bins": args.batch_bins, "rows": rows}
     out = Path(args.output or Path(args.exp_dir) / "benchmark_blank_skip.json")
