@@ -60,6 +60,30 @@ def add_exit_args(parser, policy_required=False):
                              "used 300; cost grows with K, seqpost is its K -> infinity limit at no beam cost)")
     parser.add_argument("--max-layers", type=positive_int, default=None,
                         help="layer cap: no utterance goes past the deepest exit within it (any policy)")
+    parser.add_argument("--blank-skip-threshold", type=float, default=None,
+                        help="drop the frames whose blank posterior at --blank-skip-after is above this from the "
+                             "layers above (exits/blank_skip.py; any policy); default: no skipping")
+    parser.add_argument("--blank-skip-after", type=positive_int, nargs="+", default=None, metavar="LAYER",
+                        help="the exit layer(s) after which blank frames are dropped (with --blank-skip-threshold)")
+
+
+def blank_skip_from_args(args):
+    """(after_layers, threshold) for torch_engine/onnx_engine, or None without --blank-skip-threshold."""
+    from ee_asr.common.errors import UserError
+
+    if args.blank_skip_threshold is None:
+        if args.blank_skip_after:
+            raise UserError("--blank-skip-after needs --blank-skip-threshold")
+        return None
+    if not args.blank_skip_after:
+        raise UserError("--blank-skip-threshold needs --blank-skip-after LAYER (an exit below the last)")
+    return args.blank_skip_after, args.blank_skip_threshold
+
+
+def blank_skip_suffix(args):
+    """Decode dirs with blank skipping: `_skip<after>_<threshold>`, beside those without."""
+    skip = blank_skip_from_args(args)
+    return "" if skip is None else f"_skip{'-'.join(map(str, skip[0]))}_{skip[1]:g}"
 
 
 def positive_int(text):
@@ -107,7 +131,8 @@ def engine_from_args(args, model, config, classifier=None):
                                  pre_beam_ratio=args.pre_beam_ratio)
     else:
         search = lm_search_from_args(args, config)
-    return torch_engine(model, args.nbest_size, token_beam, classifier, search=search)
+    return torch_engine(model, args.nbest_size, token_beam, classifier, search=search,
+                        blank_skip=blank_skip_from_args(args))
 
 
 def parse_skip(spec):

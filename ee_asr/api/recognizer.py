@@ -72,10 +72,11 @@ class Recognizer:
 
     @classmethod
     def from_experiment(cls, exp_dir, policy="fixed", threshold=None, max_layers=None, nbest_size=10,
-                        device="cpu", model_file="model.pth", search=None, max_wer_increase=None):
+                        device="cpu", model_file="model.pth", search=None, max_wer_increase=None, blank_skip=None):
         """A trained experiment in PyTorch; `search`: a hypothesis search of decode/ (greedy CTC
         by default; a JointBeamSearch or an LMBeamSearch); `max_wer_increase`: instead of a
-        threshold, the one calibrated for it (<exp_dir>/calibration.json)."""
+        threshold, the one calibrated for it (<exp_dir>/calibration.json); `blank_skip`: (after_layers,
+        threshold) to drop blank frames above those exits (exits/blank_skip.py)."""
         threshold = _threshold(threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
         from ee_asr.decode.torch_backend import torch_engine
         from ee_asr.exits.exit_classifier import load_for_experiment
@@ -83,7 +84,7 @@ class Recognizer:
 
         model, config = load_trained(exp_dir, model_file, device)
         classifier = load_for_experiment(exp_dir) if policy == "learned" else None
-        engine = torch_engine(model, nbest_size, classifier=classifier, search=search)
+        engine = torch_engine(model, nbest_size, classifier=classifier, search=search, blank_skip=blank_skip)
         return cls.from_engine(engine, config, policy, threshold, max_layers, device)
 
     @classmethod
@@ -108,16 +109,17 @@ class Recognizer:
 
     @classmethod
     def from_onnx(cls, onnx_dir, policy="fixed", threshold=None, max_layers=None, nbest_size=10, int8=False,
-                  num_threads=1, max_wer_increase=None, rescoring=None):
+                  num_threads=1, max_wer_increase=None, rescoring=None, blank_skip=None):
         """An ONNX export (bin.export_onnx) in ONNX Runtime, without PyTorch; segments above the
         deepest exit within `max_layers` are not loaded; `max_wer_increase`: instead of a
         threshold, the one calibrated for it (the calibration.json exported with the model);
-        `rescoring`: an exported AED's attention rescoring with these options ({}: the manifest's)."""
+        `rescoring`: an exported AED's attention rescoring with these options ({}: the manifest's);
+        `blank_skip`: as from_experiment's."""
         from ee_asr.deploy.features import fbank_options
         from ee_asr.deploy.manifest import calibration_file, check_token_model
         from ee_asr.deploy.onnx_backend import onnx_engine
 
-        engine = onnx_engine(onnx_dir, max_layers, int8, num_threads, nbest_size, policy, rescoring)
+        engine = onnx_engine(onnx_dir, max_layers, int8, num_threads, nbest_size, policy, rescoring, blank_skip)
         m = engine.backend.manifest
         threshold = _threshold(threshold, max_wer_increase, lambda: calibration_file(onnx_dir, m))
         tokenizer = Tokenizer(check_token_model(onnx_dir, m))

@@ -18,6 +18,20 @@ def load_batches(dataset, batch_bins, max_utts, device="cpu"):
     return [tuple(t.to(device) if torch.is_tensor(t) else t for t in dataset.collate(b)) for b in batches]
 
 
+def load_test_set(exp_dir, data_dir, batch_bins, max_utts, device="cpu"):
+    """A trained experiment and the test set a benchmark decodes: (model, config, tokenizer,
+    batches, reference texts in batch order)."""
+    from ee_asr.data.dataset import FeatureDataset
+    from ee_asr.data.tokenizer import Tokenizer
+    from ee_asr.models.load import load_trained
+
+    model, config = load_trained(exp_dir, device=device)
+    tokenizer = Tokenizer(config["bpemodel"])
+    dataset = FeatureDataset(data_dir, tokenizer)
+    batches = load_batches(dataset, batch_bins, max_utts, device)
+    return model, config, tokenizer, batches, [dataset.text[u] for b in batches for u in b[0]]
+
+
 @torch.no_grad()
 def bare_encoder(model, x, xl, layers):
     feats, lens = model.prepare(x, xl)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ee_asr.api.lm_options import add_lm_args, lm_search_from_args
-from ee_asr.api.options import add_exit_args
+from ee_asr.api.options import add_exit_args, blank_skip_from_args
 from ee_asr.benchmark.policy_speed import load_batches, time_exits, time_policies
 from ee_asr.benchmark.step_timing import time_train_steps
 from ee_asr.common.atomic import atomic_write_text
@@ -116,16 +116,18 @@ def main(argv=None):
     classifier = load_for_experiment(args.exp_dir) if any(p == "learned" for p, _ in points) else None
     lm_search = lm_search_from_args(args, config)
     token_beam = args.token_beam or NBEST_TOKEN_BEAM
+    skip = blank_skip_from_args(args)  # the policy points only: the exits and the reference run without
     greedy = torch_engine(model, args.nbest_size, token_beam, classifier)
-    lm = torch_engine(model, args.nbest_size, token_beam, classifier, search=lm_search) if lm_search else None
+    points_engine = torch_engine(model, args.nbest_size, token_beam, classifier, search=lm_search, blank_skip=skip)
+    lm = points_engine if lm_search else None
     logging.info("timing %d exits on %d utterances%s", len(model.exit_layers), len(refs),
                  " (greedy and LM beam)" if lm else "")
     exits = time_exits(model, batches, args.repeats, lm)
     logging.info("timing %d policy operating points", len(args.points))
     exact = (torch_engine(model, args.nbest_size, token_beam, nbest_bounds=False)
              if args.exact_nbest and not lm else None)
-    policies = time_policies(lm or greedy, batches, points, args.repeats, wer_of, args.max_layers,
-                             reference=greedy if lm else None, exact_nbest_engine=exact)
+    policies = time_policies(points_engine, batches, points, args.repeats, wer_of, args.max_layers,
+                             reference=greedy if lm or skip else None, exact_nbest_engine=exact)
     add_fixed_line_time(policies, exits, "lm_ratio" if lm else "ratio")
     steps = {}
     if args.train_steps > 0:
@@ -139,7 +141,7 @@ def main(argv=None):
     result = {"exp_dir": str(args.exp_dir), "data_dir": str(args.data_dir), "utterances": len(refs),
               "threads": args.num_threads,
               "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-              "train_config": args.train_config or "experiment's", "lm": args.lm,
+              "train_config": args.train_config or "experiment's", "lm": args.lm, "blank_skip": skip,
               "exits": exits, "policies": policies, "train_step_seconds": steps,
               "train_step_ratio": steps["early_exit"] / steps["single_exit"] if steps else None}
     print_tables(result)

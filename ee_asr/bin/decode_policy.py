@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 
 from ee_asr.api.lm_options import add_lm_args, lm_output_suffix
-from ee_asr.api.options import add_inference_args, engine_from_args, load_for_inference
+from ee_asr.api.options import add_inference_args, blank_skip_suffix, engine_from_args, load_for_inference
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.decode.policy_decode import PolicyDecoder
@@ -57,7 +57,8 @@ def main(argv=None):
     classifier = load_for_experiment(args.exp_dir) if any(policy == "learned" for policy, _ in grid) else None
     decoder = PolicyDecoder(engine_from_args(args, model, config, classifier), config, args.data_dir,
                             args.batch_bins, args.device, args.max_layers, keep=keep)
-    out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}")
+    out = Path(args.output or Path(args.exp_dir) / f"decode_{Path(args.data_dir).name}{lm_output_suffix(args)}"
+                                                   f"{blank_skip_suffix(args)}")
     for policy, thresholds in grid:
         for t in thresholds:
             cap = "" if args.max_layers is None else f"_max{args.max_layers}"

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ee_asr.api.lm_options import add_lm_args
-from ee_asr.api.options import add_exit_args, add_model_args, load_for_inference, search_name
+from ee_asr.api.options import add_exit_args, add_model_args, blank_skip_from_args, load_for_inference, search_name
 from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
@@ -64,7 +64,7 @@ def recognizer_from_args(args):
                       "length_bonus": args.length_bonus} if search_name(args) == "rescore" else None)
         return Recognizer.from_onnx(onnx_dir, args.policy, args.threshold, args.max_layers, args.nbest_size,
                                     num_threads=args.num_threads, max_wer_increase=args.max_wer_increase,
-                                    rescoring=rescoring)
+                                    rescoring=rescoring, blank_skip=blank_skip_from_args(args))
     # torch: imported after the arguments are known good
     from ee_asr.api.options import engine_from_args
     from ee_asr.api.recognizer import calibrated_or_given

@@ -63,11 +63,14 @@ class AttentionRescoring:
         self.source = CtcNbest(nbest_size, token_beam) if lm_search is None else LMNbest(lm_search, nbest_size)
         self.skip = skip
 
-    def rescore(self, exit_index, hidden, lengths, log_probs, rows=None):
+    def rescore(self, exit_index, hidden, lengths, log_probs, rows=None, log_prob_lengths=None):
         """hidden (B, T, D) and lengths (B,) tensors of one exit, its CTC log_probs (B, T, V) numpy ->
-        per utterance (of `rows`, default all) [(token tuple, ctc, att, score), ...] in the beam's order."""
+        per utterance (of `rows`, default all) [(token tuple, ctc, att, score), ...] in the beam's order.
+        `log_prob_lengths`: the log-probs' own lengths where they differ from the hidden states'
+        (blank frames dropped from these: exits/blank_skip.py)."""
         rows = list(range(hidden.size(0))) if rows is None else list(rows)
-        nbests = self.source.nbest_batch(log_probs, lengths.cpu().numpy(), rows)
+        nbests = self.source.nbest_batch(log_probs, lengths.cpu().numpy() if log_prob_lengths is None
+                                         else log_prob_lengths, rows)
         hyps = [h for nb in nbests for h, _ in nb]
         hyp_utt = torch.tensor([r for r, nb in zip(rows, nbests) for _ in nb], dtype=torch.long,
                                device=hidden.device)
@@ -86,6 +89,7 @@ class AttentionRescoring:
         rows = np.asarray(rows, dtype=np.int64)
         kept, rest = speculative_rows(view, rows, self.skip) if self.skip else ({}, list(rows))
         hidden, lengths = view.backend.hidden(view.state)
-        ranked = dict(zip(rest, self.rescore(view.exit_index, hidden, lengths, view.log_probs, rest))) if rest else {}
+        ranked = dict(zip(rest, self.rescore(view.exit_index, hidden, lengths, view.log_probs, rest,
+                                             view.lengths))) if rest else {}
         return [kept[r] if r in kept else list(ranked[r][best_index([t for *_, t in ranked[r]])][0])
                 for r in rows.tolist()]

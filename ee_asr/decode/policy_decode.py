@@ -68,7 +68,8 @@ class PolicyDecoder:
         summary = {"policy": policy, "threshold": threshold,
                    "wer": error_rate(sum(r["errors"] for r in records), sum(r["ref_words"] for r in records)),
                    "mean_exit": mean_exit, "compute_ratio": mean_exit / last, "seconds": seconds,
-                   "utterances": len(records), "skipped": len(self.skipping.skipped), "max_layers": self.max_layers}
+                   "utterances": len(records), "skipped": len(self.skipping.skipped), "max_layers": self.max_layers,
+                   "blank_skip": getattr(self.engine.backend, "blank_skip", None)}
         with atomic_open(out_dir / "results.jsonl") as f:
             for r in sorted(records, key=lambda r: r["utt"]):
                 f.write(json.dumps(r) + "\n")

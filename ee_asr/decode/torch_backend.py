@@ -3,6 +3,7 @@ exit with its own start/advance (models/exit_encoder.py), and the engine built a
 
 import torch
 
+from ee_asr.exits.blank_skip import with_blank_skipping
 from ee_asr.exits.engine import ExitEngine, GreedySearch
 from ee_asr.exits.scores import ExitScorer
 from ee_asr.models.exit_encoder import transcribe_min_frames
@@ -45,11 +46,20 @@ class TorchBackend:
     def select(self, state, rows):
         return state.select(torch.as_tensor(rows, dtype=torch.long, device=state.masks.device))
 
+    def keep_frames(self, state, order, lengths):
+        """Blank skipping (exits/blank_skip.py): frames `order` (B, T') of each row, `lengths` valid."""
+        device = state.masks.device
+        return state.keep_frames(torch.as_tensor(order, dtype=torch.long, device=device),
+                                 torch.as_tensor(lengths, device=device))
 
-def torch_engine(model, nbest_size=10, token_beam=NBEST_TOKEN_BEAM, classifier=None, nbest_bounds=True, search=None):
+
+def torch_engine(model, nbest_size=10, token_beam=NBEST_TOKEN_BEAM, classifier=None, nbest_bounds=True, search=None,
+                 blank_skip=None):
     """The exit engine over `model`: scores with an N-best of `nbest_size` (K) from a CTC beam
     trying `token_beam` tokens per frame, `classifier` for the learned policy; `search`: greedy CTC
-    by default, or a JointBeamSearch (decode/joint_beam.py) or an LMBeamSearch (decode/lm_beam.py)."""
+    by default, or a JointBeamSearch (decode/joint_beam.py) or an LMBeamSearch (decode/lm_beam.py);
+    `blank_skip`: (after_layers, threshold) to drop blank frames above those exits (exits/blank_skip.py)."""
     scorer = ExitScorer(nbest_size, token_beam, classifier, nbest_bounds)
-    return ExitEngine(TorchBackend(model), scorer, search or GreedySearch())
+    backend = with_blank_skipping(TorchBackend(model), *(blank_skip or ((), None)))
+    return ExitEngine(backend, scorer, search or GreedySearch())
 

@@ -14,6 +14,7 @@ import onnxruntime as ort
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.manifest import load_exit_classifier, read_manifest
 from ee_asr.deploy.sessions import load_session
+from ee_asr.exits.blank_skip import central_positions, with_blank_skipping
 from ee_asr.exits.engine import ExitEngine
 from ee_asr.exits.scores import ExitScorer
 
@@ -88,6 +89,11 @@ class OnnxBackend:
         nxt.update({k: v for k, v in out.items() if k != "hidden_out"}, hidden=out["hidden_out"])
         return nxt
 
+    def hidden(self, carry):
+        """The exit's raw hidden states (B, T, D) and lengths: what the decoder graphs read (they
+        normalise them themselves)."""
+        return carry["hidden"], carry["lengths"]
+
     def log_probs(self, carry, exit_index):
         return carry["log_probs"], carry["lengths"]
 
@@ -95,12 +101,23 @@ class OnnxBackend:
         # the positional embedding is shared by every row; the log-probs are the exit's, done with
         return {k: v if k == "pos_emb" else v[rows] for k, v in carry.items() if k != "log_probs"}
 
+    def keep_frames(self, carry, order, lengths):
+        """Blank skipping (exits/blank_skip.py): frames `order` (B, T') of each row, `lengths` valid."""
+        out = {k: v for k, v in carry.items() if k != "log_probs"}
+        out.update(hidden=np.take_along_axis(carry["hidden"], order[:, :, None], 1),
+                   lengths=np.asarray(lengths, carry["lengths"].dtype))
+        if "pos_emb" in carry:
+            out["pos_emb"] = central_positions(carry["pos_emb"], order.shape[1])
+        return out
 
-def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size=10, policy=None, rescoring=None):
+
+def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size=10, policy=None, rescoring=None,
+                blank_skip=None):
     """The exit engine over an exported model; `policy`: the one it will decode with, so that the
     learned policy's exit classifier is read (and a missing one named) before any audio;
     `rescoring`: an exported AED's attention rescoring (deploy/rescoring.py) with these options
-    ({} for the manifest's), else greedy CTC."""
+    ({} for the manifest's), else greedy CTC; `blank_skip`: (after_layers, threshold) to drop
+    blank frames above those exits (exits/blank_skip.py)."""
     backend = OnnxBackend(onnx_dir, max_layers, int8, num_threads)
     classifier = backend.exit_classifier() if policy == "learned" else None
     search = None
@@ -108,4 +125,5 @@ def onnx_engine(onnx_dir, max_layers=None, int8=False, num_threads=1, nbest_size
         from ee_asr.deploy.rescoring import OnnxRescoring
 
         search = OnnxRescoring(backend, int8=int8, num_threads=num_threads, **rescoring)
+    backend = with_blank_skipping(backend, *(blank_skip or ((), None)))
     return ExitEngine(backend, ExitScorer(nbest_size, NBEST_TOKEN_BEAM, classifier), search)

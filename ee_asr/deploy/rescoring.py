@@ -51,11 +51,12 @@ class OnnxRescoring:
             self.sessions.append(load_session(Path(backend.dir) / entry[key], opts))
         self.source = CtcNbest(nbest_size, token_beam)
 
-    def rescore(self, exit_index, hidden, lengths, log_probs, rows=None):
+    def rescore(self, exit_index, hidden, lengths, log_probs, rows=None, log_prob_lengths=None):
         """One exit's raw hidden (B, T, D), lengths (B,), CTC log_probs (B, T, V) -> per utterance
-        (of `rows`, default all) [(token tuple, ctc, att, score), ...] in the CTC beam's order."""
+        (of `rows`, default all) [(token tuple, ctc, att, score), ...] in the CTC beam's order;
+        `log_prob_lengths`: as decode/attention_rescoring.py's."""
         rows = list(range(len(lengths))) if rows is None else list(rows)
-        nbests = self.source.nbest_batch(log_probs, lengths, rows)
+        nbests = self.source.nbest_batch(log_probs, lengths if log_prob_lengths is None else log_prob_lengths, rows)
         hyps = [h for nb in nbests for h, _ in nb]
         hyp_utt = np.array([r for r, nb in zip(rows, nbests) for _ in nb], dtype=np.int64)
         ys, ys_lens = hypothesis_ys(hyps, self.sos_eos)
@@ -72,5 +73,6 @@ class OnnxRescoring:
 
     def hypotheses(self, view, rows, greedy=None):
         """The rescored best token-id list of each row of `rows` (the engine's search interface)."""
-        ranked = self.rescore(view.exit_index, view.state["hidden"], view.state["lengths"], view.log_probs, rows)
+        hidden, lengths = view.backend.hidden(view.state)
+        ranked = self.rescore(view.exit_index, hidden, lengths, view.log_probs, rows, view.lengths)
         return [list(nb[best_index([t for *_, t in nb])][0]) for nb in ranked]

@@ -1,8 +1,11 @@
 """Early-exit CTC model: feature normalisation, SpecAugment, an exit encoder and a CTC head per exit."""
 
+import math
+
 import torch
 from espnet2.asr.ctc import CTC
 
+from ee_asr.common.errors import UserError
 from ee_asr.models.exit_weighting import ExitWeighting
 from ee_asr.models.stacked_ctc import can_fuse, stacked_ctc_losses
 
@@ -14,7 +17,10 @@ def float32_region(like):
 
 class EarlyExitCTC(torch.nn.Module):
     def __init__(self, vocab_size, encoder, normalize=None, specaug=None, shared_head=False,
-                 exit_weighting="equal", ctc_dropout=0.0):
+                 exit_weighting="equal", ctc_dropout=0.0, blank_skip=None):
+        """`blank_skip`: [exit layer, threshold] to train as exits/blank_skip.py decodes: the frames
+        whose blank posterior at that exit is above the threshold are dropped for the layers above,
+        whose exits' CTC losses are over the kept frames (2401.02046 trains this way)."""
         super().__init__()
         self.vocab_size = vocab_size
         self.normalize = normalize
@@ -28,6 +34,10 @@ class EarlyExitCTC(torch.nn.Module):
         # the exits' CTC losses in one stacked call (models/stacked_ctc.py): None on a GPU only
         # (on a CPU it does not pay), True always, False never (espnet's CTC module per exit)
         self.stack_exits = None
+        self.blank_skip = None if blank_skip is None else (int(blank_skip[0]), float(blank_skip[1]))
+        if self.blank_skip and (self.blank_skip[0] not in self.exit_layers[:-1] or not self.blank_skip[1] > 0):
+            raise UserError(f"model_conf.blank_skip {list(blank_skip)}: needs [an exit below the last, a "
+                            f"threshold > 0] (exits: {self.exit_layers})")
 
     def head(self, exit_index):
         return self.ctc_heads[exit_index if len(self.ctc_heads) > 1 else 0]
@@ -45,12 +55,30 @@ class EarlyExitCTC(torch.nn.Module):
     def forward(self, feats, feat_lens, tokens, token_lens):
         """Return (loss, stats) with `loss_exit{L}` for every exit; losses are per utterance."""
         feats, feat_lens = self.prepare(feats, feat_lens)
-        outs, olens = self.encoder(feats, feat_lens)
-        losses = self.exit_ctc_losses(outs, olens, tokens, token_lens)
-        stats = {f"loss_exit{layer}": loss.detach() for (layer, _), loss in zip(outs, losses)}
+        if self.blank_skip:
+            outs = self.skipping_exit_outputs(feats, feat_lens)
+            losses = torch.stack([self.head(i)(h, n, tokens, token_lens) for i, (_, h, n) in enumerate(outs)])
+        else:
+            outs, olens = self.encoder(feats, feat_lens)
+            losses = self.exit_ctc_losses(outs, olens, tokens, token_lens)
+        stats = {f"loss_exit{out[0]}": loss.detach() for out, loss in zip(outs, losses)}
         loss = self.weighting(losses)
         stats["loss"] = loss.detach()
         return loss, stats
+
+    def skipping_exit_outputs(self, feats, feat_lens):
+        """[(layer, normalised hidden, lengths)] of every exit, the blank frames at exit
+        blank_skip[0] dropped for the layers above it."""
+        enc, (after, threshold) = self.encoder, self.blank_skip
+        state, outs = enc.start(feats, feat_lens), []
+        for i, layer in enumerate(enc.exit_layers):
+            state = enc.advance(state, layer)
+            outs.append((layer, enc.exit_output(state), state.lengths))
+            if layer == after:
+                with torch.no_grad():
+                    blank = self.head(i).log_softmax(outs[-1][1])[..., 0]
+                state = state.keep_frames(*kept_frames(blank, state.masks[:, 0], threshold))
+        return outs
 
     def exit_ctc_losses(self, outs, olens, tokens, token_lens):
         """Per-exit CTC losses (N,) of [(layer, hidden), ...], in float32 also under autocast:
@@ -74,3 +102,15 @@ class EarlyExitCTC(torch.nn.Module):
         """One encoder pass; [(layer, CTC log_probs (B, T, V)), ...] and output lengths."""
         outs, olens = self.exit_hidden(feats, feat_lens, max_layers)
         return [(layer, self.head(i).log_softmax(h)) for i, (layer, h) in enumerate(outs)], olens
+
+
+def kept_frames(blank_logp, valid, threshold):
+    """Torch twin of exits/blank_skip.keep_mask, for training: (B, T) exit log p(blank) and valid
+    frames -> (index (B, T') of the kept frames in order, their counts (B,)); the least blank frame
+    of a row whose frames would all go is kept."""
+    keep = valid & (blank_logp <= math.log(threshold))
+    least = blank_logp.masked_fill(~valid, math.inf).argmin(1)
+    keep[torch.arange(keep.size(0)), least] |= ~keep.any(1)
+    counts = keep.sum(1)
+    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices
+    return order[:, :int(counts.max())], counts

@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 
 from ee_asr.common.errors import UserError
+from ee_asr.models.masks import valid_mask
 
 
 @dataclass
@@ -40,6 +41,18 @@ class EncoderState:
         else:
             x = self.x[index]
         return EncoderState(x, self.masks[index], self.layers_done)
+
+    def keep_frames(self, index, lengths):
+        """Keep frames `index` (B, T') of each row, the first `lengths` (B,) valid (blank skipping,
+        exits/blank_skip.py). A relative positional embedding becomes that of T' contiguous frames:
+        the central 2T'-1 rows of the (1, 2T-1, d) table, as the front gives a T'-frame input."""
+        hidden = self.hidden.gather(1, index[:, :, None].expand(-1, -1, self.hidden.size(-1)))
+        masks = valid_mask(lengths, index.size(1))[:, None, :]
+        if not isinstance(self.x, tuple):
+            return EncoderState(hidden, masks, self.layers_done)
+        pos, width = self.x[1], index.size(1)
+        start = (pos.size(1) + 1) // 2 - width
+        return EncoderState((hidden, pos[:, start:start + 2 * width - 1]), masks, self.layers_done)
 
 
 # Shorter inputs are refused by transcription in both backends (0.16 s of fbank frames, 0.1 s of

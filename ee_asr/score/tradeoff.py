@@ -128,7 +128,14 @@ def plot(curves, measured, path, title, comparisons=None):
         ax.plot([p["mean_exit"] for p in measured], [p["wer"] for p in measured], "o", mfc="none", mec="gray",
                 label="measured (online)")
     ax.plot([], [], "o", color="gray", label="better than fixed at equal compute (95%)")
-    ax.set_xlabel("mean exit layer (compute)")
+    save_wer_plot(fig, ax, "mean exit layer (compute)", title, path)
+
+
+def save_wer_plot(fig, ax, xlabel, title, path):
+    """Label a WER plot, write it to `path` (a PNG, replaced whole) and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("WER (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
