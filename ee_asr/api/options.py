@@ -7,6 +7,46 @@ from ee_asr.common.errors import UserError
 DEFAULT_NBEST_SIZE = 10
 
 
+def positive_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+# How each exit searches, one entry per option: (flag, argparse keywords).
+SEARCH_OPTIONS = (
+    ("--search", {"choices": ["greedy", "joint", "rescore"], "default": None,
+                  "help": "per exit: greedy CTC, joint CTC/attention beam (--beam-size), or the CTC N-best rescored by "
+                          "the exit's decoder (--rescore-*); default: joint if --beam-size > 0"}),
+    ("--rescore-nbest", {"type": positive_int, "default": 10,
+                         "help": "rescoring: the CTC hypotheses per utterance the decoder scores"}),
+    ("--rescore-weight", {"type": float, "default": 0.5,
+                          "help": "rescoring: the CTC score's weight (the decoder's is 1 minus it); the joint beam's "
+                                  "is --ctc-weight (the demo AED: 0.7 and 0.5, each chosen on dev)"}),
+    ("--length-bonus", {"type": float, "default": 0.0, "help": "score added per token, joint beam and rescoring"}),
+    ("--rescore-skip", {"default": None, "metavar": "SCORE:THRESHOLD",
+                        "help": "rescoring: keep the greedy CTC hypothesis where this confidence score "
+                                "(e.g. seq_posterior:0.9) reaches the threshold"}),
+    ("--beam-size", {"type": int, "default": 0, "help": "joint CTC/attention beam search of this width at each "
+                                                         "exit (models with decoders); 0: greedy CTC"}),
+    ("--ctc-weight", {"type": float, "default": 0.3, "help": "CTC weight in the joint beam search"}),
+    ("--pre-beam-ratio", {"type": float, "default": 1.5,
+                          "help": "joint beam search: CTC scores only the decoder's likeliest ratio x beam-size next "
+                                  "tokens (espnet's 1.5); 0: CTC scores every token"}),
+    ("--maxlenratio", {"type": float, "default": 0.0,
+                       "help": "joint beam search: at most this many tokens per encoder frame; 0: end detection"}),
+    ("--token-beam", {"type": int, "default": 0,
+                      "help": "tokens tried per frame (the likeliest) by a CTC beam search: the N-best posterior's, "
+                              "or the LM beam's; 0: each search's default (5 and 20)"}),
+)
+
+
 def add_model_args(parser):
     """Which trained experiment to load and how each exit searches: decode, decode_policy and
     transcribe share these, so a model decodes the same way whichever tool runs it."""
@@ -14,31 +54,8 @@ def add_model_args(parser):
     parser.add_argument("--model-file", default="model.pth")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-threads", type=int, default=1)
-    parser.add_argument("--search", choices=["greedy", "joint", "rescore"], default=None,
-                        help="per exit: greedy CTC, joint CTC/attention beam (--beam-size), or the CTC N-best "
-                             "rescored by the exit's decoder (--rescore-*); default: joint if --beam-size > 0")
-    parser.add_argument("--rescore-nbest", type=positive_int, default=10,
-                        help="rescoring: the CTC hypotheses per utterance the decoder scores")
-    parser.add_argument("--rescore-weight", type=float, default=0.5,
-                        help="rescoring: the CTC score's weight (the decoder's is 1 minus it); the joint beam's is "
-                             "--ctc-weight (the demo AED: 0.7 and 0.5, each chosen on dev)")
-    parser.add_argument("--length-bonus", type=float, default=0.0,
-                        help="score added per token, in the joint beam and in rescoring")
-    parser.add_argument("--rescore-skip", default=None, metavar="SCORE:THRESHOLD",
-                        help="rescoring: keep the greedy CTC hypothesis where this confidence score "
-                             "(e.g. seq_posterior:0.9) reaches the threshold")
-    parser.add_argument("--beam-size", type=int, default=0,
-                        help="joint CTC/attention beam search of this width at each exit (models with "
-                             "decoders); 0: greedy CTC")
-    parser.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight in the joint beam search")
-    parser.add_argument("--pre-beam-ratio", type=float, default=1.5,
-                        help="joint beam search: CTC scores only the decoder's likeliest ratio x beam-size next "
-                             "tokens (espnet's 1.5); 0: CTC scores every token")
-    parser.add_argument("--maxlenratio", type=float, default=0.0,
-                        help="joint beam search: at most this many tokens per encoder frame; 0: end detection")
-    parser.add_argument("--token-beam", type=int, default=0,
-                        help="tokens tried per frame (the likeliest) by a CTC beam search: the N-best posterior's, "
-                             "or the LM beam's; 0: each search's default (5 and 20)")
+    for flag, kw in SEARCH_OPTIONS:
+        parser.add_argument(flag, **kw)
     add_renamed_options(parser, {"--exp": "--exp-dir", "--data": "--data-dir", "--output-dir": "--output",
                                  "--nbest-beam": "--nbest-size", "--beam": "--nbest-size",
                                  "--token-beam-size": "--token-beam", "--thresholds": "--threshold",
@@ -84,18 +101,6 @@ def blank_skip_suffix(args):
     """Decode dirs with blank skipping: `_skip<after>_<threshold>`, beside those without."""
     skip = blank_skip_from_args(args)
     return "" if skip is None else f"_skip{'-'.join(map(str, skip[0]))}_{skip[1]:g}"
-
-
-def positive_int(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def search_name(args):
