@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 RECIPE ?= egs/mini_tts/conformer_ctc_ee
 
-.PHONY: install system-deps demo test quick-test lint clean-demo
+.PHONY: install system-deps demo test quick-test lint clean-demo gpu-check
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ test: install system-deps lint
 
 quick-test: install system-deps lint
 	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+
+# every GPU measurement of training at scale, in about 8 minutes, into gpu_check/gpu_check.json
+gpu-check: install system-deps
+	bash utils/gpu_check.sh
 
 clean-demo:
 	cd $(RECIPE) && rm -rf exp ../data ../dump ../downloads  # the corpus's data, shared by its recipes

@@ -36,13 +36,41 @@ def launch_node(rank, port, args, tag):
                             start_new_session=True)
 
 
+def descendants(pid):
+    """Every process below `pid` (from /proc): torchrun starts each worker in a session of its own,
+    so killing the launcher's process group leaves the workers running."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_node(p):
+    """SIGKILL a whole node: its launcher's process group and every worker below it."""
+    below = descendants(p.pid)
+    for pid in [p.pid, *below]:
+        try:
+            os.killpg(pid, signal.SIGKILL) if pid == p.pid else os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def finish(procs, timeout=300):
     outs = []
     for p in procs:
         try:
             outs.append(p.communicate(timeout=timeout)[0])
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+            kill_node(p)
             outs.append(p.communicate()[0])
     return outs
 
@@ -68,7 +96,7 @@ def test_two_nodes_agree_write_once_and_resume_together_after_kill_9(tiny_setup)
     while not ckpt.exists() and time.time() < deadline and all(p.poll() is None for p in nodes):
         time.sleep(0.05)
     assert ckpt.exists(), finish(nodes, 5)
-    os.killpg(nodes[1].pid, signal.SIGKILL)  # node 1 dies mid-run
+    kill_node(nodes[1])  # node 1 dies mid-run, its launcher and its worker
     outs = finish(nodes, timeout=120)  # node 0 notices (its collective fails) and stops
     assert nodes[0].returncode != 0, outs[0][-2000:]
     # where a resume starts: latest.pth, or previous.pth where node 0's agent stopped rank 0
