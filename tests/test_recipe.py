@@ -26,9 +26,13 @@ def run(recipe, *args):
 @pytest.mark.slow
 @needs_tts
 def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
-    proc = run(recipe)
+    proc = run(recipe, "--blank-skip-sweep", "4:0.9,0.99")
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = (recipe / "exp" / "conformer_ctc_ee_unigram1000" / "RESULTS.md").read_text()
+    # stage 6's time-WER sweep of blank skipping: fixed exits, skipping alone and under each policy
+    skip = results.split("## Blank frames dropped above an exit (test)", 1)[1]
+    assert "|fixed|12|4:0.9|" in skip and "|fixed|12|4:0.99|" in skip and "|learned|0.75|4:0.99|" in skip
+    assert (recipe / "exp" / "conformer_ctc_ee_unigram1000" / "blank_skip.png").is_file()
     for layer in (2, 4, 6, 8, 10, 12):
         assert f"|decode_test/exit{layer}|20|" in results
     assert "espnet version" in results and "git hash" in results
@@ -38,7 +42,7 @@ def test_tiny_recipe_stages_1_to_6_then_rerun_skips(recipe):
                    "exp/conformer_ctc_ee_unigram1000/.stage4.done", "exp/conformer_ctc_ee_unigram1000/.stage5.done",
                    "exp/conformer_ctc_ee_unigram1000/.stage6.done"):
         assert (recipe / marker).exists(), marker
-    again = run(recipe, "--stop_stage", "5")
+    again = run(recipe, "--stop_stage", "5", "--blank-skip-sweep", "4:0.9,0.99")
     assert again.returncode == 0, again.stderr[-4000:]
     for stage in (1, 2, 3, 4, 5):
         assert f"Stage {stage}: " in again.stderr and "already" in again.stderr

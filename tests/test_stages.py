@@ -104,6 +104,7 @@ def recipe(tmp_path):
     (["--max-wer-increase", "1 +0.5"], "--max-wer-increase takes WER points (numbers >= 0), not '+0.5'"),
     (["--calibration-confidence", "90"], "--calibration-confidence must be between 0 and 1, not '90'"),
     (["--nbest-size", "0"], "--nbest-size must be at least 1, not 0"),
+    (["--blank-skip-sweep", "4"], "--blank-skip-sweep takes EXIT:THRESHOLD[,THRESHOLD...]"),
     (["--policy-grid", "fixed:6 maxprob:1.5"], "--policy-grid: 'maxprob:1.5': 1.5 for maxprob"),
     (["--policy-grid", "entropy:-1"], "--policy-grid: 'entropy:-1': -1 for entropy"),
 ])

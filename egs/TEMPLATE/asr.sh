@@ -64,6 +64,8 @@ max_layers=""         # a layer budget for every online policy point (empty: non
 max_wer_increase=""   # e.g. "0.5 1 2": per policy, the least compute within +ε WER of the last exit (stage 6 checks it)
                       # stage 5 calibrates each --policy-grid policy on $exit_classifier_set: exp/<tag>/calibration.json
 calibration_confidence=0.9  # 1 - δ: the probability with which each calibrated promise holds
+blank_skip_sweep=""   # e.g. "4:0.9,0.95": stage 6 also times blank frames dropped after exit 4 at those blank
+                      # posteriors, alone and under each --policy-grid policy, against the fixed exits (first test set)
 # ONNX export (stage 7, after scoring; run it with --stop-stage 7): exp/<tag>/onnx, for ee_asr/deploy/
 export_int8=true          # also write int8 graphs (MatMul-only), their CER checked on the first test set
 export_max_cer_increase=1.0  # CER points int8 may lose at any exit; more fails the stage (int8 removed)
@@ -107,6 +109,10 @@ if [ -n "$policy_grid" ]; then  # every threshold against its policy's meaning, 
 try: parse_grid(sys.argv[1:])
 except UserError as e: print(e)' $policy_grid) || bad_option "--policy-grid could not be checked"
   [ -z "$grid_error" ] || bad_option "--policy-grid: $grid_error"
+fi
+if [ -n "$blank_skip_sweep" ]; then
+  [[ "$blank_skip_sweep" =~ ^[0-9]+:[0-9.]+(,[0-9.]+)*$ ]] \
+    || bad_option "--blank-skip-sweep takes EXIT:THRESHOLD[,THRESHOLD...] (e.g. 4:0.9,0.95), not '$blank_skip_sweep'"
 fi
 for v in $max_wer_increase; do
   [[ "$v" =~ ^[0-9]*[.]?[0-9]+$ ]] || bad_option "--max-wer-increase takes WER points (numbers >= 0), not '$v'"
@@ -395,12 +401,22 @@ fi
 if want 6; then
   stage_lock "$exp" "stage 6 (scoring)"
   inputs=(); for d in "$exp"/decode_*; do [ ! -d "$d" ] || inputs+=("$d"); done
-  if stage_skip 6 "$exp" "scored" "${inputs[@]}" && [ -f "$exp/RESULTS.md" ]; then
+  if stage_skip 6 "$exp" "scored skip=$blank_skip_sweep" "${inputs[@]}" && [ -f "$exp/RESULTS.md" ]; then
     log "Stage 6: $exp/RESULTS.md already scored from the same decodes"
   else
     log "Stage 6: scoring $exp"; rerun 6
     python -m ee_asr.bin.score --exp-dir "$exp"
-    stage_end 6 "$exp" "scored"
+    if [ -n "$blank_skip_sweep" ]; then  # time vs WER: exits alone, skipping alone and both
+      first_test=${test_sets%% *}
+      # shellcheck disable=SC2046,SC2086
+      python -m ee_asr.bin.benchmark_blank_skip --exp-dir "$exp" --data-dir "$featdir/$first_test" \
+        --blank-skip-after "${blank_skip_sweep%%:*}" --blank-skip-threshold $(echo "${blank_skip_sweep#*:}" | tr , ' ') \
+        --points $(echo "$policy_grid" | tr ' ' '\n' | grep -v '^fixed:' | grep -v '^$') --repeats 1 \
+        --output "$exp/blank_skip.json" --plot "$exp/blank_skip.png" > "$exp/blank_skip.md"
+      { echo; echo "## Blank frames dropped above an exit ($first_test)"; echo; cat "$exp/blank_skip.md"
+        echo; echo "![time vs WER](blank_skip.png)"; } >> "$exp/RESULTS.md"
+    fi
+    stage_end 6 "$exp" "scored skip=$blank_skip_sweep"
   fi
   stage_unlock "$exp"
 fi
