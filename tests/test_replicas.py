@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 import soundfile
+import yaml
 from test_recipe import needs_tts
 
 from conftest import ROOT, copy_recipe, run_py
@@ -96,9 +97,13 @@ def assert_every_set_scored_and_exported(recipe, exp, test_sets):
         for layer in (2, 4):
             assert re.search(rf"^\|decode_{name}/exit{layer}\|{n}\|", results, re.M), (name, layer)
         assert f"### Exit selection: decode_{name}" in results
+    # features on the fly, the real recipes' default: lengths and CMVN only, no speed-perturbed copies;
+    # training perturbs each utterance at load time with the run.sh's factors
     n_train = len(read_dict(recipe / "data" / "train" / "text"))
-    sp = read_dict(recipe / "dump" / "fbank" / "train_sp" / "utt2num_frames")
-    assert len(sp) == 3 * n_train and sum(u.startswith(("sp0.9-", "sp1.1-")) for u in sp) == 2 * n_train
+    dump = recipe / "dump" / "fbank_online" / "train"
+    assert len(read_dict(dump / "utt2num_frames")) == n_train and not (dump / "feats.scp").exists()
+    assert not (recipe / "data" / "train_sp").exists()
+    assert yaml.safe_load((exp / "config.yaml").read_text())["speed_perturb_factors"] == [0.9, 1.0, 1.1]
     manifest = json.loads((exp / "onnx" / "manifest.json").read_text())
     assert [s["exit"] for s in manifest["segments"]] == [2, 4]
     assert all((exp / "onnx" / s["fp32"]).is_file() and (exp / "onnx" / s["int8"]).is_file()
