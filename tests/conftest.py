@@ -137,3 +137,43 @@ def onnx_decode(onnx_dir, feats, policy, threshold, max_layers=None, loaded_up_t
     from ee_asr.exits.policies import Policy
 
     return onnx_engine(onnx_dir, loaded_up_to, policy=policy).decode(feats, Policy(policy, threshold, max_layers))
+
+
+def tiny_dump(root, sentences, first_seconds):
+    """Synthetic tone utterances of `sentences` (the i-th first_seconds + 0.3 i long) with fbank in
+    root/dump and a 30-piece token model root/bpe.model: (dump dir, [(utt, wav, text)], Tokenizer)."""
+    from ee_asr.data.features import write_features
+    from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+
+    (root / "text.txt").write_text("\n".join(sentences * 5) + "\n")
+    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=30)
+    data = root / "dump"
+    data.mkdir()
+    wavs = []
+    for i, sentence in enumerate(sentences):
+        write_wav(root / f"u{i}.wav", first_seconds + 0.3 * i, seed=i)
+        wavs.append((f"u{i}", root / f"u{i}.wav", sentence))
+    (root / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w, _ in wavs))
+    (data / "text").write_text("".join(f"{u} {t}\n" for u, _, t in wavs))
+    write_features(root / "wav.scp", data / "feats")
+    return data, wavs, Tokenizer(root / "bpe.model")
+
+
+def random_experiment(exp, config, ctc_scale):
+    """exp/config.yaml and exp/model.pth of `config` with random weights (seed 0), its CTC heads'
+    weights scaled by `ctc_scale`: sharper posteriors, since random weights otherwise leave
+    near-ties that float noise flips between backends."""
+    import torch
+    import yaml
+
+    from ee_asr.models.registry import build_model
+
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    model = build_model(config)
+    with torch.no_grad():
+        for head in model.ctc_heads:
+            head.ctc_lo.weight.mul_(ctc_scale)
+    torch.save(model.state_dict(), exp / "model.pth")
+    return exp

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, decode_online, onnx_decode, write_wav
+from conftest import ROOT, decode_online, onnx_decode, random_experiment, tiny_dump, write_wav
 from ee_asr.bin.export_onnx import main as export_main
 from ee_asr.bin.transcribe import main as transcribe_main
 from ee_asr.common.cli import run_main
@@ -23,8 +23,7 @@ from ee_asr.common.errors import UserError
 from ee_asr.data.audio import read_audio
 from ee_asr.data.cmvn import compute_global_stats, write_stats
 from ee_asr.data.fbank import compute_fbank, make_fbank
-from ee_asr.data.features import write_features
-from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.exits.exit_classifier import FEATURE_SCORES, FEATURES, ExitClassifier, load_for_experiment
 from ee_asr.exits.policies import RULES
@@ -41,33 +40,13 @@ ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blo
 def tiny(tmp_path_factory):
     """{exp, onnx, data, wavs}: an experiment with random weights, exported with int8 and a sherpa exit."""
     root = tmp_path_factory.mktemp("onnx")
-    (root / "text.txt").write_text("\n".join(SENTENCES * 5) + "\n")
-    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=30)
-    data = root / "dump"
-    data.mkdir()
-    wavs = []
-    for i, sentence in enumerate(SENTENCES):
-        wav = root / f"u{i}.wav"
-        write_wav(wav, 0.5 + 0.3 * i, seed=i)
-        wavs.append((f"u{i}", wav, sentence))
-    (root / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w, _ in wavs))
-    (data / "text").write_text("".join(f"{u} {t}\n" for u, _, t in wavs))
-    write_features(root / "wav.scp", data / "feats")
+    data, wavs, tok = tiny_dump(root, SENTENCES, 0.5)
     write_stats(compute_global_stats(data / "feats.scp"), root / "cmvn.npz")
-    tok = Tokenizer(root / "bpe.model")
     config = {"encoder": "conformer_ee", "encoder_conf": ENCODER, "model": "ctc_ee", "model_conf": {},
               "normalize": "global_mvn", "normalize_conf": {"stats_file": str(root / "cmvn.npz")},
               "input_size": 80, "vocab_size": tok.vocab_size, "bpemodel": str(root / "bpe.model"),
               "token_list": tok.token_list}
-    exp = root / "exp"
-    exp.mkdir()
-    (exp / "config.yaml").write_text(yaml.safe_dump(config))
-    torch.manual_seed(0)
-    model = build_model(config)
-    with torch.no_grad():  # sharper posteriors: random weights otherwise leave near-ties that float noise flips
-        for head in model.ctc_heads:
-            head.ctc_lo.weight.mul_(20.0)
-    torch.save(model.state_dict(), exp / "model.pth")
+    exp = random_experiment(root / "exp", config, ctc_scale=20.0)
     export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force", "--sherpa-exit", "2"])
     return {"exp": exp, "onnx": exp / "onnx", "data": data, "wavs": wavs, "root": root}
 

@@ -9,52 +9,29 @@ import sys
 import kaldiio
 import pytest
 import torch
-import yaml
+from test_onnx import ENCODER  # the same tiny Conformer as the CTC export's
 
-from conftest import ROOT, write_wav
+from conftest import ROOT, random_experiment, tiny_dump
 from ee_asr.bin.export_onnx import main as export_main
 from ee_asr.common.errors import UserError
-from ee_asr.data.features import write_features
-from ee_asr.data.tokenizer import Tokenizer, train_sentencepiece
+from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.attention_rescoring import AttentionRescoring
 from ee_asr.exits.rescore_rule import best_index
 from ee_asr.models.load import load_trained
-from ee_asr.models.registry import build_model
 
 SENTENCES = ["hello world", "good morning", "early exit", "speech recognition", "a small model", "on the device"]
-ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 4, "exit_layers": [2, 4],
-           "cnn_module_kernel": 7, "dropout_rate": 0.0, "input_layer": "conv2d8", "subsampling_channels": 8}
 
 
 @pytest.fixture(scope="module")
 def tiny_aed(tmp_path_factory):
     """{exp, onnx, feats}: a random AED with exits 2 and 4, exported with int8 and checked on 6 utterances."""
     root = tmp_path_factory.mktemp("aed_onnx")
-    (root / "text.txt").write_text("\n".join(SENTENCES * 5) + "\n")
-    train_sentencepiece(root / "text.txt", root / "bpe", vocab_size=30)
-    data = root / "dump"
-    data.mkdir()
-    wavs = []
-    for i, sentence in enumerate(SENTENCES):
-        write_wav(root / f"u{i}.wav", 0.6 + 0.3 * i, seed=i)
-        wavs.append((f"u{i}", root / f"u{i}.wav", sentence))
-    (root / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w, _ in wavs))
-    (data / "text").write_text("".join(f"{u} {t}\n" for u, _, t in wavs))
-    write_features(root / "wav.scp", data / "feats")
-    tok = Tokenizer(root / "bpe.model")
+    data, _, tok = tiny_dump(root, SENTENCES, 0.6)
     config = {"encoder": "conformer_ee", "encoder_conf": ENCODER, "model": "aed_ee",
               "model_conf": {"decoder_conf": {"attention_heads": 2, "linear_units": 64, "num_blocks": 1}},
               "normalize": None, "input_size": 80, "vocab_size": tok.vocab_size, "bpemodel": str(root / "bpe.model"),
               "token_list": tok.token_list}
-    exp = root / "exp"
-    exp.mkdir()
-    (exp / "config.yaml").write_text(yaml.safe_dump(config))
-    torch.manual_seed(0)
-    model = build_model(config)
-    with torch.no_grad():  # sharper CTC posteriors: random weights otherwise leave near-ties that float noise flips
-        for head in model.ctc_heads:
-            head.ctc_lo.weight.mul_(5.0)
-    torch.save(model.state_dict(), exp / "model.pth")
+    exp = random_experiment(root / "exp", config, ctc_scale=5.0)
     export_main(["--exp-dir", str(exp), "--int8", "--data-dir", str(data), "--force", "--rescore-nbest", "4",
                  "--rescore-weight", "0.3"])
     feats = [f for _, f in kaldiio.load_scp_sequential(str(data / "feats.scp"))]
