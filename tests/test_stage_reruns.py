@@ -123,3 +123,21 @@ def test_ctrl_c_during_training_stops_it_and_a_rerun_trains(tiny_trained_recipe,
     assert not (recipe / "exp" / "again" / ".stage.lock").exists()
     rerun = subprocess.run(args, cwd=recipe, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0 and (recipe / "exp" / "again" / ".stage4.done").is_file(), rerun.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_stage_7_exports_again_exactly_when_the_model_or_its_check_data_changed(tiny_trained_recipe, tmp_path):
+    recipe = clone_recipe(tiny_trained_recipe, tmp_path / "recipe")
+    exported = recipe / EXP / "onnx" / "manifest.json"
+    first = run(recipe, "--stage", "7", "--stop-stage", "7", "--export-max-cer-increase", "1000")
+    assert first.returncode == 0 and "Stage 7: exporting" in first.stderr, first.stderr[-3000:]
+    stamp = exported.stat().st_mtime_ns
+    again = run(recipe, "--stage", "7", "--stop-stage", "7", "--export-max-cer-increase", "1000")
+    assert again.returncode == 0 and "Stage 7: ONNX export already done" in again.stderr, again.stderr[-3000:]
+    assert exported.stat().st_mtime_ns == stamp
+    # the int8 check's data (the first test set's dump) changed: the export is redone, and says why
+    edit_line(recipe / "dump" / "fbank" / "test" / "text", 0, lambda s: s.rstrip("\n") + " zebra\n")
+    changed = run(recipe, "--stage", "7", "--stop-stage", "7", "--export-max-cer-increase", "1000")
+    assert changed.returncode == 0 and "Stage 7: exporting" in changed.stderr, changed.stderr[-3000:]
+    assert "dump/fbank/test/text changed since stage 7 ran" in changed.stderr
+    assert exported.stat().st_mtime_ns != stamp
