@@ -59,7 +59,7 @@ start_munge() {
 
 write_conf() {
   local cpus mem
-  cpus=$(nproc)
+  cpus=$(OMP_NUM_THREADS='' OMP_THREAD_LIMIT='' nproc)  # nproc honours these: the node's cores, not a job's threads
   mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
   mkdir -p "$dir/state" "$dir/spool" "$dir/log"
   cat > "$conf" <<CONF
