@@ -62,6 +62,16 @@ class ExitEngine:
     def exit_layers(self):
         return self.backend.exit_layers
 
+    def _score_exit(self, state, exit_index, fields, below, nbest_threshold=None):
+        """The exit's view, its `fields` scores and greedy ids (or None), and the search's own
+        hypotheses where its beam gave the N-best posterior (else None)."""
+        view = ExitView(self.backend, state, exit_index, *self.backend.log_probs(state, exit_index))
+        own = self.search.nbest is not None and "nbest_posterior" in fields
+        ids, posteriors = self.search.nbest(view) if own else (None, None)
+        scores, greedy = self.scorer.score(view.log_probs, view.lengths, fields, self.exit_layers[exit_index], below,
+                                           posteriors, nbest_threshold)
+        return view, scores, greedy, ids
+
     def decode(self, inputs, policy):
         """Decode a batch with `policy` (a Policy). Return one dict per utterance, in input order:
         exit, layers_computed, ids, the scores of every exit it passed (nothing is scored at the
@@ -74,15 +84,12 @@ class ExitEngine:
         active, results, below = None, None, None  # below: the active rows' greedy ids at the exit below
         for i, layer in enumerate(self.exit_layers):
             state = self.backend.advance(state, i)
-            view = ExitView(self.backend, state, i, *self.backend.log_probs(state, i))
+            fields = policy.scores if layer < last else set()
+            view, scores, greedy, ids = self._score_exit(state, i, fields, below,
+                                                         policy.threshold if policy.name == "nbest" else None)
             if results is None:
                 active = np.arange(len(view.lengths))
                 results = [{"scores": {}} for _ in active]
-            fields = policy.scores if layer < last else set()
-            own = self.search.nbest is not None and "nbest_posterior" in fields
-            ids, posteriors = self.search.nbest(view) if own else (None, None)
-            scores, greedy = self.scorer.score(view.log_probs, view.lengths, fields, layer, below, posteriors,
-                                               policy.threshold if policy.name == "nbest" else None)
             stop = np.array([policy.stops(layer, s, last) for s in scores])
             rows = np.flatnonzero(stop)
             hyps = [ids[r] for r in rows] if ids is not None else (
@@ -111,11 +118,8 @@ class ExitEngine:
         out, below = None, None
         for i, layer in enumerate(self.exit_layers):
             state = self.backend.advance(state, i)
-            view = ExitView(self.backend, state, i, *self.backend.log_probs(state, i))
+            view, scores, greedy, ids = self._score_exit(state, i, fields, below)
             out = out or [{} for _ in view.lengths]
-            own = self.search.nbest is not None and "nbest_posterior" in fields
-            ids, posteriors = self.search.nbest(view) if own else (None, None)
-            scores, greedy = self.scorer.score(view.log_probs, view.lengths, fields, layer, below, posteriors)
             below = greedy if greedy is not None else below
             rows = np.arange(len(view.lengths))
             ids = ids if ids is not None else self.search.hypotheses(view, rows, greedy)
