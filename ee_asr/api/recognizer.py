@@ -34,26 +34,18 @@ class Transcript:
     scores: dict = field(repr=False)  # {layer: {score: value}} at the exits it passed
 
 
-def _threshold(threshold, max_wer_increase, calibration):
-    """The threshold given, or the calibrated one keeping WER within `max_wer_increase` of the last
-    exit's (bin.calibrate_exits; `calibration()` -> the calibration.json's path)."""
+def chosen_threshold(policy, threshold, max_wer_increase, calibration):
+    """The threshold given, or the one calibrated to keep WER within `max_wer_increase` of the last
+    exit's (bin.calibrate_exits; `calibration()` -> the calibration.json's path, asked only then)."""
     if max_wer_increase is None:
         return threshold
     if threshold is not None:
         raise UserError("give a threshold or max_wer_increase, not both")
-    return lambda policy: calibrated_threshold(calibration(), policy, max_wer_increase)
-
-
-def calibrated_or_given(threshold, max_wer_increase, exp_dir, policy):
-    """The threshold for a PyTorch experiment: given, or calibrated (<exp_dir>/calibration.json)."""
-    chosen = _threshold(threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
-    return chosen(policy) if callable(chosen) else chosen
+    return calibrated_threshold(calibration(), policy, max_wer_increase)
 
 
 def _policy(policy, threshold, max_layers, exit_layers):
     """A checked Policy; a fixed exit without threshold is the last exit (the full model)."""
-    if callable(threshold):
-        threshold = threshold(policy)
     if threshold is None:
         if policy != "fixed":
             raise UserError(f"the {policy} policy needs a threshold")
@@ -77,7 +69,7 @@ class Recognizer:
         by default; a JointBeamSearch or an LMBeamSearch); `max_wer_increase`: instead of a
         threshold, the one calibrated for it (<exp_dir>/calibration.json); `blank_skip`: (after_layers,
         threshold) to drop blank frames above those exits (exits/blank_skip.py)."""
-        threshold = _threshold(threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
+        threshold = chosen_threshold(policy, threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
         from ee_asr.decode.torch_backend import torch_engine
         from ee_asr.exits.exit_classifier import load_for_experiment
         from ee_asr.models.load import load_trained
@@ -121,7 +113,7 @@ class Recognizer:
 
         engine = onnx_engine(onnx_dir, max_layers, int8, num_threads, nbest_size, policy, rescoring, blank_skip)
         m = engine.backend.manifest
-        threshold = _threshold(threshold, max_wer_increase, lambda: calibration_file(onnx_dir, m))
+        threshold = chosen_threshold(policy, threshold, max_wer_increase, lambda: calibration_file(onnx_dir, m))
         tokenizer = Tokenizer(check_token_model(onnx_dir, m))
         if m["features"] == "raw":
             features = lambda w: w[:, None].astype(np.float32)  # noqa: E731
