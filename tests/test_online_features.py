@@ -74,7 +74,7 @@ def test_online_features_equal_the_stage_2_dump(audio_formats, kind):
     lengths = dict(line.split() for line in (src / "feats.num_frames").read_text().splitlines())
     assert {k: int(v) for k, v in lengths.items()} == online.lengths
     for utt in online.lengths:
-        # the same samples through the same kaldi-native-fbank: equal to float32 rounding (1e-5 stated)
+        # the same samples through the same fbank code: equal to float32 rounding (1e-5 stated)
         np.testing.assert_allclose(online.feats[utt], dumped.feats[utt], rtol=0, atol=1e-5)
     stats = merge_stats([dst / "split/feats.1.stats.npz"])
     ref = compute_global_stats(src / "feats.scp")

@@ -22,7 +22,7 @@ from ee_asr.common.cli import run_main
 from ee_asr.common.errors import UserError
 from ee_asr.data.audio import read_audio
 from ee_asr.data.cmvn import compute_global_stats, write_stats
-from ee_asr.data.fbank import compute_fbank, make_fbank
+from ee_asr.data.fbank import make_fbank
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.decode.torch_backend import torch_engine
 from ee_asr.exits.exit_classifier import FEATURE_SCORES, FEATURES, ExitClassifier, load_for_experiment
@@ -75,8 +75,8 @@ def tiny3(tiny):
 
 
 def torch_feats(wavs):
-    opts = make_fbank()
-    return [compute_fbank(read_audio(str(w)), opts) for _, w, _ in wavs]
+    fbank = make_fbank()
+    return [fbank(read_audio(str(w))) for _, w, _ in wavs]
 
 
 def test_export_writes_manifest_segments_and_token_model(tiny):

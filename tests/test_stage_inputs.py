@@ -116,6 +116,37 @@ def test_changed_inputs_of_a_refusing_stage_are_refused_but_new_options_are_not(
     assert proc.returncode == 3 and "ran on other inputs: conf.yaml changed since stage 4 ran" in proc.stderr
 
 
+def test_a_downloaded_tree_is_keyed_by_its_files_stats_as_the_stage_left_it(tmp_path, monkeypatch):
+    corpus = tmp_path / "downloads" / "LibriSpeech"
+    for part in ("train-clean-100", "test-clean"):
+        put(corpus / part / "19" / "198" / "19-198.trans.txt", "19-198-0000 A\n")
+    # the stage fills its own input tree (a download): recorded as it is when the stage ends
+    bash(tmp_path, "stage_skip 1 data 'o' tree:downloads || true")
+    put(tmp_path / "downloads" / "test-clean.tar.gz", "archive")
+    assert bash(tmp_path, "stage_end 1 data 'o'").returncode == 0
+    assert bash(tmp_path, "stage_skip 1 data 'o' tree:downloads").returncode == 0
+    monkeypatch.setattr(stage_inputs, "file_sha256", lambda p: pytest.fail(f"{p} was read"))
+    assert "groups" in stage_inputs.describe(f"tree:{tmp_path / 'downloads'}")  # stats only, never read
+    edited = put(corpus / "test-clean" / "19" / "198" / "19-198.trans.txt", "19-198-0000 B\n")
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))  # a coarse clock
+    put(tmp_path / "downloads" / "LibriSpeech" / "dev-other" / "x.flac", "x")
+    proc = bash(tmp_path, "stage_skip 1 data 'o' tree:downloads")
+    assert proc.returncode == 1, proc.stderr
+    assert "downloads/LibriSpeech/test-clean: files changed, added or removed" in proc.stderr
+    assert "downloads/LibriSpeech/dev-other was added" in proc.stderr
+    assert "train-clean-100" not in proc.stderr
+
+
+def test_a_stage_refusing_other_options_still_reruns_on_changed_inputs(tmp_path):
+    put(tmp_path / "local" / "data.sh", "echo a\n")
+    bash(tmp_path, "stage_skip 1 data 'size=tiny' local || true; stage_end 1 data 'size=tiny'")
+    proc = bash(tmp_path, "stage_refuse_option_changes=1 stage_skip 1 data 'size=demo' local")
+    assert proc.returncode == 3 and "its options changed since it ran (were: size=tiny)" in proc.stderr
+    put(tmp_path / "local" / "data.sh", "echo b\n")
+    proc = bash(tmp_path, "stage_refuse_option_changes=1 stage_skip 1 data 'size=tiny' local")
+    assert proc.returncode == 1 and "local/data.sh changed since stage 1 ran" in proc.stderr
+
+
 def test_a_new_token_model_never_replaces_the_one_experiments_read(tmp_path):
     store = tmp_path / "token_list"
     put(store / ".new" / "bpe.model", "model one")

@@ -141,3 +141,25 @@ def test_stage_7_exports_again_exactly_when_the_model_or_its_check_data_changed(
     assert changed.returncode == 0 and "Stage 7: exporting" in changed.stderr, changed.stderr[-3000:]
     assert "dump/fbank/test/text changed since stage 7 ran" in changed.stderr
     assert exported.stat().st_mtime_ns != stamp
+
+
+@pytest.mark.slow
+def test_a_changed_download_reruns_stage_1_and_names_its_folder(tiny_trained_recipe, tmp_path):
+    recipe = clone_recipe(tiny_trained_recipe, tmp_path / "recipe")
+    same = run(recipe, "--stage", "1", "--stop-stage", "1")
+    assert same.returncode == 0 and "Stage 1: data prep already done" in same.stderr, same.stderr[-3000:]
+    # a file of the corpus as downloaded went missing: stage 1 runs again, says where, restores it
+    wav = sorted((recipe.parent / "downloads" / "mini_tts" / "test").glob("*.wav"))[0]
+    wav.unlink()
+    proc = run(recipe, "--stage", "1", "--stop-stage", "1")
+    assert proc.returncode == 0 and "Stage 1: data prep: local/data.sh" in proc.stderr, proc.stderr[-3000:]
+    assert "downloads/mini_tts/test: files changed, added or removed (size or modification time) since stage 1 ran" \
+        in proc.stderr
+    assert wav.is_file()
+    again = run(recipe, "--stage", "1", "--stop-stage", "1")
+    assert again.returncode == 0 and "Stage 1: data prep already done" in again.stderr, again.stderr[-3000:]
+    # the recipe's own data prep script edited: the same
+    data_sh = recipe / "local" / "data.sh"
+    data_sh.write_text(data_sh.read_text() + "# edited\n")
+    edited = run(recipe, "--stage", "1", "--stop-stage", "1")
+    assert edited.returncode == 0 and "local/data.sh changed since stage 1 ran" in edited.stderr, edited.stderr[-3000:]

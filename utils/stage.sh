@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Stage bookkeeping: a stage is done when <dir>/.stage<N>.done records the options it ran with and
 # the digests of the inputs it read (ee_asr/common/stage_inputs.py: files by content, a data or
-# dump dir by its files, the audio or archives its wav.scp/feats.scp lists by size and mtime).
+# dump dir by its files, the audio or archives its wav.scp/feats.scp lists by size and mtime;
+# tree:DIR, a corpus as downloaded, by its files' sizes and mtimes as the stage leaves it).
 # stage_skip N DIR OPTS [INPUT...]  -> 0: done with the same options on inputs of the same content
 #                                      (skip); 1: run it, saying what changed since it ran; 3 (only
 #                                      with stage_refuse_changes=1): it ran on other inputs and must
-#                                      not be redone in place. stage_legacy="OPTS" accepts a marker
+#                                      not be redone in place; or with stage_refuse_option_changes=1:
+#                                      it ran with other options. stage_legacy="OPTS" accepts a marker
 #                                      written before inputs were recorded that holds those options.
 # stage_begin N DIR OPTS [PATH...]  -> record OPTS as in progress and PATHs (files or dirs,
 #                                      relative to the recipe) as the outputs this run writes.
@@ -24,7 +26,8 @@ stage_skip() {
   local n=$1 dir=$2 opts=$3; shift 3
   local rc=0
   python -m ee_asr.bin.stage_state check --marker "$dir/.stage$n.done" --stage "$n" --options "$opts" \
-    ${stage_legacy+--legacy "$stage_legacy"} ${stage_refuse_changes:+--refuse-changes} -- "$@" || rc=$?
+    ${stage_legacy+--legacy "$stage_legacy"} ${stage_refuse_changes:+--refuse-changes} \
+    ${stage_refuse_option_changes:+--refuse-option-changes} -- "$@" || rc=$?
   [ "$rc" -ne 2 ] || exit 2  # it could not read an input: the error is on stderr
   return "$rc"
 }

@@ -19,7 +19,7 @@ import numpy as np
 
 from ee_asr.common.errors import UserError
 from ee_asr.data.audio import read_audio
-from ee_asr.data.fbank import SAMPLE_RATE, compute_fbank, make_fbank
+from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.exits.policies import Policy
 from ee_asr.score.calibration import CALIBRATION_FILE, calibrated_threshold
@@ -86,7 +86,7 @@ class Recognizer:
         import torch
 
         raw = config["input_size"] == 1  # the model reads the waveform itself (wav2vec2)
-        opts = None if raw else make_fbank(num_mel_bins=config["input_size"])
+        fbank = None if raw else make_fbank(num_mel_bins=config["input_size"])
         min_frames = engine.backend.min_input_frames()
 
         def check_frames(n, name, seconds):
@@ -94,7 +94,7 @@ class Recognizer:
                 raise UserError(f"'{name}' is too short ({seconds:.2f}s) to transcribe")
 
         return cls(engine, Tokenizer(config["bpemodel"]),
-                   (lambda w: w[:, None]) if raw else (lambda w: compute_fbank(w, opts)),
+                   (lambda w: w[:, None]) if raw else fbank,
                    _policy(policy, threshold, max_layers, engine.exit_layers),
                    lambda f: (torch.from_numpy(f)[None].to(device), torch.tensor([len(f)], device=device)),
                    check_frames)
@@ -107,7 +107,7 @@ class Recognizer:
         threshold, the one calibrated for it (the calibration.json exported with the model);
         `rescoring`: an exported AED's attention rescoring with these options ({}: the manifest's);
         `blank_skip`: as from_experiment's."""
-        from ee_asr.deploy.features import fbank_options
+        from ee_asr.deploy.features import manifest_fbank
         from ee_asr.deploy.manifest import calibration_file, check_token_model
         from ee_asr.deploy.onnx_backend import onnx_engine
 
@@ -118,8 +118,7 @@ class Recognizer:
         if m["features"] == "raw":
             features = lambda w: w[:, None].astype(np.float32)  # noqa: E731
         else:
-            opts, scale = fbank_options(m["fbank"]), m["fbank"]["sample_scale"]
-            features = lambda w: compute_fbank(w, opts, scale)  # noqa: E731
+            features = manifest_fbank(onnx_dir, m["fbank"])
         return cls(engine, tokenizer, features, _policy(policy, threshold, max_layers, engine.exit_layers),
                    lambda f: [f], engine.backend.check_frames)
 

@@ -1,11 +1,14 @@
 """Stage bookkeeping for utils/stage.sh: input digests in done markers, content-addressed shared
 artefacts and directory locks taken on behalf of the stage script.
 
-  check  --marker M --stage N --options O [--legacy L] [--refuse-changes] INPUT...
+  check  --marker M --stage N --options O [--legacy L] [--refuse-changes] [--refuse-option-changes] INPUT...
+         INPUT: a file or directory, by content; tree:DIR, every file below DIR by size and mtime
+         (a corpus as downloaded: never read).
          exit 0: done with these options on inputs of the same content (skip); 1: run it (the
          reasons on stderr; the current inputs saved beside M for `record`); 3: refused
-         (--refuse-changes: it ran on other inputs and must not be redone in place)
-  record --marker M --options O      write M with the inputs `check` saved
+         (--refuse-changes: it ran on other inputs and must not be redone in place;
+         --refuse-option-changes: it ran with other options)
+  record --marker M --options O      write M with the inputs `check` saved (trees as they are now)
   publish --store DIR --main FILE NEW_DIR   NEW_DIR's files become DIR/<sha12>/, DIR/current
   lock DIR --what W --pid P / unlock DIR --pid P
 """
@@ -19,7 +22,7 @@ from ee_asr.common.artefacts import publish
 from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.cli import run_main, setup_logging
 from ee_asr.common.lock import DirLock
-from ee_asr.common.stage_inputs import check_marker, read_marker, write_marker
+from ee_asr.common.stage_inputs import check_marker, read_marker, rescan_trees, write_marker
 
 STAGE_LOCK = ".stage.lock"
 REFUSED = 3
@@ -40,6 +43,10 @@ def check(args):
         print(f"Stage {args.stage} ({Path(args.marker).parent}) ran on other inputs: "
               + "; ".join(f"{r} since stage {args.stage} ran" for r in input_reasons), file=sys.stderr)
         return REFUSED
+    if existed and args.refuse_option_changes and option_reasons:
+        for r in option_reasons:
+            print(f"Stage {args.stage}: {r}", file=sys.stderr)
+        return REFUSED
     atomic_write_text(pending_path(args.marker), json.dumps(current) + "\n")
     if existed:
         for r in option_reasons:
@@ -52,7 +59,7 @@ def check(args):
 def record(args):
     pending = pending_path(args.marker)
     inputs = json.loads(pending.read_text()) if pending.is_file() else {}
-    write_marker(args.marker, args.options, inputs)
+    write_marker(args.marker, args.options, rescan_trees(inputs))
     pending.unlink(missing_ok=True)
     return 0
 
@@ -66,6 +73,7 @@ def main(argv=None):
     c.add_argument("--options", required=True)
     c.add_argument("--legacy", help="the options line a marker of before input digests would hold")
     c.add_argument("--refuse-changes", action="store_true")
+    c.add_argument("--refuse-option-changes", action="store_true")
     c.add_argument("inputs", nargs="*")
     r = sub.add_parser("record")
     r.add_argument("--marker", required=True)

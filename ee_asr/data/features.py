@@ -12,7 +12,7 @@ from ee_asr.common.atomic import atomic_path
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.audio import AudioError, read_audio
 from ee_asr.data.datadir import read_table
-from ee_asr.data.fbank import SAMPLE_RATE, compute_fbank, make_fbank
+from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
 
 
 def _read(wav_scp, rows, key):
@@ -68,7 +68,7 @@ def write_features(wav_scp, out_prefix, segments=None, num_mel_bins=80, feats_ty
     if feats_type not in FEATS_TYPES:
         raise UserError(f"feats_type must be one of {', '.join(FEATS_TYPES)}, not {feats_type!r}")
     out_prefix = Path(out_prefix)
-    opts = make_fbank(num_mel_bins)
+    fbank = make_fbank(num_mel_bins)
     # Appended, not with_suffix: a job prefix such as feats.3 already has a dot.
     ark, scp, lens = (Path(f"{out_prefix}{ext}") for ext in (".ark", ".scp", ".num_frames"))
     count, start = 0, time.time()
@@ -78,7 +78,7 @@ def write_features(wav_scp, out_prefix, segments=None, num_mel_bins=80, feats_ty
         with atomic_path(ark) as tmp_ark:
             with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer, open(tmp_lens, "w") as nf:
                 for key, wave in iter_utterances(wav_scp, segments):
-                    feats = compute_fbank(wave, opts) if feats_type == "fbank" else wave[:, None]
+                    feats = fbank(wave) if feats_type == "fbank" else wave[:, None]
                     if len(feats) == 0:
                         raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
                     writer(key, feats)

@@ -4,10 +4,10 @@ SPHERE, wav or pipes), the lengths and the CMVN statistics, and no features. A d
 112 MB per audio hour and one copy per speed factor; LibriSpeech 960 h x 3 speeds would be 320 GB.
 
 Fbank is computed where the batch is collated, in the loader workers (data/loader.py), with the
-same kaldi-native-fbank code as stage 2's dump, transcription and the exported models: the
+same fbank code (data/fbank.py) as stage 2's dump, transcription and the exported models: the
 features then equal the dump's and the deployed front end's, and the workers overlap the work
 with the training step. (ESPnet computes them on the training device instead, with torchaudio's
-front end, which is not kaldi-native-fbank's numerics and takes device time from the model.)
+front end, which is not Kaldi's numerics and takes device time from the model.)
 
 Speed perturbation happens here too: each training utterance is played at a factor drawn from
 the configured list, per (seed, epoch, utterance), so a resumed run draws what an uninterrupted
@@ -30,7 +30,7 @@ from ee_asr.common.atomic import atomic_path
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.audio import read_audio
 from ee_asr.data.datadir import read_table
-from ee_asr.data.fbank import SAMPLE_RATE, compute_fbank, make_fbank
+from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
 
 ONLINE_CONF = "online_features.json"  # its presence makes a dump dir an on-the-fly one
 
@@ -99,7 +99,7 @@ class OnlineFbank:
 
     def __init__(self, dump_dir, speed_factors=None, seed=0):
         conf = json.loads((Path(dump_dir) / ONLINE_CONF).read_text())
-        self.opts = make_fbank(conf["num_mel_bins"])
+        self.fbank = make_fbank(conf["num_mel_bins"])
         self.specs = audio_specs(dump_dir)
         self.factors = [float(f) for f in speed_factors or []]
         self.seed, self.epoch = seed, 0
@@ -112,7 +112,7 @@ class OnlineFbank:
         return change_speed(read_span(spec, start, end), speed_factor(self.factors, self.seed, self.epoch, utt))
 
     def __getitem__(self, utt):
-        return compute_fbank(self.wave(utt), self.opts)
+        return self.fbank(self.wave(utt))
 
     def __contains__(self, utt):
         return utt in self.specs
@@ -128,13 +128,13 @@ def write_lengths_and_stats(wav_scp, out_prefix, segments=None, num_mel_bins=80)
     from ee_asr.data.cmvn import write_stats
     from ee_asr.data.features import iter_utterances
 
-    opts = make_fbank(num_mel_bins)
+    fbank = make_fbank(num_mel_bins)
     total, total_sq, count, n = np.zeros(num_mel_bins), np.zeros(num_mel_bins), 0, 0
     lens = Path(f"{out_prefix}.num_frames")
     with atomic_path(lens) as tmp:
         with open(tmp, "w") as nf:
             for key, wave in iter_utterances(wav_scp, segments):
-                feats = compute_fbank(wave, opts)
+                feats = fbank(wave)
                 if len(feats) == 0:
                     raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
                 nf.write(f"{key} {len(feats)}\n")

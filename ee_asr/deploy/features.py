@@ -1,15 +1,12 @@
-"""Log-mel filterbank options as the manifest describes them (those of ee_asr.data.fbank.make_fbank
-at export time), so the runtime computes the features the model was trained on."""
+"""The features an ONNX export's model was trained on, from its manifest's `fbank` options (written
+at export from ee_asr.data.fbank), so the runtime computes exactly those."""
 
-import kaldi_native_fbank as knf
+from ee_asr.common.errors import UserError
+from ee_asr.data.fbank import Fbank, FbankOptions
 
 
-def fbank_options(spec):
-    opts = knf.FbankOptions()
-    opts.frame_opts.samp_freq = spec["samp_freq"]
-    opts.frame_opts.dither = spec["dither"]
-    opts.frame_opts.snip_edges = spec["snip_edges"]
-    opts.mel_opts.num_bins = spec["num_mel_bins"]
-    opts.mel_opts.low_freq = spec["low_freq"]
-    opts.mel_opts.high_freq = spec["high_freq"]
-    return opts
+def manifest_fbank(onnx_dir, spec):
+    try:
+        return Fbank(FbankOptions.from_spec(spec))
+    except UserError as e:
+        raise UserError(f"{onnx_dir}/manifest.json: fbank: {e}") from None

@@ -24,7 +24,7 @@ import torch
 from ee_asr.common.atomic import atomic_path, atomic_write_text
 from ee_asr.common.digest import file_sha256
 from ee_asr.common.errors import UserError
-from ee_asr.data.fbank import SAMPLE_RATE
+from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
 from ee_asr.exits.exit_classifier import CLASSIFIER_FILE, ExitClassifier
 from ee_asr.export.segments import FirstSegment, NextSegment, exportable_copy, has_pos_emb
 from ee_asr.models.exit_encoder import transcribe_min_frames
@@ -122,12 +122,6 @@ def export_segments(model, input_size, out_dir):
     return segments
 
 
-def fbank_options(num_mel_bins):
-    """What ee_asr.data.fbank.make_fbank sets, for a runtime that rebuilds it without ee-asr."""
-    return {"samp_freq": SAMPLE_RATE, "num_mel_bins": num_mel_bins, "dither": 0.0, "snip_edges": False,
-            "sample_scale": 32768.0, "high_freq": 0.0, "low_freq": 20.0}
-
-
 def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, max_frames=None, classifier=None,
                    calibration=None, decoders=None, rescoring=None):
     enc = model.encoder
@@ -148,7 +142,7 @@ def write_manifest(out_dir, model, config, segments, bpemodel, thresholds=None, 
         "subsampling_factor": subsampling_factor(enc),
         "min_frames": transcribe_min_frames(enc),
         "max_frames": int(max_frames or max_input_frames(enc)),
-        "fbank": None if is_raw(enc) else fbank_options(config["input_size"]),
+        "fbank": None if is_raw(enc) else make_fbank(config["input_size"]).opts.spec(),
         "vocab_size": config["vocab_size"],
         "blank_id": 0,
         "token_model": Path(bpemodel).name,

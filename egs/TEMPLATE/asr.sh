@@ -153,10 +153,20 @@ if want 1; then
   opts="local_data_opts=$local_data_opts"
   stage_lock data "stage 1 (data prep)"
   missing=$(for d in $train_set $eval_sets; do [ -d "data/$d" ] || printf ' %s' "$d"; done)
-  done1=0; stage_legacy="$opts" stage_skip 1 data "$opts" || done1=$?
+  # It reads the recipe's local/ scripts, any file an option of local/data.sh names (by content),
+  # and the corpus as downloaded: downloads/ and any directory an option names (a --download-dir),
+  # by its files' sizes and mtimes, never read whole, recorded as stage 1 leaves them, since
+  # stage 1 downloads into them.
+  stage1_inputs=(local tree:downloads)
+  for o in $local_data_opts; do
+    o=${o#--*=}
+    if [ -f "$o" ]; then stage1_inputs+=("$o"); elif [ -d "$o" ]; then stage1_inputs+=("tree:$o"); fi
+  done
+  done1=0
+  stage_legacy="$opts" stage_refuse_option_changes=1 stage_skip 1 data "$opts" "${stage1_inputs[@]}" || done1=$?
   if [ "$done1" -eq 0 ] && [ -z "$missing" ]; then
-    log "Stage 1: data prep already done with the same options"
-  elif [ -f data/.stage1.done ] && [ "$done1" -ne 0 ]; then
+    log "Stage 1: data prep already done with the same options on the same corpus files"
+  elif [ "$done1" -eq 3 ]; then
     log "Stage 1: data/ ($(readlink -f data)) was prepared with other options (above)"
     log "  this run asks for: $opts"
     log "  every recipe of the corpus reads it: pass the same --local-data-opts, or remove $(readlink -f data)"
