@@ -18,7 +18,7 @@ def compute_global_stats(feats_scp):
 
 
 def merge_stats(paths):
-    """The sums of several jobs' statistics npz files (stage 2 of a fbank_online dump)."""
+    """The sums of several jobs' statistics npz files (stage 2 of a fbank_online or raw_online dump)."""
     out = None
     for path in paths:
         check_stats_file(path)
@@ -26,7 +26,7 @@ def merge_stats(paths):
             part = {k: s[k].astype(np.float64) if k != "count" else s[k] for k in ("count", "sum", "sum_square")}
         out = part if out is None else {k: out[k] + part[k] for k in out}
     if out is None:
-        raise UserError("no statistics files to merge: run stage 2 (--feats-type fbank_online) first")
+        raise UserError("no statistics files to merge: run stage 2 (--feats-type fbank_online or raw_online) first")
     return out
 
 

@@ -1,5 +1,5 @@
 """Features, lengths and token ids of one data split, loaded lazily from feats.scp, or computed
-from the audio as they are read in a `fbank_online` dump (data/online_fbank.py)."""
+from the audio as they are read in a `fbank_online` or `raw_online` dump (data/online_features.py)."""
 
 from pathlib import Path
 
@@ -9,13 +9,14 @@ import torch
 
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.datadir import read_dict, read_lengths
-from ee_asr.data.online_fbank import OnlineFbank, is_online_dump
+from ee_asr.data.online_features import OnlineFeatures, is_online_dump
 
 
 class FeatureDataset:
     def __init__(self, dump_dir, tokenizer=None, speed_factors=None, seed=0):
         """`speed_factors`: per-utterance speed perturbation, drawn per epoch (set_epoch); only
-        a `fbank_online` dump computes its features from the audio and can perturb them."""
+        an on-the-fly dump (`fbank_online`, `raw_online`) computes its features from the audio
+        and can perturb them."""
         d = Path(dump_dir)
         online = is_online_dump(d)
         for name in ("wav.scp" if online else "feats.scp", "utt2num_frames", "text"):
@@ -23,8 +24,9 @@ class FeatureDataset:
                 raise DataError(d / name, "is missing: run feature extraction (stage 2) first")
         if speed_factors and not online:
             raise UserError(f"speed_perturb_factors: {d} holds dumped features, which cannot change speed; "
-                            f"give a --feats-type fbank_online dump or perturb in stage 2 (data/<set>_sp)")
-        self.feats = OnlineFbank(d, speed_factors, seed) if online else kaldiio.load_scp(str(d / "feats.scp"))
+                            f"give a --feats-type fbank_online (for fbank) or raw_online (for raw) dump, or "
+                            f"perturb in stage 2 (data/<set>_sp)")
+        self.feats = OnlineFeatures(d, speed_factors, seed) if online else kaldiio.load_scp(str(d / "feats.scp"))
         self.lengths = read_lengths(d / "utt2num_frames")
         self.text = read_dict(d / "text")
         self.tokenizer = tokenizer
@@ -37,7 +39,7 @@ class FeatureDataset:
 
     def set_epoch(self, epoch):
         """The epoch whose speed factors the features draw (a no-op for dumped features)."""
-        if isinstance(self.feats, OnlineFbank):
+        if isinstance(self.feats, OnlineFeatures):
             self.feats.set_epoch(epoch)
 
     def collate(self, utts):

@@ -13,7 +13,7 @@ from ee_asr.common.atomic import atomic_write_text
 from ee_asr.common.edit_ops import char_counts, error_rate, errors_of
 from ee_asr.common.errors import UserError
 from ee_asr.data.datadir import read_table
-from ee_asr.data.online_fbank import OnlineFbank, is_online_dump
+from ee_asr.data.online_features import OnlineFeatures, is_online_dump
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.deploy.onnx_backend import onnx_engine
 
@@ -27,9 +27,9 @@ def read_dump(data_dir, max_utts=None):
             raise UserError(f"{data_dir / name} does not exist: --data-dir must be a dump dir (feats.scp and text)")
     text = {k: v for k, v, _ in read_table(data_dir / "text")}
     utts = []
-    if online:  # features computed from the audio (data/online_fbank.py)
-        fbank = OnlineFbank(data_dir)
-        pairs = ((key, fbank[key]) for key in fbank.specs)
+    if online:  # features computed from the audio (data/online_features.py)
+        features = OnlineFeatures(data_dir)
+        pairs = ((key, features[key]) for key in features.specs)
     else:
         pairs = kaldiio.load_scp_sequential(str(data_dir / "feats.scp"))
     for key, feats in pairs:

@@ -140,7 +140,7 @@ class Wav2Vec2EEEncoder(ExitEncoder):
         super().__init__()
         if input_size != 1:
             raise UserError(f"wav2vec2_ee reads the raw waveform (input size 1), not {input_size}-dim "
-                            f"features: use feats_type=raw in the recipe")
+                            f"features: use feats_type raw or raw_online in the recipe")
         config = make_config(hf_config)
         exit_layers = self.checked_exit_layers(exit_layers, config.num_hidden_layers)
         self.model = Wav2Vec2Model(config)

@@ -38,7 +38,7 @@ DEFAULTS = {
     "amp_dtype": "bfloat16",   # or float16, with a gradient scaler (also where a GPU has no bfloat16)
     "num_workers": 0,          # processes that read and pad batches (data/loader.py); 0: the training thread
     "prefetch_factor": 2,      # batches each worker keeps ready
-    "speed_perturb_factors": None,  # e.g. [0.9, 1.0, 1.1]: one drawn per utterance and epoch (fbank_online dumps)
+    "speed_perturb_factors": None,  # e.g. [0.9, 1.0, 1.1]: one drawn per utterance and epoch (on-the-fly dumps)
 }
 # Written by the trainer into the resolved config; a user config may not set them.
 DERIVED = ("input_size", "vocab_size", "bpemodel", "token_list")

@@ -96,7 +96,8 @@ class Pretrainer:
         first = next(iter(self.data.lengths))
         if self.data.feats[first].shape[1] != 1:
             raise UserError(f"{train_dir}: pre-training reads the raw waveform (1 value a sample), not "
-                            f"{self.data.feats[first].shape[1]}-dim features: give a --feats-type raw dump")
+                            f"{self.data.feats[first].shape[1]}-dim features: give a --feats-type raw or "
+                            f"raw_online dump")
         self.arch = dict(hf_config)
         self.model = build_pretraining_model(hf_config, opts, branch_init_scale)
         shortest = self.model.wav2vec2.config.mask_time_length + 1

@@ -20,11 +20,12 @@ train_set=train       # training data dir under data/
 valid_set=dev         # validation data dir (checkpoint selection)
 test_sets="test"      # space-separated data dirs to decode
 # Features
-feats_type=fbank      # fbank (log-mel), raw (the waveform, for wav2vec2 recipes), or fbank_online (fbank
-                      # computed from the audio as training reads it: stage 2 writes lengths and CMVN only)
+feats_type=fbank      # fbank (log-mel), raw (the waveform, for wav2vec2 recipes), or fbank_online / raw_online
+                      # (fbank / the waveform computed from the audio as training and decoding read it:
+                      # stage 2 writes lengths and CMVN only)
 n_mels=80             # log-mel fbank dimension
 speed_perturb_factors=""  # e.g. "0.9 1.0 1.1": train on speed-perturbed copies (data/<train_set>_sp); with
-                          # fbank_online, each utterance at one factor drawn per epoch, at load time
+                          # fbank_online or raw_online, each utterance at one factor drawn per epoch, at load time
 # Tokens
 token_type=unigram    # sentencepiece model type: unigram, bpe or char
 nbpe=300              # sentencepiece vocabulary size
@@ -48,7 +49,7 @@ device=cpu            # cpu or cuda
 train_args=""         # extra options for ee_asr.bin.train, e.g. "--max-epoch 1 --set encoder_conf.num_blocks=4"
 pretrained=""         # Hugging Face checkpoint dir to fine-tune from (wav2vec2 recipes)
 # Decoding
-decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw samples
+decode_batch_bins=""  # padded frames per decoding batch; default 40000 fbank frames, 4000000 raw(_online) samples
 inference_model=model.pth  # weights file under exp/<tag>/
 decode_nj=2           # decoding jobs per test set through $decode_cmd (merged; the same results as one job)
 nbest_size=10         # K, hypotheses behind the nbest policy's N-best posterior (the paper used 300; cost grows with K)
@@ -101,7 +102,8 @@ done
 [ "$num_nodes" -eq 1 ] || { [ "$stage" -eq 4 ] && [ "$stop_stage" -eq 4 ]; } \
   || bad_option "--num-nodes $num_nodes: run only training on every node (--stage 4 --stop-stage 4), the rest on one"
 case "$token_type" in unigram|bpe|char) ;; *) bad_option "--token-type must be unigram, bpe or char, not '$token_type'" ;; esac
-case "$feats_type" in fbank|raw|fbank_online) ;; *) bad_option "--feats-type must be fbank, raw or fbank_online, not '$feats_type'" ;; esac
+case "$feats_type" in fbank|raw|fbank_online|raw_online) ;; *)
+  bad_option "--feats-type must be fbank, raw, fbank_online or raw_online, not '$feats_type'" ;; esac
 case "$device" in cpu|cuda) ;; *) bad_option "--device must be cpu or cuda, not '$device'" ;; esac
 if [ -n "$policy_grid" ]; then  # every threshold against its policy's meaning, before any work
   # shellcheck disable=SC2086
@@ -188,12 +190,13 @@ if want 1; then
 fi
 
 if [ -z "$decode_batch_bins" ]; then  # the same 400 s of audio either way
-  if [ "$feats_type" = raw ]; then decode_batch_bins=4000000; else decode_batch_bins=40000; fi
+  case "$feats_type" in raw|raw_online) decode_batch_bins=4000000 ;; *) decode_batch_bins=40000 ;; esac
 fi
 
 orig_train_set=$train_set
-online_sp=()  # fbank_online perturbs at load time: training gets the factors, no data/<set>_sp copies
-if [ "$feats_type" = fbank_online ]; then
+online_sp=()  # on the fly, speed is perturbed at load time: training gets the factors, no data/<set>_sp copies
+feats_on_the_fly=false; case "$feats_type" in fbank_online|raw_online) feats_on_the_fly=true ;; esac
+if [ "$feats_on_the_fly" = true ]; then
   # shellcheck disable=SC2086
   [ -z "$speed_perturb_factors" ] || online_sp=(--set "speed_perturb_factors=[$(echo $speed_perturb_factors | tr ' ' ,)]")
   speed_perturb_factors=""
@@ -233,7 +236,7 @@ if want 2; then
     if [ "$d" = "$train_set" ]; then
       stage_output 2 "$featdir/$d" "$featdir/$d/cmvn/.new"
       rm -rf "$featdir/$d/cmvn/.new"
-      stats_of="$featdir/$d/feats.scp"; [ "$feats_type" != fbank_online ] || stats_of="$featdir/$d"
+      stats_of="$featdir/$d/feats.scp"; [ "$feats_on_the_fly" = false ] || stats_of="$featdir/$d"
       python -m ee_asr.bin.compute_cmvn "$stats_of" "$featdir/$d/cmvn/.new/cmvn.npz"
       publish "$featdir/$d/cmvn" cmvn.npz
       # the path of the layout before versions, for readers of it; a file there is an older experiment's

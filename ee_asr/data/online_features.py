@@ -1,13 +1,16 @@
-"""Features computed as batches are read (stage 2's `--feats-type fbank_online`), icefall/lhotse
-and WeNet style: the dump dir keeps the corpus audio as it is (wav.scp and segments naming FLAC,
-SPHERE, wav or pipes), the lengths and the CMVN statistics, and no features. A dumped fbank costs
-112 MB per audio hour and one copy per speed factor; LibriSpeech 960 h x 3 speeds would be 320 GB.
+"""Features computed as batches are read (stage 2's `--feats-type fbank_online` and
+`raw_online`), icefall/lhotse and WeNet style: the dump dir keeps the corpus audio as it is
+(wav.scp and segments naming FLAC, SPHERE, wav or pipes), the lengths and the CMVN statistics,
+and no features. A dumped fbank costs 112 MB per audio hour, a dumped waveform (`raw`, the
+Wav2Vec2 recipes' input) 230 MB, and either one copy per speed factor: LibriSpeech 960 h x 3
+speeds would be 320 GB of fbank or 660 GB of waveform.
 
-Fbank is computed where the batch is collated, in the loader workers (data/loader.py), with the
-same fbank code (data/fbank.py) as stage 2's dump, transcription and the exported models: the
-features then equal the dump's and the deployed front end's, and the workers overlap the work
-with the training step. (ESPnet computes them on the training device instead, with torchaudio's
-front end, which is not Kaldi's numerics and takes device time from the model.)
+The features are computed where the batch is collated, in the loader workers (data/loader.py),
+by the same code as stage 2's dump: fbank by data/fbank.py (as transcription and the exported
+models), the waveform as stage 2's `raw` (samples, 1) matrix. They then equal the dump's and
+the deployed front end's, and the workers overlap the work with the training step. (ESPnet
+computes fbank on the training device instead, with torchaudio's front end, which is not
+Kaldi's numerics and takes device time from the model.)
 
 Speed perturbation happens here too: each training utterance is played at a factor drawn from
 the configured list, per (seed, epoch, utterance), so a resumed run draws what an uninterrupted
@@ -33,15 +36,45 @@ from ee_asr.data.datadir import read_table
 from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
 
 ONLINE_CONF = "online_features.json"  # its presence makes a dump dir an on-the-fly one
+ONLINE_TYPES = ("fbank_online", "raw_online")
 
 
 def is_online_dump(dump_dir):
     return (Path(dump_dir) / ONLINE_CONF).is_file()
 
 
-def write_online_conf(dump_dir, num_mel_bins):
-    (Path(dump_dir) / ONLINE_CONF).write_text(json.dumps({"feats_type": "fbank_online",
-                                                          "num_mel_bins": num_mel_bins}) + "\n")
+def write_online_conf(dump_dir, feats_type="fbank_online", num_mel_bins=80):
+    """What utils/compute_features.sh writes: the kind of features, and fbank's size."""
+    conf = {"feats_type": feats_type, **({"num_mel_bins": num_mel_bins} if feats_type == "fbank_online" else {})}
+    (Path(dump_dir) / ONLINE_CONF).write_text(json.dumps(conf) + "\n")
+
+
+def read_online_conf(dump_dir):
+    path = Path(dump_dir) / ONLINE_CONF
+    try:
+        conf = json.loads(path.read_text())
+    except ValueError:
+        raise DataError(path, "is not JSON: rerun stage 2") from None
+    kind = conf.get("feats_type") if isinstance(conf, dict) else None
+    if kind not in ONLINE_TYPES:
+        raise DataError(path, f"feats_type {kind!r} is none of {', '.join(ONLINE_TYPES)}: rerun stage 2")
+    if kind == "fbank_online" and not isinstance(conf.get("num_mel_bins"), int):
+        raise DataError(path, "fbank_online without a whole num_mel_bins: rerun stage 2")
+    return conf
+
+
+def waveform_column(wave):
+    """The samples as stage 2's `raw` dump holds them: a (samples, 1) float32 matrix."""
+    return wave[:, None]
+
+
+def feature_function(feats_type, num_mel_bins=80):
+    """What turns an utterance's 16 kHz samples into its features, per kind of on-the-fly dump."""
+    if feats_type == "fbank_online":
+        return make_fbank(num_mel_bins)
+    if feats_type == "raw_online":
+        return waveform_column
+    raise UserError(f"feats_type must be one of {', '.join(ONLINE_TYPES)}, not {feats_type!r}")
 
 
 def speed_factor(factors, seed, epoch, utt):
@@ -93,13 +126,15 @@ def read_span(spec, start=None, end=None):
     return wave.mean(axis=1)
 
 
-class OnlineFbank:
-    """A mapping utt -> fbank (frames, bins) computed from the audio on each access, like the
-    kaldiio mapping of a dumped feats.scp; `set_epoch` chooses the speed factors' draw."""
+class OnlineFeatures:
+    """A mapping utt -> features computed from the audio on each access, like the kaldiio mapping
+    of a dumped feats.scp: fbank (frames, bins) or the waveform (samples, 1), as the dump dir's
+    online_features.json says; `set_epoch` chooses the speed factors' draw."""
 
     def __init__(self, dump_dir, speed_factors=None, seed=0):
-        conf = json.loads((Path(dump_dir) / ONLINE_CONF).read_text())
-        self.fbank = make_fbank(conf["num_mel_bins"])
+        conf = read_online_conf(dump_dir)
+        self.feats_type = conf["feats_type"]
+        self.features = feature_function(self.feats_type, conf.get("num_mel_bins", 80))
         self.specs = audio_specs(dump_dir)
         self.factors = [float(f) for f in speed_factors or []]
         self.seed, self.epoch = seed, 0
@@ -112,7 +147,7 @@ class OnlineFbank:
         return change_speed(read_span(spec, start, end), speed_factor(self.factors, self.seed, self.epoch, utt))
 
     def __getitem__(self, utt):
-        return self.fbank(self.wave(utt))
+        return self.features(self.wave(utt))
 
     def __contains__(self, utt):
         return utt in self.specs
@@ -121,20 +156,23 @@ class OnlineFbank:
         return len(self.specs)
 
 
-def write_lengths_and_stats(wav_scp, out_prefix, segments=None, num_mel_bins=80):
-    """Stage 2 of a `fbank_online` dump, one job: the fbank of every utterance is computed, as
-    for a dump, but only `<out_prefix>.num_frames` and its CMVN sums `<out_prefix>.stats.npz`
-    are written (data/cmvn.py merges the jobs' sums)."""
+def write_lengths_and_stats(wav_scp, out_prefix, segments=None, num_mel_bins=80, feats_type="fbank_online"):
+    """Stage 2 of an on-the-fly dump, one job: the features of every utterance are computed, as
+    for a dump, but only `<out_prefix>.num_frames` (frames, or samples for raw_online) and their
+    CMVN sums `<out_prefix>.stats.npz` are written (data/cmvn.py merges the jobs' sums). The
+    sums are what stage 2 of the dumped kind gives (`raw`: over the samples), whether or not
+    the model normalises with them."""
     from ee_asr.data.cmvn import write_stats
     from ee_asr.data.features import iter_utterances
 
-    fbank = make_fbank(num_mel_bins)
-    total, total_sq, count, n = np.zeros(num_mel_bins), np.zeros(num_mel_bins), 0, 0
+    features = feature_function(feats_type, num_mel_bins)
+    dim = num_mel_bins if feats_type == "fbank_online" else 1
+    total, total_sq, count, n = np.zeros(dim), np.zeros(dim), 0, 0
     lens = Path(f"{out_prefix}.num_frames")
     with atomic_path(lens) as tmp:
         with open(tmp, "w") as nf:
             for key, wave in iter_utterances(wav_scp, segments):
-                feats = fbank(wave)
+                feats = features(wave)
                 if len(feats) == 0:
                     raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
                 nf.write(f"{key} {len(feats)}\n")
