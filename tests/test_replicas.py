@@ -1,10 +1,12 @@
 """The real LibriSpeech and TED-LIUM 3 recipes, stages 1-7, on replicas of those corpora (the mini
 corpus in their archives and layout) with a tiny model: several training subsets, speed
-perturbation, every test set, utterances up to 35 s. Each run takes a few minutes."""
+perturbation, every test set, utterances up to 35 s. Each run takes a few minutes; the LibriSpeech
+Wav2Vec2 recipe (its waveform computed on the fly, `raw_online`) runs stages 1-6 in under one."""
 
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import soundfile
@@ -128,3 +130,40 @@ def test_real_tedlium3_recipe_runs_stages_1_to_7_on_its_replica(tedlium3_replica
     recipe, exp = run_real_recipe("tedlium3", tedlium3_replica, tmp_path)
     assert_every_set_scored_and_exported(recipe, exp, ["test"])
     assert (recipe / "data" / "train" / "segments").is_file()
+
+
+# the paper-sized Wav2Vec2 (7 conv layers, 12 layers of d=768) shrunk: 4 layers of d=32, exits 2 and 4
+TINY_W2V = ("--max-epoch 1 --set encoder_conf.hf_config.hidden_size=32 "
+            "--set encoder_conf.hf_config.intermediate_size=64 "
+            "--set encoder_conf.hf_config.num_attention_heads=2 --set encoder_conf.hf_config.num_hidden_layers=4 "
+            "--set encoder_conf.exit_layers=[2,4] --set encoder_conf.hf_config.conv_dim=[16,16,16,16,16,16,16]")
+
+
+@pytest.mark.slow
+@needs_tts
+def test_real_librispeech_wav2vec2_recipe_runs_on_the_fly_waveforms_on_its_replica(librispeech_replica, tmp_path):
+    """About 50 s on a 2-core CPU beside another training job (load 1-2)."""
+    recipe = copy_recipe(ROOT / "egs" / "librispeech" / "wav2vec2_ctc_ee_scratch", tmp_path / "librispeech" / "recipe")
+    proc = subprocess.run(["./run.sh", "--local-data-opts", f"--download-dir {librispeech_replica} --download false",
+                           "--policy-grid", "fixed:2 entropy:0.1", "--train-args", TINY_W2V], cwd=recipe,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Successfully finished stages 1-6" in proc.stderr
+    exp = recipe / "exp" / "wav2vec2_ctc_ee_scratch_char"
+    results = (exp / "RESULTS.md").read_text()
+    for name in ("test_clean", "test_other"):
+        n = len(read_dict(recipe / "data" / name / "text"))
+        assert all(re.search(rf"^\|decode_{name}/exit{layer}\|{n}\|", results, re.M) for layer in (2, 4)), name
+    # the run.sh's default: the waveform read from the corpus's FLAC as training and decoding need it,
+    # each training utterance at a speed drawn per epoch; no dumped samples, no speed-perturbed copies
+    dump = recipe / "dump" / "raw_online"
+    assert json.loads((dump / "train" / "online_features.json").read_text()) == {"feats_type": "raw_online"}
+    assert not list(dump.rglob("*.ark")) and not (recipe / "data" / "train_sp").exists()
+    assert len(read_dict(dump / "train" / "utt2num_frames")) == len(read_dict(recipe / "data" / "train" / "text"))
+    flac = sum(Path(f).stat().st_size for f in read_dict(recipe / "data" / "train" / "wav.scp").values())
+    written = sum(f.stat().st_size for f in (dump / "train").rglob("*") if f.is_file() and f.parent.name != "log"
+                  and f.name not in ("wav.scp", "text", "utt2spk", "spk2utt"))  # copies of the data dir's tables
+    assert written <= 0.01 * flac, (written, flac)  # a raw dump: 2-3x the FLAC, per speed
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["speed_perturb_factors"] == [0.9, 1.0, 1.1] and config["input_size"] == 1
+    assert " batch_bins=4000000 " in (exp / ".stage5.done").read_text()  # raw samples' default, as for raw
