@@ -54,7 +54,7 @@ def test_empty_input_has_no_frames():
 
 
 @pytest.mark.parametrize("spec,match", [
-    ({"num_mel_bins": 0}, "num_mel_bins must be >= 1"),
+    ({"num_mel_bins": 0}, "0 mel bins cannot be computed: num_mel_bins must be >= 1"),
     ({"num_mel_bins": 400}, "400 mel bins cannot be computed"),
     ({"low_freq": 9000.0}, "low_freq < high_freq"),
     ({"dither": 1.0}, "only dither 0"),

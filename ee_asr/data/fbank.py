@@ -76,7 +76,7 @@ class Fbank:
             raise UserError(f"fbank frequencies must satisfy 0 <= low_freq < high_freq <= {nyquist:g}, "
                             f"not low_freq {o.low_freq}, high_freq {o.high_freq}")
         if o.num_mel_bins < 1:
-            raise UserError(f"num_mel_bins must be >= 1, not {o.num_mel_bins}")
+            raise UserError(f"{o.num_mel_bins} mel bins cannot be computed: num_mel_bins must be >= 1")
         lo, hi = mel_scale(o.low_freq), mel_scale(high)
         delta = (hi - lo) / (o.num_mel_bins + 1)
         mel = mel_scale(np.arange(self.fft_size // 2) * o.samp_freq / self.fft_size)[:, None]
