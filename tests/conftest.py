@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,13 @@ def tiny_trained_recipe(tmp_path_factory):
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return recipe
+
+
+def sigint_as_in_a_terminal():
+    """Popen's preexec_fn for a child the test interrupts with SIGINT: SIGINT handled by default,
+    as in a terminal's foreground job. A pytest started in the background (`cmd &` in a script)
+    passes SIGINT on ignored, and bash cannot un-ignore a signal ignored when it started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def clone_recipe(src, dst):

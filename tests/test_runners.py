@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, sigint_as_in_a_terminal
 
 FAKE_SBATCH = r"""#!/usr/bin/env bash
 # stand-in for `sbatch --wait --array=A-B[%K] --output=PAT ... SCRIPT`: runs each task in turn
@@ -100,7 +100,8 @@ def test_ctrl_c_stops_every_local_job_and_their_logs_say_so(tmp_path, sig):
     # Ctrl-C signals the terminal's foreground process group: the runner's, here a session of its own
     proc = subprocess.Popen([str(ROOT / "utils" / "run_local.sh"), "JOB=1:2", "log/s.JOB.log", "bash", "-c",
                              'echo $$ > pid.$0; sleep 60 & echo $! > child.$0; wait', "JOB"],
-                            cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     pidfiles = [tmp_path / f"{kind}.{j}" for kind in ("pid", "child") for j in (1, 2)]
     deadline = time.monotonic() + 30
     while not all(p.is_file() and p.read_text().strip() for p in pidfiles):
@@ -142,7 +143,8 @@ def test_ctrl_c_cancels_the_slurm_array(tmp_path):
         (bindir / f).chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
     proc = subprocess.Popen([str(ROOT / "utils" / "run_slurm.sh"), "JOB=1:2", "log/s.JOB.log", "sleep", "60"],
-                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     jobid = tmp_path / "log" / "q" / "s.JOB.log.jobid"
     deadline = time.monotonic() + 30
     while not (jobid.is_file() and jobid.read_text()):

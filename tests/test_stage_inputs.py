@@ -12,7 +12,7 @@ import time
 import pytest
 from test_stages import RECIPE, STAGE_ENV, bash, put
 
-from conftest import ROOT, copy_recipe, write_wav
+from conftest import ROOT, copy_recipe, sigint_as_in_a_terminal, write_wav
 from ee_asr.common import stage_inputs
 from ee_asr.common.artefacts import current, publish
 
@@ -184,7 +184,8 @@ def test_a_second_stage_5_refuses_naming_the_first_and_removes_nothing(tmp_path)
     # the first decode holds the experiment (the lock stage 5 takes before it removes anything)
     first = subprocess.Popen(["bash", "-c", f". {ROOT}/utils/stage.sh; stage_lock {exp} 'stage 5 (decoding)'; "
                               "echo locked; sleep 60"], cwd=recipe, env=STAGE_ENV, stdout=subprocess.PIPE,
-                             text=True, start_new_session=True)
+                             text=True, start_new_session=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     try:
         assert first.stdout.readline().strip() == "locked"
         second = subprocess.run(["./run.sh", "--stage", "5", "--stop-stage", "5", "--policy-grid", "fixed:2"],
@@ -212,7 +213,8 @@ def test_an_interrupted_stage_says_so_and_releases_its_lock(tmp_path, sig):
     script = (f". {ROOT}/utils/stage.sh; stage_traps; stage_lock exp 'stage 4 (training)'; echo locked; "
               "sleep 30 > /dev/null 2>&1 & echo $! > sleeper; wait")
     proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, env=STAGE_ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     assert proc.stdout.readline().strip() == "locked"
     time.sleep(0.2)
     proc.send_signal(sig)

@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from conftest import TINY_TRAIN_ARGS, clone_recipe
+from conftest import TINY_TRAIN_ARGS, clone_recipe, sigint_as_in_a_terminal
 
 EXP = "exp/conformer_ctc_ee_unigram100"
 
@@ -106,7 +106,8 @@ def test_ctrl_c_during_training_stops_it_and_a_rerun_trains(tiny_trained_recipe,
     recipe = clone_recipe(tiny_trained_recipe, tmp_path / "recipe")
     args = ["./run.sh", "--local-data-opts", "--size tiny", "--nbpe", "100", "--train-args", TINY_TRAIN_ARGS,
             "--stage", "4", "--stop-stage", "4", "--tag", "again"]
-    proc = subprocess.Popen(args, cwd=recipe, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(args, cwd=recipe, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     log = recipe / "exp" / "again" / "train.log"
     deadline = time.monotonic() + 300
     while not (log.is_file() and [x for x in log.read_text().splitlines() if x and not x.startswith("#")]):
