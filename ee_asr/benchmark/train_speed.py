@@ -3,11 +3,11 @@ ours against ESPnet's own `ESPnetASRModel` (its Conformer with InterCTC at our e
 CTC head shared by the exits as ESPnet does), with and without mixed precision, on the same
 batches; and how long the training loop waits for batches with and without loader workers.
 
-Model steps are interleaved (one step of each variant per batch, then the next batch), repeated,
-and the fastest of the repeats kept per batch and variant, so that a load burst on a shared
-machine hits every variant alike and the minimum discards it. Both the wall clock and this
-thread's CPU time are kept; with one torch thread on a CPU the latter is the work done, whatever
-else the machine runs meanwhile.
+Model steps are interleaved (one step of each variant per batch, then the next batch, in reverse
+order every other repeat), repeated, and the fastest of the repeats kept per batch and variant,
+so that a load burst on a shared machine hits every variant alike and the minimum discards it.
+Both the wall clock and this thread's CPU time are kept; with one torch thread on a CPU the
+latter is the work done, whatever else the machine runs meanwhile.
 """
 
 import time
@@ -106,9 +106,13 @@ def time_model_steps(variants, batches, repeats, device="cpu"):
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, (m, _, _) in variants.items()}
     best = {k: {"wall": [float("inf")] * len(batches), "cpu": [float("inf")] * len(batches)} for k in variants}
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    for _ in range(repeats):
+    for r in range(repeats):
+        # every other repeat in reverse, so that no variant always runs right after the same one
+        # (whose data left the caches in its own state)
+        order = list(variants) if r % 2 == 0 else list(reversed(variants))
         for j, batch in enumerate(batches):
-            for k, (model, step, amp) in variants.items():
+            for k in order:
+                model, step, amp = variants[k]
                 torch.manual_seed(j)  # the same dropout and stochastic depth draws for every variant
                 sync()
                 w, c = time.perf_counter(), time.thread_time()
