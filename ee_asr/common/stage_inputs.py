@@ -14,7 +14,8 @@ first time, 1.3 s unchanged (the stats), 1.5 s with one table touched; its dump 
 A corpus as downloaded (`tree:DIR`, stage 1's input) is never read either: every file below DIR
 by size and modification time, digested per folder two levels down (a LibriSpeech subset, a
 TED-LIUM part), so a change is named by the folder it is in and the marker stays small. Stage 1
-downloads into that tree itself, so a tree is recorded as it is when its stage ends.
+downloads into that tree itself, so a tree is recorded as it is when its stage ends. Cost on a
+LibriSpeech-shaped tree (293,112 files in 7 subsets; warm page cache, one core): 2.2 s a look.
 """
 
 import hashlib
