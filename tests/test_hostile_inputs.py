@@ -231,6 +231,10 @@ def test_cancelling_channels_are_refused_and_one_channel_reads(tmp_path):
         read_audio(str(tmp_path / "x.wav"))
     soundfile.write(tmp_path / "y.wav", np.stack([wave, 0.5 * wave], 1).astype(np.float32), 16000, subtype="FLOAT")
     assert np.allclose(read_audio(str(tmp_path / "y.wav")), 0.75 * wave, atol=1e-6)
+    # int16 values written as floats: refused, not turned into features 90 dB too loud
+    soundfile.write(tmp_path / "z.wav", (32767 * wave).astype(np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(UserError, match=r"z.wav' holds samples up to .* integer values stored as floats"):
+        read_audio(str(tmp_path / "z.wav"))
 
 
 def test_an_undecodable_file_gives_the_library_reason_not_does_not_exist(tmp_path):

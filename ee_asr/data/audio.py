@@ -23,6 +23,10 @@ from ee_asr.common.errors import UserError
 SAMPLE_RATE = 16000
 # channels louder than -60 dBFS whose mean is 40 dB below the loudest: they cancel
 CANCEL_MIN_RMS, CANCEL_RATIO = 1e-3, 1e-2
+# Float files may exceed [-1, 1] a little (gain, resampling), not by orders of magnitude: beyond
+# this peak they hold integer-scaled or damaged samples, whose features would be off in level or
+# overflow to infinity
+MAX_PEAK = 1000.0
 
 
 class AudioError(UserError):
@@ -94,6 +98,10 @@ def read_audio(spec, target_sr=SAMPLE_RATE, start=None, end=None):
         raise AudioError(f"cannot decode '{spec}': {_reason(e)}") from None
     if not np.isfinite(wave).all():
         raise AudioError(f"'{spec}' holds samples that are not finite numbers (NaN or infinity)")
+    peak = float(np.abs(wave).max()) if wave.size else 0.0
+    if peak > MAX_PEAK:
+        raise AudioError(f"'{spec}' holds samples up to {peak:.3g}, where audio is read in [-1, 1]: integer "
+                         "values stored as floats, or a damaged file (rescale it, e.g. sox -v)")
     wave = check_channels(wave, spec, min_frames=sr // 100)  # 10 ms
     if start is not None:
         wave = wave[int(start * sr): int(end * sr) if end is not None else None]

@@ -1,4 +1,4 @@
-"""A runtime for exported early-exit models that needs no PyTorch: numpy, scipy, onnxruntime,
+"""A runtime for exported early-exit models that needs no PyTorch: numpy, onnxruntime,
 sentencepiece, soundfile and editdistance (flashlight-text, when installed,
 runs the nbest policy's beam; else a pure-Python one does). tests/test_onnx.py checks that
 importing and decoding never imports torch. Modules here import from ee_asr only what is itself
