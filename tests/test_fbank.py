@@ -4,8 +4,12 @@ sherpa-onnx and the earlier dumps of this project use)."""
 import kaldi_native_fbank as knf
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from ee_asr.common.errors import UserError
+from ee_asr.data.audio import MAX_PEAK
 from ee_asr.data.fbank import Fbank, FbankOptions, make_fbank
 from ee_asr.deploy.features import manifest_fbank
 
@@ -65,3 +69,11 @@ def test_bad_manifest_options_are_named(tmp_path, spec, match):
     with pytest.raises(UserError, match=match) as e:
         manifest_fbank(tmp_path, {**FbankOptions().spec(), **spec})
     assert f"{tmp_path}/manifest.json: fbank: " in str(e.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(wave=arrays(np.float32, st.integers(0, 3000), elements=st.floats(-MAX_PEAK, MAX_PEAK, width=32)))
+def test_any_audio_the_reader_accepts_gives_finite_features(wave):
+    # read_audio refuses NaN, infinity and peaks above MAX_PEAK; anything else must stay finite
+    feats = make_fbank()(wave)
+    assert feats.shape == (make_fbank().num_frames(len(wave)), 80) and np.isfinite(feats).all()
