@@ -43,14 +43,13 @@ def check(args):
         print(f"Stage {args.stage} ({Path(args.marker).parent}) ran on other inputs: "
               + "; ".join(f"{r} since stage {args.stage} ran" for r in input_reasons), file=sys.stderr)
         return REFUSED
-    if existed and args.refuse_option_changes and option_reasons:
-        for r in option_reasons:
-            print(f"Stage {args.stage}: {r}", file=sys.stderr)
-        return REFUSED
-    atomic_write_text(pending_path(args.marker), json.dumps(current) + "\n")
     if existed:
         for r in option_reasons:
             print(f"Stage {args.stage}: {r}", file=sys.stderr)
+    if existed and args.refuse_option_changes and option_reasons:
+        return REFUSED
+    atomic_write_text(pending_path(args.marker), json.dumps(current) + "\n")
+    if existed:
         for r in input_reasons:
             print(f"Stage {args.stage}: {r} since stage {args.stage} ran", file=sys.stderr)
     return 1

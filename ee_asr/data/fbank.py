@@ -38,16 +38,18 @@ class FbankOptions:
     dither: float = 0.0  # nonzero dither makes reruns differ; features must be reproducible for resume
     snip_edges: bool = False
 
+    def __post_init__(self):
+        # Fbank implements neither: refused wherever options are made, not only from a manifest
+        if self.dither != 0.0 or self.snip_edges:
+            raise UserError(f"only dither 0 and snip_edges false are supported, not "
+                            f"dither {self.dither}, snip_edges {self.snip_edges}")
+
     @classmethod
     def from_spec(cls, spec):
         unknown = set(spec) - set(cls.__dataclass_fields__)
         if unknown:
             raise UserError(f"unknown key(s) {sorted(unknown)}")
-        opts = cls(**spec)
-        if opts.dither != 0.0 or opts.snip_edges:
-            raise UserError(f"only dither 0 and snip_edges false are supported, not "
-                            f"dither {opts.dither}, snip_edges {opts.snip_edges}")
-        return opts
+        return cls(**spec)
 
     def spec(self):
         return asdict(self)
