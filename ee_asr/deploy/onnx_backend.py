@@ -9,11 +9,10 @@ loaded, and the engine never runs those above an utterance's exit. No PyTorch.
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.manifest import load_exit_classifier, read_manifest
-from ee_asr.deploy.sessions import load_session
+from ee_asr.deploy.sessions import load_session, session_options
 from ee_asr.exits.blank_skip import central_positions, with_blank_skipping
 from ee_asr.exits.engine import ExitEngine
 from ee_asr.exits.scores import ExitScorer
@@ -39,9 +38,7 @@ class OnnxBackend:
         exits = [e for e in m["exit_layers"] if max_layers is None or e <= max_layers]
         if not exits:
             raise UserError(f"max_layers {max_layers} is below the first exit ({m['exit_layers'][0]})")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = num_threads
-        opts.inter_op_num_threads = 1
+        opts = session_options(num_threads)
         key = "int8" if int8 else "fp32"
         self.sessions = []
         for seg in m["segments"][:len(exits)]:

@@ -11,10 +11,9 @@ exits/rescore_rule.py picks the answer, as decode/attention_rescoring.py does in
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from ee_asr.common.errors import UserError
-from ee_asr.deploy.sessions import load_session
+from ee_asr.deploy.sessions import load_session, session_options
 from ee_asr.exits.ctc_nbest import CtcNbest
 from ee_asr.exits.rescore_rule import best_index, check_weights, combine, hypothesis_ys
 
@@ -40,9 +39,7 @@ class OnnxRescoring:
             raise UserError(str(e)) from None
         self.ctc_weight, self.length_bonus = ctc_weight, chosen.get("length_bonus", 0.0)
         self.sos_eos = m["vocab_size"] - 1
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = num_threads
-        opts.inter_op_num_threads = 1
+        opts = session_options(num_threads)
         key = "int8" if int8 else "fp32"
         self.entries, self.sessions = decoders[:len(backend.exit_layers)], []
         for entry in self.entries:

@@ -13,6 +13,15 @@ _ORT_ERRORS = (RuntimeError,) + tuple(v for v in vars(_state).values()
                                       if isinstance(v, type) and issubclass(v, Exception))
 
 
+def session_options(num_threads=1):
+    """ONNX Runtime options of every session here: `num_threads` within an operator, and one
+    between operators (the graphs are chains: nothing runs side by side)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = num_threads
+    opts.inter_op_num_threads = 1
+    return opts
+
+
 def load_session(path, options=None, providers=("CPUExecutionProvider",)):
     """An InferenceSession on `path`; UserError naming the file and why it cannot be loaded."""
     path = Path(path)

@@ -97,16 +97,15 @@ def export_decoders(model, out_dir, int8=False):
 def check_decoder_parity(model, out_dir, decoders, tolerance=1e-3):
     """Score random hypotheses (other lengths than the trace's) with PyTorch and each fp32 graph;
     UserError if a score differs by more than `tolerance` nats. Returns the largest per exit."""
-    import onnxruntime as ort
+    from ee_asr.deploy.sessions import load_session, session_options
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts = session_options(1)
     hidden, lengths, hyp_utt, ys, ys_lens = example_inputs(model, 1, 3, (17, 11, 6), (4, 1, 7, 0, 2))
     diffs = {}
     for i, entry in enumerate(decoders):
         normed = model.encoder.exit_norms[i](hidden)
         ref = model.hypothesis_log_probs(i, normed, lengths, hyp_utt, ys, ys_lens).numpy()
-        sess = ort.InferenceSession(str(Path(out_dir) / entry["fp32"]), opts, providers=["CPUExecutionProvider"])
+        sess = load_session(Path(out_dir) / entry["fp32"], opts)
         feeds = dict(zip(INPUTS, (hidden.numpy(), lengths.numpy(), hyp_utt.numpy(), ys.numpy(), ys_lens.numpy())))
         got = sess.run(None, feeds)[0]
         diffs[entry["exit"]] = worst = float(np.abs(got - ref).max())

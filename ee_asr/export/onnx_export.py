@@ -216,15 +216,12 @@ def quantize_int8(fp32_path, int8_path):
 def check_parity(model, out_dir, segments, input_size, tolerance=1e-4):
     """Run PyTorch and ONNX Runtime on a random padded batch; fail if any exit differs by more
     than `tolerance` in log-probability. Returns the largest difference per exit."""
-    import onnxruntime as ort
-
-    from ee_asr.deploy.sessions import load_session
+    from ee_asr.deploy.sessions import load_session, session_options
 
     # longer than the traced example, and padded: the time axis must really be dynamic
     feats, lens = example_batch(model.encoder, input_size, 1, (1.6, 1.4, 0.5))
     ref, olens = model.exit_log_probs(feats, lens)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts = session_options(1)
     carry, diffs = {"feats": feats.numpy(), "feats_lens": lens.numpy()}, {}
     for seg, (layer, logp) in zip(segments, ref):
         sess = load_session(Path(out_dir) / seg["fp32"], opts)
