@@ -20,7 +20,7 @@ import torch
 from ee_asr.common.errors import UserError
 from ee_asr.exits.ctc_greedy import greedy_ids
 from ee_asr.exits.ctc_nbest import CtcNbest
-from ee_asr.exits.rescore_rule import best_index, check_weights, combine
+from ee_asr.exits.rescore_rule import best_index, check_weights, ranked
 from ee_asr.exits.scores import ExitScorer
 
 
@@ -76,13 +76,7 @@ class AttentionRescoring:
                                device=hidden.device)
         ys, ys_lens = self.model.hypothesis_ys(hyps)
         att = self.model.hypothesis_log_probs(exit_index, hidden, lengths, hyp_utt, ys, ys_lens).tolist()
-        out, k = [], 0
-        for nb in nbests:
-            a = att[k:k + len(nb)]
-            k += len(nb)
-            total = combine([s for _, s in nb], a, [len(h) for h, _ in nb], self.ctc_weight, self.length_bonus)
-            out.append([(h, c, ai, t) for (h, c), ai, t in zip(nb, a, total)])
-        return out
+        return ranked(nbests, att, self.ctc_weight, self.length_bonus)
 
     def hypotheses(self, view, rows, greedy=None):
         """The rescored best token-id list of each row of `rows` (the engine's search interface)."""

@@ -15,7 +15,7 @@ import numpy as np
 from ee_asr.common.errors import UserError
 from ee_asr.deploy.sessions import load_session, session_options
 from ee_asr.exits.ctc_nbest import CtcNbest
-from ee_asr.exits.rescore_rule import best_index, check_weights, combine, hypothesis_ys
+from ee_asr.exits.rescore_rule import best_index, check_weights, hypothesis_ys, ranked
 
 
 class OnnxRescoring:
@@ -60,13 +60,7 @@ class OnnxRescoring:
         feeds = {"hidden": hidden, "lengths": lengths.astype(np.int64), "hyp_utt": hyp_utt, "ys": ys,
                  "ys_lens": ys_lens}
         att = self.sessions[exit_index].run(None, {n: feeds[n] for n in self.entries[exit_index]["inputs"]})[0]
-        out, k = [], 0
-        for nb in nbests:
-            a = att[k:k + len(nb)].tolist()
-            k += len(nb)
-            total = combine([s for _, s in nb], a, [len(h) for h, _ in nb], self.ctc_weight, self.length_bonus)
-            out.append([(h, c, ai, t) for (h, c), ai, t in zip(nb, a, total)])
-        return out
+        return ranked(nbests, att.tolist(), self.ctc_weight, self.length_bonus)
 
     def hypotheses(self, view, rows, greedy=None):
         """The rescored best token-id list of each row of `rows` (the engine's search interface)."""

@@ -13,6 +13,19 @@ def combine(ctc_scores, att_scores, lengths, ctc_weight, length_bonus):
             for c, a, n in zip(ctc_scores, att_scores, lengths)]
 
 
+def ranked(nbests, att_scores, ctc_weight, length_bonus):
+    """Per utterance [(token tuple, ctc, att, score), ...] in the CTC beam's order: `nbests` the
+    utterances' [(tokens, ctc score), ...], `att_scores` the decoder's scores of all of them in
+    that order, one flat list."""
+    out, k = [], 0
+    for nb in nbests:
+        att = list(att_scores[k:k + len(nb)])
+        k += len(nb)
+        total = combine([c for _, c in nb], att, [len(h) for h, _ in nb], ctc_weight, length_bonus)
+        out.append([(h, c, a, t) for (h, c), a, t in zip(nb, att, total)])
+    return out
+
+
 def best_index(scores):
     """The first of the highest scores: ties keep the CTC beam's order."""
     return max(range(len(scores)), key=lambda k: (scores[k], -k))
