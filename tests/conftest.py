@@ -1,5 +1,7 @@
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +112,25 @@ def tiny_trained_recipe(tmp_path_factory):
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return recipe
+
+
+def free_port(count=1):
+    """The first of `count` consecutive free TCP ports, drawn below the kernel's ephemeral range: a port
+    bound to 0 and released is soon handed again to whichever program (srun, a client socket) binds next,
+    and a launcher that then finds it taken talks to a stranger."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    below, above = (max(1024, low - 12000), low - count), (high + 1, 65536 - count)
+    span = below if below[1] - below[0] >= 1000 else above
+    for _ in range(200):
+        first = random.randrange(*span)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as s:
+                    s.bind(("0.0.0.0", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 def sigint_as_in_a_terminal():

@@ -4,7 +4,6 @@ rendezvous on 127.0.0.1; asr.sh's launcher for --num-nodes; threads per rank."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,12 @@ from pathlib import Path
 import pytest
 from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 from ee_asr.train.checkpoint import CheckpointManager
 from ee_asr.train.distributed import threads_per_rank
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch_node(rank, port, args, tag):

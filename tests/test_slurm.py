@@ -5,7 +5,6 @@ why, where the cluster cannot be installed or started (no root, no apt-get, no n
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,23 +12,18 @@ from pathlib import Path
 import pytest
 from test_training import tiny_setup, train_cmd  # noqa: F401  (tiny_setup is a fixture)
 
-from conftest import ROOT, clone_recipe
+from conftest import ROOT, clone_recipe, free_port
 
 pytestmark = pytest.mark.slow
 HELPER = ROOT / "utils" / "slurm_local_cluster.sh"
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def slurm_env(tmp_path_factory):
     """Start the cluster (its own state dir and ports), yield the environment for its clients, stop it."""
     state = tmp_path_factory.mktemp("slurm")
-    env = {**os.environ, "SLURM_LOCAL_DIR": str(state), "SLURM_LOCAL_PORT": str(free_port())}
+    env = {**os.environ, "SLURM_LOCAL_DIR": str(state), "SLURM_LOCAL_PORT": str(free_port(2))}
     # the daemons' port pair: controller on PORT, slurmd on PORT + 1
     try:
         start = subprocess.run([str(HELPER), "start"], env=env, capture_output=True, text=True, timeout=300)

@@ -210,8 +210,8 @@ def test_a_lock_is_released_when_the_script_ends(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_stage_says_so_and_releases_its_lock(tmp_path, sig):
-    script = (f". {ROOT}/utils/stage.sh; stage_traps; stage_lock exp 'stage 4 (training)'; echo locked; "
-              "sleep 30 > /dev/null 2>&1 & echo $! > sleeper; wait")
+    script = (f". {ROOT}/utils/stage.sh; stage_traps; stage_lock exp 'stage 4 (training)'; "
+              "sleep 30 > /dev/null 2>&1 & echo $! > sleeper; echo locked; wait")
     proc = subprocess.Popen(["bash", "-c", script], cwd=tmp_path, env=STAGE_ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=sigint_as_in_a_terminal)
