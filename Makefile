@@ -28,7 +28,7 @@ test: install system-deps lint
 quick-test: install system-deps lint
 	$(VENV)/bin/python -m pytest -q -m "not slow" tests
 
-# every GPU measurement of training at scale, in about 8 minutes, into gpu_check/gpu_check.json
+# every GPU measurement of training at scale (sized for about 8 minutes, capped at 11; not yet run on a GPU), into gpu_check/gpu_check.json
 gpu-check: install system-deps
 	bash utils/gpu_check.sh
 

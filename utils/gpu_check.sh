@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU measurement of the training-at-scale work in one run (`make gpu-check`), about 8 minutes
+# Every GPU measurement of the training-at-scale work in one run (`make gpu-check`), sized for about 8 minutes
 # on one GPU, one JSON: gpu_check/gpu_check.json (each step's JSON beside it, and its log).
 #   1. paper-shape train throughput: ours fp32 vs bf16 AMP vs ESPnet's InterCTC model (bin.benchmark_train)
 #   2. the loader's wait with 0, 2 and 4 workers, from the dump and with fbank on the fly
