@@ -63,12 +63,35 @@ def iter_utterances(wav_scp, segments=None):
 FEATS_TYPES = ("fbank", "raw")
 
 
+def waveform_column(wave):
+    """The samples as a `raw` dump holds them: a (samples, 1) float32 matrix."""
+    return wave[:, None]
+
+
+def feature_function(feats_type, num_mel_bins=80):
+    """What turns an utterance's 16 kHz samples into its features: fbank (frames, bins) or, for
+    `raw`, the waveform itself (samples, 1)."""
+    if feats_type == "fbank":
+        return make_fbank(num_mel_bins)
+    if feats_type == "raw":
+        return waveform_column
+    raise UserError(f"feats_type must be one of {', '.join(FEATS_TYPES)}, not {feats_type!r}")
+
+
+def iter_features(wav_scp, segments, features):
+    """(utterance id, `features` of its samples) of every utterance; one too short for a single
+    frame is an error naming it."""
+    for key, wave in iter_utterances(wav_scp, segments):
+        feats = features(wave)
+        if len(feats) == 0:
+            raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
+        yield key, feats
+
+
 def write_features(wav_scp, out_prefix, segments=None, num_mel_bins=80, feats_type="fbank"):
     """Write `<out_prefix>.ark/.scp` and `<out_prefix>.num_frames` (frames, or samples for raw), each atomically."""
-    if feats_type not in FEATS_TYPES:
-        raise UserError(f"feats_type must be one of {', '.join(FEATS_TYPES)}, not {feats_type!r}")
+    features = feature_function(feats_type, num_mel_bins)
     out_prefix = Path(out_prefix)
-    fbank = make_fbank(num_mel_bins)
     # Appended, not with_suffix: a job prefix such as feats.3 already has a dot.
     ark, scp, lens = (Path(f"{out_prefix}{ext}") for ext in (".ark", ".scp", ".num_frames"))
     count, start = 0, time.time()
@@ -77,10 +100,7 @@ def write_features(wav_scp, out_prefix, segments=None, num_mel_bins=80, feats_ty
     with atomic_path(scp) as tmp_scp, atomic_path(lens) as tmp_lens:
         with atomic_path(ark) as tmp_ark:
             with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer, open(tmp_lens, "w") as nf:
-                for key, wave in iter_utterances(wav_scp, segments):
-                    feats = fbank(wave) if feats_type == "fbank" else wave[:, None]
-                    if len(feats) == 0:
-                        raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
+                for key, feats in iter_features(wav_scp, segments, features):
                     writer(key, feats)
                     nf.write(f"{key} {len(feats)}\n")
                     count += 1

@@ -29,14 +29,17 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ee_asr.common.atomic import atomic_path
+from ee_asr.common.atomic import atomic_path, atomic_write_text
 from ee_asr.common.errors import DataError, UserError
 from ee_asr.data.audio import read_audio
 from ee_asr.data.datadir import read_table
-from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
+from ee_asr.data.fbank import SAMPLE_RATE
+from ee_asr.data.features import feature_function, iter_features
 
 ONLINE_CONF = "online_features.json"  # its presence makes a dump dir an on-the-fly one
-ONLINE_TYPES = ("fbank_online", "raw_online")
+# each kind and the stage-2 dump it stands for, whose features it computes
+DUMPED_KIND = {"fbank_online": "fbank", "raw_online": "raw"}
+ONLINE_TYPES = tuple(DUMPED_KIND)
 
 
 def is_online_dump(dump_dir):
@@ -44,9 +47,10 @@ def is_online_dump(dump_dir):
 
 
 def write_online_conf(dump_dir, feats_type="fbank_online", num_mel_bins=80):
-    """What utils/compute_features.sh writes: the kind of features, and fbank's size."""
+    """What stage 2 leaves in an on-the-fly dump dir once its jobs are done: the kind of
+    features, and fbank's size."""
     conf = {"feats_type": feats_type, **({"num_mel_bins": num_mel_bins} if feats_type == "fbank_online" else {})}
-    (Path(dump_dir) / ONLINE_CONF).write_text(json.dumps(conf) + "\n")
+    atomic_write_text(Path(dump_dir) / ONLINE_CONF, json.dumps(conf) + "\n")
 
 
 def read_online_conf(dump_dir):
@@ -63,18 +67,12 @@ def read_online_conf(dump_dir):
     return conf
 
 
-def waveform_column(wave):
-    """The samples as stage 2's `raw` dump holds them: a (samples, 1) float32 matrix."""
-    return wave[:, None]
-
-
-def feature_function(feats_type, num_mel_bins=80):
-    """What turns an utterance's 16 kHz samples into its features, per kind of on-the-fly dump."""
-    if feats_type == "fbank_online":
-        return make_fbank(num_mel_bins)
-    if feats_type == "raw_online":
-        return waveform_column
-    raise UserError(f"feats_type must be one of {', '.join(ONLINE_TYPES)}, not {feats_type!r}")
+def online_feature_function(feats_type, num_mel_bins=80):
+    """What turns an utterance's 16 kHz samples into its features, per kind of on-the-fly dump:
+    those of the stage-2 dump it stands for."""
+    if feats_type not in DUMPED_KIND:
+        raise UserError(f"feats_type must be one of {', '.join(ONLINE_TYPES)}, not {feats_type!r}")
+    return feature_function(DUMPED_KIND[feats_type], num_mel_bins)
 
 
 def speed_factor(factors, seed, epoch, utt):
@@ -134,7 +132,7 @@ class OnlineFeatures:
     def __init__(self, dump_dir, speed_factors=None, seed=0):
         conf = read_online_conf(dump_dir)
         self.feats_type = conf["feats_type"]
-        self.features = feature_function(self.feats_type, conf.get("num_mel_bins", 80))
+        self.features = online_feature_function(self.feats_type, conf.get("num_mel_bins", 80))
         self.specs = audio_specs(dump_dir)
         self.factors = [float(f) for f in speed_factors or []]
         self.seed, self.epoch = seed, 0
@@ -163,18 +161,14 @@ def write_lengths_and_stats(wav_scp, out_prefix, segments=None, num_mel_bins=80,
     sums are what stage 2 of the dumped kind gives (`raw`: over the samples), whether or not
     the model normalises with them."""
     from ee_asr.data.cmvn import write_stats
-    from ee_asr.data.features import iter_utterances
 
-    features = feature_function(feats_type, num_mel_bins)
+    features = online_feature_function(feats_type, num_mel_bins)
     dim = num_mel_bins if feats_type == "fbank_online" else 1
     total, total_sq, count, n = np.zeros(dim), np.zeros(dim), 0, 0
     lens = Path(f"{out_prefix}.num_frames")
     with atomic_path(lens) as tmp:
         with open(tmp, "w") as nf:
-            for key, wave in iter_utterances(wav_scp, segments):
-                feats = features(wave)
-                if len(feats) == 0:
-                    raise UserError(f"{wav_scp}: utterance '{key}' is too short for one frame")
+            for key, feats in iter_features(wav_scp, segments, features):
                 nf.write(f"{key} {len(feats)}\n")
                 f64 = feats.astype(np.float64)
                 total, total_sq, count, n = total + f64.sum(0), total_sq + (f64 ** 2).sum(0), count + len(feats), n + 1
