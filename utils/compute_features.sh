@@ -39,11 +39,8 @@ $cmd JOB=1:"$nj" "$out/log/features.JOB.log" \
     --out-prefix "$out/split/feats.JOB" --num-mel-bins "$n_mels" --feats-type "$feats_type"
 for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.num_frames"; done > "$out/utt2num_frames.tmp"
 # no features on the fly: data/online_features.py computes them from the audio as this file says
-# (the layout of its write_online_conf)
-if [ "$feats_type" = fbank_online ]; then
-  printf '{"feats_type": "fbank_online", "num_mel_bins": %d}\n' "$n_mels" > "$out/online_features.json"
-elif [ "$feats_type" = raw_online ]; then
-  printf '{"feats_type": "raw_online"}\n' > "$out/online_features.json"
+if [ "$online" = true ]; then
+  python -m ee_asr.bin.compute_features --feats-type "$feats_type" --num-mel-bins "$n_mels" --online-conf-dir "$out"
 else
   for ((j = 1; j <= nj; j++)); do cat "$out/split/feats.$j.scp"; done > "$out/feats.scp.tmp"
   mv "$out/feats.scp.tmp" "$out/feats.scp"
