@@ -19,7 +19,6 @@ from ee_asr.train.distributed import threads_per_rank
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
 
-
 def launch_node(rank, port, args, tag):
     """One node: a torchrun launcher in its own process group (so kill -9 takes the whole node)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -18,7 +18,6 @@ pytestmark = pytest.mark.slow
 HELPER = ROOT / "utils" / "slurm_local_cluster.sh"
 
 
-
 @pytest.fixture(scope="module")
 def slurm_env(tmp_path_factory):
     """Start the cluster (its own state dir and ports), yield the environment for its clients, stop it."""

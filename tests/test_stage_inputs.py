@@ -184,8 +184,7 @@ def test_a_second_stage_5_refuses_naming_the_first_and_removes_nothing(tmp_path)
     # the first decode holds the experiment (the lock stage 5 takes before it removes anything)
     first = subprocess.Popen(["bash", "-c", f". {ROOT}/utils/stage.sh; stage_lock {exp} 'stage 5 (decoding)'; "
                               "echo locked; sleep 60"], cwd=recipe, env=STAGE_ENV, stdout=subprocess.PIPE,
-                             text=True, start_new_session=True,
-                            preexec_fn=sigint_as_in_a_terminal)
+                             text=True, start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     try:
         assert first.stdout.readline().strip() == "locked"
         second = subprocess.run(["./run.sh", "--stage", "5", "--stop-stage", "5", "--policy-grid", "fixed:2"],
