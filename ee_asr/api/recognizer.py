@@ -44,6 +44,11 @@ def chosen_threshold(policy, threshold, max_wer_increase, calibration):
     return calibrated_threshold(calibration(), policy, max_wer_increase)
 
 
+def experiment_threshold(policy, threshold, max_wer_increase, exp_dir):
+    """chosen_threshold for a PyTorch experiment: calibrated by its own <exp_dir>/calibration.json."""
+    return chosen_threshold(policy, threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
+
+
 def _policy(policy, threshold, max_layers, exit_layers):
     """A checked Policy; a fixed exit without threshold is the last exit (the full model)."""
     if threshold is None:
@@ -69,7 +74,7 @@ class Recognizer:
         by default; a JointBeamSearch or an LMBeamSearch); `max_wer_increase`: instead of a
         threshold, the one calibrated for it (<exp_dir>/calibration.json); `blank_skip`: (after_layers,
         threshold) to drop blank frames above those exits (exits/blank_skip.py)."""
-        threshold = chosen_threshold(policy, threshold, max_wer_increase, lambda: Path(exp_dir) / CALIBRATION_FILE)
+        threshold = experiment_threshold(policy, threshold, max_wer_increase, exp_dir)
         from ee_asr.decode.torch_backend import torch_engine
         from ee_asr.exits.exit_classifier import load_for_experiment
         from ee_asr.models.load import load_trained

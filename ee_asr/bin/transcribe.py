@@ -67,12 +67,10 @@ def recognizer_from_args(args):
                                     rescoring=rescoring, blank_skip=blank_skip_from_args(args))
     # torch: imported after the arguments are known good
     from ee_asr.api.options import engine_from_args
-    from ee_asr.api.recognizer import chosen_threshold
+    from ee_asr.api.recognizer import experiment_threshold
     from ee_asr.exits.exit_classifier import load_for_experiment
-    from ee_asr.score.calibration import CALIBRATION_FILE
 
-    threshold = chosen_threshold(args.policy, args.threshold, args.max_wer_increase,
-                                 lambda: Path(args.exp_dir) / CALIBRATION_FILE)
+    threshold = experiment_threshold(args.policy, args.threshold, args.max_wer_increase, args.exp_dir)
     model, config = load_for_inference(args)
     classifier = load_for_experiment(args.exp_dir) if args.policy == "learned" else None
     engine = engine_from_args(args, model, config, classifier)
