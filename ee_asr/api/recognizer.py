@@ -19,7 +19,7 @@ import numpy as np
 
 from ee_asr.common.errors import UserError
 from ee_asr.data.audio import read_audio
-from ee_asr.data.fbank import SAMPLE_RATE, make_fbank
+from ee_asr.data.fbank import SAMPLE_RATE
 from ee_asr.data.tokenizer import Tokenizer
 from ee_asr.exits.policies import Policy
 from ee_asr.score.calibration import CALIBRATION_FILE, calibrated_threshold
@@ -90,8 +90,10 @@ class Recognizer:
         experiment's resolved config."""
         import torch
 
-        raw = config["input_size"] == 1  # the model reads the waveform itself (wav2vec2)
-        fbank = None if raw else make_fbank(num_mel_bins=config["input_size"])
+        from ee_asr.data.features import feature_function
+
+        # input size 1: the model reads the waveform itself (wav2vec2)
+        features = feature_function("raw" if config["input_size"] == 1 else "fbank", config["input_size"])
         min_frames = engine.backend.min_input_frames()
 
         def check_frames(n, name, seconds):
@@ -99,7 +101,7 @@ class Recognizer:
                 raise UserError(f"'{name}' is too short ({seconds:.2f}s) to transcribe")
 
         return cls(engine, Tokenizer(config["bpemodel"]),
-                   (lambda w: w[:, None]) if raw else fbank,
+                   features,
                    _policy(policy, threshold, max_layers, engine.exit_layers),
                    lambda f: (torch.from_numpy(f)[None].to(device), torch.tensor([len(f)], device=device)),
                    check_frames)
